@@ -1,0 +1,336 @@
+//! Bird (formerly MessageBird) Conversations API.
+//!
+//! Bird signs with HMAC-SHA256, keyed by the subscription's `signingKey`, over
+//! `timestamp + "\n" + URL + "\n" + SHA-256(raw body)` where the digest is the
+//! 32 raw bytes. Headers: `messagebird-signature` (base64) and
+//! `messagebird-request-timestamp` (Unix seconds). The URL is the public
+//! webhook URL from configuration — never rebuilt from the Host header, which
+//! a caller controls. Envelope: `{service, event, payload}`.
+
+use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text};
+use crate::{
+    body_dedup_key, classify_json_error, passthrough_type, timestamp, AuthError, ConfigError, DecodeError,
+    Decoded, Inbound, WebhookProvider,
+};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "messagebird-signature";
+/// The timestamp header (Unix seconds).
+pub const TIMESTAMP_HEADER: &str = "messagebird-request-timestamp";
+/// Bird's per-delivery id header, when sent: the best dedup key.
+pub const REQUEST_ID_HEADER: &str = "messagebird-request-id";
+/// Default accepted clock difference.
+pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
+
+/// The Bird provider with its signing keys and public webhook URL.
+pub struct Bird {
+    keys: Vec<Vec<u8>>,
+    webhook_url: String,
+    tolerance_secs: u64,
+}
+
+impl std::fmt::Debug for Bird {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bird")
+            .field("keys", &format_args!("[{} redacted]", self.keys.len()))
+            .field("webhook_url", &self.webhook_url)
+            .field("tolerance_secs", &self.tolerance_secs)
+            .finish()
+    }
+}
+
+impl Bird {
+    /// Builds the provider. `webhook_url` must be the exact public URL Bird
+    /// posts to (as registered in the subscription).
+    pub fn new<S: AsRef<str>>(keys: &[S], webhook_url: &str, tolerance_secs: u64) -> Result<Self, ConfigError> {
+        if keys.is_empty() {
+            return Err(ConfigError::Empty("Bird signing keys"));
+        }
+        let webhook_url = webhook_url.trim();
+        if !(webhook_url.starts_with("https://") || webhook_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid(
+                "BIRD_WEBHOOK_URL must be the absolute public webhook URL (http:// or https://)".into(),
+            ));
+        }
+        Ok(Self {
+            keys: keys.iter().map(|k| k.as_ref().as_bytes().to_vec()).collect(),
+            webhook_url: webhook_url.to_owned(),
+            tolerance_secs,
+        })
+    }
+
+    /// The configured public URL.
+    pub fn webhook_url(&self) -> &str {
+        &self.webhook_url
+    }
+}
+
+/// Computes Bird's signature (base64) for a body: what Bird puts in
+/// `messagebird-signature`. Used by the local tools and the tests.
+pub fn sign(key: &[u8], timestamp: &str, url: &str, body: &[u8]) -> String {
+    STANDARD.encode(mac(key, timestamp, url, body).finalize().into_bytes())
+}
+
+fn mac(key: &[u8], timestamp: &str, url: &str, body: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(timestamp.as_bytes());
+    mac.update(b"\n");
+    mac.update(url.as_bytes());
+    mac.update(b"\n");
+    mac.update(&Sha256::digest(body));
+    mac
+}
+
+impl WebhookProvider for Bird {
+    fn provider(&self) -> Provider {
+        Provider::Bird
+    }
+
+    fn authenticate(&self, request: &Inbound<'_>, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let signature = request
+            .header(SIGNATURE_HEADER)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(AuthError::MissingSignature("messagebird-signature"))?;
+        let stamp = request
+            .header(TIMESTAMP_HEADER)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(AuthError::MissingTimestamp("messagebird-request-timestamp"))?;
+        let sent_at = stamp
+            .parse::<i64>()
+            .ok()
+            .and_then(timestamp::from_unix)
+            .ok_or(AuthError::MalformedTimestamp("messagebird-request-timestamp"))?;
+        let skew = (now - sent_at).num_seconds().unsigned_abs();
+        if skew > self.tolerance_secs {
+            return Err(AuthError::TimestampOutOfWindow { tolerance_secs: self.tolerance_secs });
+        }
+        let signature = STANDARD
+            .decode(signature)
+            .or_else(|_| STANDARD_NO_PAD.decode(signature))
+            .map_err(|_| AuthError::MalformedSignature("messagebird-signature"))?;
+        if signature.len() != 32 {
+            return Err(AuthError::MalformedSignature("messagebird-signature"));
+        }
+        // verify_slice compares in constant time and checks the length.
+        let valid = self
+            .keys
+            .iter()
+            .map(|key| mac(key, stamp, &self.webhook_url, request.body).verify_slice(&signature).is_ok())
+            .fold(false, |acc, ok| acc | ok);
+        if valid {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidSignature)
+        }
+    }
+
+    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError> {
+        decode(request.body, request.header(REQUEST_ID_HEADER), request.header(TIMESTAMP_HEADER))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "opt_text")]
+    #[allow(dead_code)]
+    service: Option<String>,
+    event: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Contact {
+    #[serde(default, deserialize_with = "opt_text")]
+    identifier_key: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    identifier_value: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    platform_address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // every documented field is modelled, not all are normalised
+struct Participant {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    /// `contact`, `user`, `bot`, `flow`, … passed through.
+    #[serde(default, rename = "type", deserialize_with = "opt_text")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    display_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    avatar_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    contact: Option<Contact>,
+}
+
+impl Participant {
+    fn to_actor(&self) -> Actor {
+        let contact = self.contact.as_ref();
+        let address = contact.and_then(|c| non_empty(c.platform_address.clone()).or(non_empty(c.identifier_value.clone())));
+        let is_email = contact
+            .and_then(|c| c.identifier_key.as_deref())
+            .is_some_and(|k| k.contains("email"));
+        Actor {
+            id: self.id.clone(),
+            kind: non_empty(self.kind.clone()),
+            name: non_empty(self.display_name.clone()),
+            email: if is_email { address.clone() } else { None },
+            phone: if is_email { None } else { address },
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Preview {
+    #[serde(default, deserialize_with = "opt_text")]
+    text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct LastMessage {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "opt_text")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    preview: Option<Preview>,
+    #[serde(default)]
+    recipients: Option<Value>,
+    #[serde(default, deserialize_with = "opt_text")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    sender: Option<Participant>,
+    #[serde(default, deserialize_with = "opt_text")]
+    created_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct BirdConversation {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    description: Option<String>,
+    /// `active`, `closed`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    status: Option<String>,
+    /// `private`, `public`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    visibility: Option<String>,
+    /// `invite-only`, `open`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    accessibility: Option<String>,
+    #[serde(default, deserialize_with = "lenient_vec")]
+    featured_participants: Vec<Participant>,
+    #[serde(default)]
+    active_participant_count: Option<Value>,
+    #[serde(default)]
+    pending_participant_count: Option<Value>,
+    #[serde(default, deserialize_with = "lenient")]
+    initiating_participant: Option<Participant>,
+    #[serde(default, deserialize_with = "opt_id")]
+    channel_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    last_message: Option<LastMessage>,
+    #[serde(default, deserialize_with = "opt_text")]
+    created_at: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    updated_at: Option<String>,
+    /// `direct`, `group`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    platform_style: Option<String>,
+    /// Present on non-conversation events of the same envelope.
+    #[serde(default, deserialize_with = "opt_id")]
+    conversation_id: Option<String>,
+}
+
+/// Decodes a Bird body. `request_id` and `sent_at` are the optional
+/// `messagebird-request-id` and `messagebird-request-timestamp` headers.
+pub fn decode(body: &[u8], request_id: Option<&str>, sent_at: Option<&str>) -> Result<Decoded, DecodeError> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| classify_json_error("Bird", &e))?;
+    let native_type = envelope.event;
+    let payload: BirdConversation = serde_json::from_value(envelope.payload).unwrap_or_default();
+    let created = payload.created_at.as_deref().and_then(timestamp::parse);
+    let updated = payload.updated_at.as_deref().and_then(timestamp::parse);
+    let header_time = sent_at.and_then(|s| s.trim().parse::<i64>().ok()).and_then(timestamp::from_unix);
+
+    let dedup_key = match request_id.map(str::trim).filter(|id| !id.is_empty()) {
+        Some(id) => format!("request:{id}"),
+        None => match (&payload.id, &payload.updated_at) {
+            (Some(id), Some(at)) => format!("{native_type}:{id}:{at}"),
+            _ => body_dedup_key(body),
+        },
+    };
+
+    let canonical = match native_type.as_str() {
+        "conversation.created" | "conversation.updated" | "conversation.deleted" => Some(native_type.clone()),
+        _ => None,
+    };
+    let Some(event_type) = canonical else {
+        return Ok(Decoded {
+            event_type: passthrough_type(Provider::Bird, &native_type),
+            native_type,
+            dedup_key,
+            conversation_key: payload.conversation_id.clone(),
+            occurred_at: updated.or(created).or(header_time),
+            normalized: Normalized::default(),
+        });
+    };
+
+    let key = payload.id.clone().ok_or_else(|| DecodeError::MissingField {
+        event_type: native_type.clone(),
+        field: "payload.id",
+    })?;
+    let occurred_at = match event_type.as_str() {
+        "conversation.created" => created.or(updated),
+        _ => updated.or(created),
+    }
+    .or(header_time);
+    let message = payload.last_message.as_ref().map(|m| Message {
+        id: m.id.clone(),
+        kind: non_empty(m.kind.clone()),
+        text: m.preview.as_ref().and_then(|p| non_empty(p.text.clone())),
+        status: non_empty(m.status.clone()),
+        sender: m.sender.as_ref().map(Participant::to_actor),
+        created_at: m.created_at.as_deref().and_then(timestamp::parse).map(timestamp::format),
+        ..Message::default()
+    });
+    let normalized = Normalized {
+        conversation: Some(Conversation {
+            key: key.clone(),
+            id: Some(key.clone()),
+            title: non_empty(payload.name.clone()),
+            status: non_empty(payload.status.clone()),
+            channel: payload.channel_id.clone(),
+            created_at: created.map(timestamp::format),
+            updated_at: updated.map(timestamp::format),
+            participants: payload.featured_participants.iter().map(Participant::to_actor).collect(),
+            ..Conversation::default()
+        }),
+        message,
+        actor: payload.initiating_participant.as_ref().map(Participant::to_actor),
+    };
+    Ok(Decoded { native_type, event_type, dedup_key, conversation_key: Some(key), occurred_at, normalized })
+}

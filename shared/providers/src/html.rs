@@ -1,0 +1,135 @@
+//! HTML to plain text, for ZipMessage's Trix-editor message bodies.
+//!
+//! Deliberately small: tags are dropped, block-level tags and `<br>` become
+//! line breaks, the common entities and numeric references are decoded, and
+//! runs of blank space are folded. Script and style contents are dropped.
+
+/// Converts an HTML fragment to readable plain text.
+pub fn to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    let mut skip_until: Option<&'static str> = None;
+    while let Some(lt) = rest.find('<') {
+        if skip_until.is_none() {
+            push_text(&mut out, &rest[..lt]);
+        }
+        let after = &rest[lt + 1..];
+        let Some(gt) = after.find('>') else {
+            // An unclosed '<' is text, not a tag.
+            if skip_until.is_none() {
+                push_text(&mut out, &rest[lt..]);
+            }
+            rest = "";
+            break;
+        };
+        let tag = after[..gt].trim();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let closing = tag.starts_with('/');
+        match (skip_until, name.as_str(), closing) {
+            (Some(end), n, true) if n == end => skip_until = None,
+            (Some(_), _, _) => {}
+            (None, "script", false) => skip_until = Some("script"),
+            (None, "style", false) => skip_until = Some("style"),
+            (None, n, _) if is_block(n) => out.push('\n'),
+            _ => {}
+        }
+        rest = &after[gt + 1..];
+    }
+    if skip_until.is_none() {
+        push_text(&mut out, rest);
+    }
+    fold_whitespace(&out)
+}
+
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "br" | "div" | "p" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+            | "blockquote" | "pre" | "tr" | "figure" | "figcaption"
+    )
+}
+
+fn push_text(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        match after.find(';').filter(|&end| end <= 10) {
+            Some(end) => match decode_entity(&after[..end]) {
+                Some(c) => {
+                    out.push(c);
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    out.push('&');
+                    rest = after;
+                }
+            },
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+fn decode_entity(entity: &str) -> Option<char> {
+    match entity {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some(' '),
+        _ => {
+            let number = entity.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// Folds spaces within lines and collapses blank lines.
+fn fold_whitespace(text: &str) -> String {
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_text;
+
+    #[test]
+    fn strips_the_zipmessage_seed_markup() {
+        let html = "<div class=\"trix-content\">\n <div class=\"trix-content\">\n <div class=\"trix-content\">\n <div>asdf</div>\n</div>\n</div>\n</div>";
+        assert_eq!(to_text(html), "asdf");
+    }
+
+    #[test]
+    fn keeps_line_structure_and_decodes_entities() {
+        assert_eq!(
+            to_text("<div>Hello &amp; welcome<br>line&nbsp;two &#x1F600; &#233;</div><p>3 &lt; 4</p>"),
+            "Hello & welcome\nline two 😀 é\n3 < 4"
+        );
+    }
+
+    #[test]
+    fn drops_scripts_and_survives_broken_markup() {
+        assert_eq!(to_text("a<script>alert(1)</script>b"), "ab");
+        assert_eq!(to_text("1 < 2 & 3"), "1 < 2 & 3");
+        assert_eq!(to_text("plain text"), "plain text");
+        assert_eq!(to_text("&bogus; &#xZZ;"), "&bogus; &#xZZ;");
+    }
+}

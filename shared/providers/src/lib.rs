@@ -1,0 +1,243 @@
+//! The providers: how each webhook sender authenticates its requests and how
+//! its payloads decode into the provider-neutral model.
+//!
+//! Everything here is pure — bytes and headers in, a verdict out. No I/O, no
+//! clock reads (the caller passes `now`), no environment reads (the caller
+//! builds each provider from its configured keys). Adding a provider means
+//! adding one module that implements [`WebhookProvider`].
+#![forbid(unsafe_code)]
+
+pub mod bird;
+pub mod html;
+pub mod partoo;
+pub mod timestamp;
+pub mod zipmessage;
+
+mod json;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use switchboard_types::{Normalized, Provider};
+
+pub use bird::Bird;
+pub use partoo::Partoo;
+pub use zipmessage::Zipmessage;
+
+/// What a provider sees of an HTTP request: headers, the raw body bytes, and
+/// the token from the URL path (ZipMessage only).
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// Request headers (names are case-insensitive).
+    pub headers: &'a HeaderMap,
+    /// The body exactly as received.
+    pub body: &'a [u8],
+    /// The `{token}` path segment, when the route has one.
+    pub path_token: Option<&'a str>,
+}
+
+impl Inbound<'_> {
+    /// A header's value as text, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An authentic event decoded into the neutral model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The provider's own type string, as sent.
+    pub native_type: String,
+    /// Canonical CloudEvent type or `<provider>.<native type>`.
+    pub event_type: String,
+    /// What makes a redelivery of this event recognisable.
+    pub dedup_key: String,
+    /// Provider-scoped conversation key, when the event concerns one.
+    pub conversation_key: Option<String>,
+    /// When it occurred, if the payload says.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Normalised conversation/message/actor.
+    pub normalized: Normalized,
+}
+
+/// Why a request failed authentication. Every variant answers 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// ZipMessage URL carried no token.
+    #[error("the webhook URL carries no token")]
+    MissingToken,
+    /// ZipMessage token matched no configured token.
+    #[error("the webhook URL token is not valid")]
+    InvalidToken,
+    /// The signature header is absent or empty.
+    #[error("missing signature header {0}")]
+    MissingSignature(&'static str),
+    /// The signature header is not base64 of the right length.
+    #[error("the signature header {0} is not a well-formed signature")]
+    MalformedSignature(&'static str),
+    /// The signature matched no configured key.
+    #[error("the signature does not match the body")]
+    InvalidSignature,
+    /// Bird's timestamp header is absent.
+    #[error("missing timestamp header {0}")]
+    MissingTimestamp(&'static str),
+    /// Bird's timestamp header is not a Unix time.
+    #[error("the timestamp header {0} is not a Unix time")]
+    MalformedTimestamp(&'static str),
+    /// Bird's timestamp is too far from now.
+    #[error("the request timestamp is outside the accepted window of {tolerance_secs} s")]
+    TimestampOutOfWindow {
+        /// The configured tolerance.
+        tolerance_secs: u64,
+    },
+}
+
+impl AuthError {
+    /// Stable machine-readable code for the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::MissingSignature(_) => "missing_signature",
+            AuthError::MalformedSignature(_) => "malformed_signature",
+            AuthError::InvalidSignature => "invalid_signature",
+            AuthError::MissingTimestamp(_) => "missing_timestamp",
+            AuthError::MalformedTimestamp(_) => "malformed_timestamp",
+            AuthError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
+        }
+    }
+}
+
+/// Why an authentic body could not be decoded. The event is quarantined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON at all (or invalid UTF-8, or nested too deep).
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// JSON, but not the provider's envelope.
+    #[error("the body is not a {provider} envelope: {detail}")]
+    NoEnvelope {
+        /// Provider name.
+        provider: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A known event type without a field needed to identify or key it.
+    #[error("{event_type} is missing the required field {field}")]
+    MissingField {
+        /// The native type.
+        event_type: String,
+        /// Dotted path of the missing field.
+        field: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// Stable machine-readable reason code stored with the quarantined event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::MalformedJson(_) => "malformed_json",
+            DecodeError::NoEnvelope { .. } => "no_envelope",
+            DecodeError::MissingField { .. } => "missing_field",
+        }
+    }
+
+    /// The native type, when the envelope was readable far enough to tell.
+    pub fn native_type(&self) -> Option<&str> {
+        match self {
+            DecodeError::MissingField { event_type, .. } => Some(event_type),
+            _ => None,
+        }
+    }
+}
+
+/// Why a provider's configured keys are unusable. Raised at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No key/token at all.
+    #[error("no {0} configured")]
+    Empty(&'static str),
+    /// A key could not be parsed (which one is said by position, never by value).
+    #[error("{what} number {position} is invalid: {detail}")]
+    InvalidKey {
+        /// What kind of key.
+        what: &'static str,
+        /// 1-based position in the list.
+        position: usize,
+        /// Why.
+        detail: String,
+    },
+    /// Another setting is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One webhook sender: how to authenticate and decode its requests.
+pub trait WebhookProvider: Send + Sync + std::fmt::Debug {
+    /// Which provider this is.
+    fn provider(&self) -> Provider;
+
+    /// Proves the request is authentic. Runs on the raw bytes, before any parsing.
+    fn authenticate(&self, request: &Inbound<'_>, now: DateTime<Utc>) -> Result<(), AuthError>;
+
+    /// Decodes an authentic request.
+    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError>;
+}
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The fallback dedup key when a payload carries nothing better: the body hash.
+pub fn body_dedup_key(body: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(body))
+}
+
+/// `<provider>.<native type>` for types we pass through without modelling.
+pub fn passthrough_type(provider: Provider, native_type: &str) -> String {
+    format!("{}.{}", provider.as_str(), native_type)
+}
+
+/// Splits a configured list: comma- or whitespace-separated, or a JSON array
+/// of strings (the shape a Secrets Manager secret holds). Empty items are dropped.
+pub fn split_key_list(raw: &str) -> Vec<String> {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('[') {
+        if let Ok(items) = serde_json::from_str::<Vec<String>>(trimmed) {
+            return items
+                .into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    }
+    trimmed
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sorts a serde error into "not JSON at all" versus "JSON, but not the
+/// provider's envelope" (wrong shape, missing `type`, duplicate keys).
+pub(crate) fn classify_json_error(provider: &'static str, error: &serde_json::Error) -> DecodeError {
+    match error.classify() {
+        serde_json::error::Category::Data => DecodeError::NoEnvelope { provider, detail: error.to_string() },
+        _ => DecodeError::MalformedJson(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lists_accept_commas_spaces_and_json_arrays() {
+        assert_eq!(split_key_list("a, b,,c"), ["a", "b", "c"]);
+        assert_eq!(split_key_list(" a b\n"), ["a", "b"]);
+        assert_eq!(split_key_list(r#"["x", " y ", ""]"#), ["x", "y"]);
+        assert!(split_key_list("  ").is_empty());
+    }
+}

@@ -1,0 +1,379 @@
+//! Partoo.
+//!
+//! Partoo signs every webhook with Ed25519 over the raw body; the signature is
+//! base64 in `X-Partoo-Signature-v1`. Keys are configured as base64 DER
+//! (SubjectPublicKeyInfo), as Partoo publishes them; a bare 32-byte key in
+//! base64 is accepted too. Envelope: `{type, payload}` with no event id, so
+//! the dedup key is the natural key of the event (type + message id, plus a
+//! digest of the changed state for updates) and, for types we do not model,
+//! the SHA-256 of the body.
+//!
+//! Partoo retries only on 5xx and drops an event on any 4xx, which is why the
+//! pipeline never answers an authentic Partoo body with a 4xx.
+
+use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text};
+use crate::{
+    body_dedup_key, classify_json_error, passthrough_type, sha256_hex, timestamp, AuthError, ConfigError,
+    DecodeError, Decoded, Inbound, WebhookProvider,
+};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
+use serde_json::Value;
+use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-partoo-signature-v1";
+
+/// Partoo's documented production public key (base64 DER).
+pub const PRODUCTION_KEY: &str = "MCowBQYDK2VwAyEA0G9ciHL6XZQXuWq6W4dFLvwNEPWgcdtQgEVlBIwZWBQ=";
+/// Partoo's documented sandbox public key (base64 DER).
+pub const SANDBOX_KEY: &str = "MCowBQYDK2VwAyEALsyvX2yVnG3ZKRIFfEvYk2nkzanoNgAqBSqdeNub4sM=";
+
+/// The Partoo provider with its active public keys.
+#[derive(Debug)]
+pub struct Partoo {
+    keys: Vec<VerifyingKey>,
+}
+
+impl Partoo {
+    /// Builds the provider from base64 DER (or raw 32-byte) public keys.
+    pub fn new<S: AsRef<str>>(keys: &[S]) -> Result<Self, ConfigError> {
+        if keys.is_empty() {
+            return Err(ConfigError::Empty("Partoo public keys"));
+        }
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                parse_public_key(key.as_ref()).map_err(|detail| ConfigError::InvalidKey {
+                    what: "Partoo public key",
+                    position: i + 1,
+                    detail,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { keys })
+    }
+}
+
+fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = STANDARD.decode(text.trim()).map_err(|_| "not base64".to_owned())?;
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return VerifyingKey::from_bytes(&raw).map_err(|_| "not an Ed25519 public key".to_owned());
+    }
+    VerifyingKey::from_public_key_der(&bytes)
+        .map_err(|_| "not an Ed25519 SubjectPublicKeyInfo (DER) or raw 32-byte key".to_owned())
+}
+
+impl WebhookProvider for Partoo {
+    fn provider(&self) -> Provider {
+        Provider::Partoo
+    }
+
+    fn authenticate(&self, request: &Inbound<'_>, _now: DateTime<Utc>) -> Result<(), AuthError> {
+        let header = request
+            .header(SIGNATURE_HEADER)
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or(AuthError::MissingSignature("X-Partoo-Signature-v1"))?;
+        let bytes = STANDARD
+            .decode(header)
+            .map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;
+        // A wrong length is a malformed (e.g. truncated) signature, never a pass.
+        let signature =
+            Signature::from_slice(&bytes).map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;
+        if self.keys.iter().any(|key| key.verify_strict(request.body, &signature).is_ok()) {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidSignature)
+        }
+    }
+
+    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError> {
+        decode(request.body)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Payload {
+    #[serde(default, deserialize_with = "lenient")]
+    message: Option<PartooMessage>,
+    #[serde(default, deserialize_with = "lenient")]
+    conversation: Option<PartooConversation>,
+    #[serde(default, deserialize_with = "opt_id")]
+    #[allow(dead_code)]
+    org_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CustomMessageChannel {
+    #[serde(default, deserialize_with = "opt_text")]
+    #[allow(dead_code)]
+    external_message_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PartooMessage {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "opt_id")]
+    conversation_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    date: Option<String>,
+    /// `Text`, `Image`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    content_type: Option<String>,
+    /// `User`, `Consumer`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    sender_type: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    sender_label: Option<String>,
+    /// `Sending`, `Success`, `Failed`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_deleted: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_automated: Option<bool>,
+    #[serde(default, deserialize_with = "opt_text")]
+    content: Option<String>,
+    #[serde(default, deserialize_with = "opt_id")]
+    user_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    #[allow(dead_code)]
+    custom_channel: Option<CustomMessageChannel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[allow(dead_code)] // every documented field is modelled, not all are normalised
+struct Business {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    city: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    zipcode: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    country: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    formatted_address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[allow(dead_code)]
+struct CustomConversationChannel {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    icon: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_readonly: Option<bool>,
+    #[serde(default, deserialize_with = "opt_text")]
+    external_conversation_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[allow(dead_code)]
+struct PartooConversation {
+    #[serde(default, deserialize_with = "opt_id")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    consumer_img: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    consumer_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    consumer_phone_number: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    consumer_email: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    last_message: Option<PartooMessage>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_read: Option<bool>,
+    /// `Open`, `Closed`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    created_at: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    has_one_user_message: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    business: Option<Business>,
+    /// `Facebook`, `Instagram`, `Google`, `SMS`, … passed through.
+    #[serde(default, deserialize_with = "opt_text")]
+    messaging_partner: Option<String>,
+    #[serde(default, deserialize_with = "lenient_vec")]
+    issues: Vec<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    first_message_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_expired: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_solved: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    is_automated: Option<bool>,
+    #[serde(default, deserialize_with = "opt_id")]
+    assigned_user_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    custom_channel: Option<CustomConversationChannel>,
+}
+
+impl PartooConversation {
+    fn consumer(&self) -> Option<Actor> {
+        let actor = Actor {
+            kind: Some("consumer".into()),
+            name: non_empty(self.consumer_name.clone()),
+            email: non_empty(self.consumer_email.clone()),
+            phone: non_empty(self.consumer_phone_number.clone()),
+            ..Actor::default()
+        };
+        (actor.name.is_some() || actor.email.is_some() || actor.phone.is_some()).then_some(actor)
+    }
+
+    fn normalize(&self, key: String) -> Conversation {
+        Conversation {
+            key,
+            id: self.id.clone(),
+            title: non_empty(self.consumer_name.clone()),
+            status: non_empty(self.status.clone()),
+            channel: non_empty(self.messaging_partner.clone())
+                .or_else(|| self.custom_channel.as_ref().and_then(|c| non_empty(c.name.clone()))),
+            created_at: self.created_at.as_deref().and_then(timestamp::parse).map(timestamp::format),
+            participants: self.consumer().into_iter().collect(),
+            ..Conversation::default()
+        }
+    }
+}
+
+impl PartooMessage {
+    fn sender(&self) -> Option<Actor> {
+        let actor = Actor {
+            id: self.user_id.clone().filter(|id| id != "<string>"),
+            kind: non_empty(self.sender_type.clone()).map(|k| k.to_ascii_lowercase()),
+            name: non_empty(self.sender_label.clone()),
+            ..Actor::default()
+        };
+        (actor.id.is_some() || actor.kind.is_some() || actor.name.is_some()).then_some(actor)
+    }
+
+    fn normalize(&self) -> Message {
+        let is_text = self.content_type.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("text"));
+        let content = non_empty(self.content.clone());
+        Message {
+            id: self.id.clone(),
+            kind: non_empty(self.content_type.clone()),
+            text: if is_text { content.clone() } else { None },
+            media_url: if is_text { None } else { content },
+            status: non_empty(self.status.clone()),
+            sender: self.sender(),
+            created_at: self.date.as_deref().and_then(timestamp::parse).map(timestamp::format),
+            deleted: self.is_deleted,
+            automated: self.is_automated,
+            ..Message::default()
+        }
+    }
+
+    /// A digest of the state an update can change, so two different updates
+    /// of one message are two events and a redelivered update is one.
+    fn state_digest(&self) -> String {
+        let state = serde_json::json!([self.status, self.is_deleted, self.content_type, self.content]);
+        sha256_hex(state.to_string().as_bytes())[..32].to_owned()
+    }
+}
+
+/// Decodes a Partoo body.
+pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| classify_json_error("Partoo", &e))?;
+    let native_type = envelope.event_type;
+    let payload: Payload = serde_json::from_value(envelope.payload).unwrap_or_default();
+    let missing = |field| DecodeError::MissingField { event_type: native_type.clone(), field };
+    let conversation_id = payload
+        .message
+        .as_ref()
+        .and_then(|m| m.conversation_id.clone())
+        .or_else(|| payload.conversation.as_ref().and_then(|c| c.id.clone()));
+
+    let canonical = match native_type.as_str() {
+        "message_created" => Some("message.created"),
+        "message_updated" => Some("message.updated"),
+        _ => None,
+    };
+    let Some(event_type) = canonical else {
+        // business_*, lead_received, …: delivered with their raw data.
+        return Ok(Decoded {
+            event_type: passthrough_type(Provider::Partoo, &native_type),
+            native_type,
+            dedup_key: body_dedup_key(body),
+            conversation_key: conversation_id,
+            occurred_at: None,
+            normalized: Normalized::default(),
+        });
+    };
+
+    let message = payload.message.as_ref().ok_or_else(|| missing("payload.message"))?;
+    let message_id = message.id.clone().ok_or_else(|| missing("payload.message.id"))?;
+    let key = conversation_id.ok_or_else(|| missing("payload.message.conversation_id"))?;
+    let dedup_key = if event_type == "message.updated" {
+        format!("{native_type}:{message_id}:{}", message.state_digest())
+    } else {
+        format!("{native_type}:{message_id}")
+    };
+    // Partoo sends no event time: a new message occurred at its own date; an
+    // update has no time of its own, so it falls back to the receive time.
+    let occurred_at = if event_type == "message.created" {
+        message.date.as_deref().and_then(timestamp::parse)
+    } else {
+        None
+    };
+    let conversation = match &payload.conversation {
+        Some(c) => c.normalize(key.clone()),
+        None => Conversation { key: key.clone(), id: Some(key.clone()), ..Conversation::default() },
+    };
+    let normalized = Normalized {
+        conversation: Some(conversation),
+        actor: message.sender(),
+        message: Some(message.normalize()),
+    };
+    Ok(Decoded {
+        native_type,
+        event_type: event_type.to_owned(),
+        dedup_key,
+        conversation_key: Some(key),
+        occurred_at,
+        normalized,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_keys_parse() {
+        assert!(Partoo::new(&[PRODUCTION_KEY, SANDBOX_KEY]).is_ok());
+    }
+
+    #[test]
+    fn bad_keys_are_named_by_position_not_value() {
+        let err = Partoo::new(&[PRODUCTION_KEY, "bm90IGEga2V5"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("number 2"), "{text}");
+        assert!(!text.contains("bm90IGEga2V5"), "{text}");
+        assert!(Partoo::new::<&str>(&[]).is_err());
+    }
+}

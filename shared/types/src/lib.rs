@@ -1,0 +1,381 @@
+//! Provider-neutral types shared by every switchboard crate: which provider
+//! an event came from, the normalised conversation/message/actor model, the
+//! CloudEvents 1.0 envelope consumers receive, and the one DynamoDB item
+//! model ([`StoredEvent`]) that the webhook writes and the fanout reads.
+//!
+//! Nothing here does I/O; everything is plain data plus pure derivations.
+#![forbid(unsafe_code)]
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// The webhook senders switchboard understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// ZipMessage (now Clarityflow): unsigned, authenticated by a URL token.
+    Zipmessage,
+    /// Partoo: Ed25519 signature over the raw body.
+    Partoo,
+    /// Bird (formerly MessageBird) Conversations API: HMAC-SHA256.
+    Bird,
+}
+
+impl Provider {
+    /// Every provider, in a stable order.
+    pub const ALL: [Provider; 3] = [Provider::Zipmessage, Provider::Partoo, Provider::Bird];
+
+    /// The lowercase name used in URLs, keys, CloudEvent types and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Zipmessage => "zipmessage",
+            Provider::Partoo => "partoo",
+            Provider::Bird => "bird",
+        }
+    }
+
+    /// The CloudEvents `source` attribute for this provider's events.
+    pub fn cloudevent_source(self) -> String {
+        format!("urn:switchboard:{}", self.as_str())
+    }
+
+    /// Parses the lowercase name (as in the webhook path).
+    pub fn from_name(name: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which SQS queue an event goes to, by the family of its canonical type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// `conversation.*` events.
+    Conversations,
+    /// `message.*` events.
+    Messages,
+    /// Provider-specific types we pass through (`<provider>.<native type>`).
+    Other,
+}
+
+impl Family {
+    /// Every family, in a stable order.
+    pub const ALL: [Family; 3] = [Family::Conversations, Family::Messages, Family::Other];
+
+    /// Lowercase name, as used for queue names and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Conversations => "conversations",
+            Family::Messages => "messages",
+            Family::Other => "other",
+        }
+    }
+
+    /// The family a canonical CloudEvent type belongs to.
+    pub fn of_type(event_type: &str) -> Family {
+        if event_type.starts_with("conversation.") {
+            Family::Conversations
+        } else if event_type.starts_with("message.") {
+            Family::Messages
+        } else {
+            Family::Other
+        }
+    }
+}
+
+/// Whether a stored event could be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Authentic and decoded: published to its queue.
+    Accepted,
+    /// Authentic but not decodable: stored with a reason, never published.
+    Quarantined,
+}
+
+impl Status {
+    /// Lowercase name as stored in DynamoDB.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// A person or system taking part in a conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    /// Provider's id for the actor, when it sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `contact`, `user`, `bot`, `anonymous`, or the provider's own word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E-mail address, when the provider shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number or other platform address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// The conversation an event belongs to, as far as the provider told us.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Conversation {
+    /// Provider-scoped conversation key; equals the CloudEvent `subject`.
+    pub key: String,
+    /// Provider's own id (numeric ids are rendered as strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Title or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Provider status word (`active`, `Open`, …), passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Channel or messaging platform (`Facebook`, a Bird channel id, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Link to the conversation in the provider's UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When the conversation was created, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// When the conversation was last updated, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// Participants the provider listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Actor>,
+}
+
+/// A message inside a conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    /// Provider's message id (numeric ids are rendered as strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Content kind (`text`, `video`, `screencamera`, `Text`, …), passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Plain-text content (HTML converted to text where the provider sends HTML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The HTML content as sent, when the provider sends HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Provider status word (`delivered`, `Sending`, …), passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Who wrote the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Actor>,
+    /// When the message was created, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Link to the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Link to the message's media, when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_url: Option<String>,
+    /// Recorded duration of audio/video media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Whether the message was deleted (Partoo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<bool>,
+    /// Whether an automation sent it (Partoo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<bool>,
+}
+
+/// The provider-neutral content of an event, without the raw payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Normalized {
+    /// The conversation, when the event concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Conversation>,
+    /// The message, for `message.*` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+    /// Who caused the event (author, sender, the person who played a message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+/// `data` of the CloudEvent: the normalised fields plus the raw payload.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EventData {
+    /// Normalised conversation/message/actor.
+    #[serde(flatten)]
+    pub normalized: Normalized,
+    /// The provider's JSON body exactly as received.
+    #[schemars(with = "serde_json::Value")]
+    pub raw: Box<RawValue>,
+}
+
+/// A CloudEvents 1.0 event in structured JSON mode: the body of every SQS
+/// message switchboard publishes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "switchboard CloudEvent")]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// Stable id derived from provider + dedup key: a redelivery has the same id.
+    pub id: String,
+    /// `urn:switchboard:<provider>`.
+    pub source: String,
+    /// Canonical type (`message.created`, …) or `<provider>.<native type>`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The provider-scoped conversation key, when the event has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// When the event occurred, RFC 3339 in UTC.
+    pub time: String,
+    /// Always `application/json`.
+    pub datacontenttype: String,
+    /// Extension: the provider name (`zipmessage`, `partoo`, `bird`).
+    pub provider: String,
+    /// Extension: the provider's own event type, as sent.
+    pub nativetype: String,
+    /// Extension: when switchboard received the event, RFC 3339 in UTC.
+    pub receivedat: String,
+    /// Normalised fields plus `raw`.
+    pub data: EventData,
+}
+
+/// The JSON Schema of [`CloudEvent`], as committed in `docs/cloudevent.schema.json`.
+pub fn cloudevent_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(CloudEvent)).unwrap_or_default()
+}
+
+/// The stable event id for `(provider, dedup_key)`: a name-based UUID
+/// (version 8, SHA-256), so every redelivery of an event maps to the same id.
+pub fn event_id(provider: Provider, dedup_key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"switchboard/event-id/v1\0");
+    hasher.update(provider.as_str().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(dedup_key.as_bytes());
+    let digest = hasher.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80; // version 8
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The partition key of an event item: provider-prefixed so IAM can confine
+/// each webhook function to its own provider's items (`dynamodb:LeadingKeys`).
+pub fn partition_key(provider: Provider, event_id: &str) -> String {
+    format!("{}#{}", provider.as_str(), event_id)
+}
+
+/// Names of the table's secondary indexes, shared by the template, the
+/// adapters and the tests.
+pub mod index {
+    /// GSI: one conversation's events in time order (`conv_pk`, `conv_sk`).
+    pub const BY_CONVERSATION: &str = "by-conversation";
+    /// GSI: events received on one UTC day in time order (`day`, `day_sk`).
+    pub const BY_DAY: &str = "by-day";
+}
+
+/// One event as stored in DynamoDB: the single item model. The webhook
+/// writes it, the DynamoDB stream carries it, and the fanout rebuilds the
+/// CloudEvent from it. `raw` or `raw_gz` holds the body exactly as received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Table partition key: `<provider>#<event_id>`.
+    pub pk: String,
+    /// CloudEvent id.
+    pub event_id: String,
+    /// Provider name.
+    pub provider: Provider,
+    /// Canonical CloudEvent type (for quarantined events: `<provider>.quarantined`).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The provider's own event type, or empty when it could not be read.
+    pub native_type: String,
+    /// Queue family.
+    pub family: Family,
+    /// Provider-scoped conversation key; empty when the event has none.
+    pub conversation_key: String,
+    /// When the event occurred, RFC 3339 UTC.
+    pub occurred_at: String,
+    /// When switchboard received it, RFC 3339 UTC.
+    pub received_at: String,
+    /// accepted | quarantined.
+    pub status: Status,
+    /// The provider-scoped key that makes a redelivery a duplicate.
+    pub dedup_key: String,
+    /// Why the event is quarantined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Normalised data as JSON (accepted events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// Raw body as text, when it is small UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// Raw body gzip-compressed, when it is large or not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub raw_gz: Option<Vec<u8>>,
+    /// Hex SHA-256 of the raw body.
+    pub raw_sha256: String,
+    /// `by-conversation` index partition: `<provider>#<conversation_key>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_pk: Option<String>,
+    /// `by-conversation` index sort key: `<occurred_at>#<event_id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_sk: Option<String>,
+    /// `by-day` index partition: the UTC day of `received_at` (`YYYY-MM-DD`).
+    pub day: String,
+    /// `by-day` index sort key: `<received_at>#<event_id>`.
+    pub day_sk: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_is_stable_and_provider_scoped() {
+        let a = event_id(Provider::Zipmessage, "abc");
+        assert_eq!(a, event_id(Provider::Zipmessage, "abc"));
+        assert_ne!(a, event_id(Provider::Bird, "abc"));
+        assert_ne!(a, event_id(Provider::Zipmessage, "abd"));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "8", "UUID version nibble");
+    }
+
+    #[test]
+    fn family_follows_type_prefix() {
+        assert_eq!(Family::of_type("conversation.deleted"), Family::Conversations);
+        assert_eq!(Family::of_type("message.played"), Family::Messages);
+        assert_eq!(Family::of_type("partoo.lead_received"), Family::Other);
+    }
+
+    #[test]
+    fn provider_names_round_trip() {
+        for p in Provider::ALL {
+            assert_eq!(Provider::from_name(p.as_str()), Some(p));
+        }
+        assert_eq!(Provider::from_name("Bird"), None);
+    }
+}
