@@ -1,1 +1,14 @@
-fn main() {}
+//! The Bird webhook Lambda (`POST /webhooks/bird…` behind API Gateway).
+//! Wiring only: everything it runs lives in the shared crates.
+#![forbid(unsafe_code)]
+
+use lambda_http::{run, service_fn, Error};
+use switchboard_aws::lambda::WebhookHandler;
+use switchboard_aws::Provider;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let handler = WebhookHandler::from_env(Provider::Bird).await?;
+    run(service_fn(|request| handler.handle(request))).await
+}

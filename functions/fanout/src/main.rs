@@ -1,1 +1,13 @@
-fn main() {}
+//! The fanout Lambda: DynamoDB stream → SQS FIFO queues.
+//! Wiring only: everything it runs lives in the shared crates.
+#![forbid(unsafe_code)]
+
+use lambda_runtime::{run, service_fn, Error};
+use switchboard_aws::lambda::FanoutHandler;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = FanoutHandler::from_env().await?;
+    run(service_fn(|event| handler.handle(event))).await
+}

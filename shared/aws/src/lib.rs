@@ -1,1 +1,18 @@
+//! AWS adapters for the pipeline: configuration from the environment, the
+//! DynamoDB event store, the SQS publisher, provider keys from Secrets
+//! Manager, and the glue between Lambda events and the pipeline.
+//!
+//! The Lambda `main.rs` files only call into this crate; the local gateway
+//! (`infra/local`) uses the same adapters against moto.
+#![forbid(unsafe_code)]
 
+pub mod config;
+pub mod dynamo;
+pub mod lambda;
+pub mod secrets;
+pub mod sqs;
+
+pub use config::{sdk_config, ConfigError, QueueUrls, WebhookConfig};
+pub use dynamo::DynamoStore;
+pub use sqs::SqsPublisher;
+pub use switchboard_types::Provider;

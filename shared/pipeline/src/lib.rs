@@ -1,1 +1,22 @@
+//! The ingest pipeline and the fanout, independent of AWS.
+//!
+//! - [`ingest`]: one webhook request → authenticate → decode (or quarantine)
+//!   → one conditional write → one HTTP answer. The only place that maps
+//!   errors to HTTP is [`error`].
+//! - [`fanout`]: stored events (from the DynamoDB stream) → CloudEvents →
+//!   SQS messages, reporting exactly which records failed.
+//! - [`ports`]: the storage and publishing traits, with in-memory adapters for
+//!   tests; the AWS adapters live in `switchboard-aws`.
+//! - [`item`]: building the stored item and reading its raw body back.
+#![forbid(unsafe_code)]
 
+pub mod error;
+pub mod fanout;
+pub mod ingest;
+pub mod item;
+pub mod ports;
+
+pub use error::{ApiError, Reply};
+pub use fanout::{fanout, FanoutReport, OutgoingMessage, StreamRecord};
+pub use ingest::{Ingest, Limits, WebhookRequest};
+pub use ports::{EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError};

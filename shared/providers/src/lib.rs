@@ -241,3 +241,15 @@ mod tests {
         assert!(split_key_list("  ").is_empty());
     }
 }
+
+/// Decodes a stored body of `provider` without request headers: what the
+/// fanout uses to rebuild an accepted event's normalised data from its raw
+/// body. Header-derived facts (dedup key, occurred time) are stored with the
+/// event, so they are not needed here.
+pub fn decode_body(provider: Provider, body: &[u8]) -> Result<Decoded, DecodeError> {
+    match provider {
+        Provider::Zipmessage => zipmessage::decode(body),
+        Provider::Partoo => partoo::decode(body),
+        Provider::Bird => bird::decode(body, None, None),
+    }
+}

@@ -55,7 +55,7 @@ impl fmt::Display for Provider {
 }
 
 /// Which SQS queue an event goes to, by the family of its canonical type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// `conversation.*` events.
@@ -327,9 +327,6 @@ pub struct StoredEvent {
     /// Why the event is quarantined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Normalised data as JSON (accepted events only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
     /// Raw body as text, when it is small UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,

@@ -1,0 +1,171 @@
+//! Typed configuration, read once per cold start from the environment.
+//!
+//! | variable | used by | meaning |
+//! |---|---|---|
+//! | `TABLE_NAME` | webhooks | the events table |
+//! | `MAX_BODY_BYTES` | webhooks | body limit (default 262144, at most 389120) |
+//! | `ZIPMESSAGE_TOKENS` / `ZIPMESSAGE_SECRET_ID` | zipmessage | tokens, inline (local) or the secret holding them |
+//! | `PARTOO_PUBLIC_KEYS` / `PARTOO_SECRET_ID` | partoo | base64 DER keys, inline or the secret holding them |
+//! | `BIRD_SIGNING_KEYS` / `BIRD_SECRET_ID` | bird | signing keys, inline or the secret holding them |
+//! | `BIRD_WEBHOOK_URL` | bird | the public URL Bird posts to (part of the signature) |
+//! | `BIRD_TIMESTAMP_TOLERANCE_SECS` | bird | accepted clock skew (default 300) |
+//! | `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL` | fanout | the FIFO queues |
+//!
+//! Inline keys win over the secret; in AWS only the secret ids are set, so no
+//! secret value sits in the function's environment.
+
+use crate::secrets;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_pipeline::Limits;
+use switchboard_providers::{bird, split_key_list, Bird, Partoo, WebhookProvider, Zipmessage};
+use switchboard_types::{Family, Provider};
+
+/// A configuration problem, named precisely enough to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    /// A variable has an unusable value (the value itself is never echoed).
+    #[error("environment variable {name} is invalid: {detail}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// Neither inline keys nor a secret id is set.
+    #[error("set {inline} (comma-separated) or {secret} (a Secrets Manager secret id)")]
+    NoKeys {
+        /// The inline variable.
+        inline: &'static str,
+        /// The secret-id variable.
+        secret: &'static str,
+    },
+    /// The secret could not be read.
+    #[error("could not read secret {secret_id}: {detail}")]
+    Secret {
+        /// The secret id (not its value).
+        secret_id: String,
+        /// Why.
+        detail: String,
+    },
+    /// The keys are unusable.
+    #[error(transparent)]
+    Provider(#[from] switchboard_providers::ConfigError),
+}
+
+/// Loads the AWS SDK configuration with deliberate timeouts and retries: a
+/// webhook must answer well inside its sender's timeout (Partoo and Bird
+/// wait several seconds), so a stalled call is cut after 2 s per attempt and
+/// 5 s in all, and retried at most twice more (3 attempts, standard mode with
+/// jittered backoff). `AWS_ENDPOINT_URL` points every client at moto locally.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name).ok_or(ConfigError::Missing(name))
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, detail: "not a whole number".into() }),
+    }
+}
+
+/// The variables that configure a provider's keys.
+fn key_variables(provider: Provider) -> (&'static str, &'static str) {
+    match provider {
+        Provider::Zipmessage => ("ZIPMESSAGE_TOKENS", "ZIPMESSAGE_SECRET_ID"),
+        Provider::Partoo => ("PARTOO_PUBLIC_KEYS", "PARTOO_SECRET_ID"),
+        Provider::Bird => ("BIRD_SIGNING_KEYS", "BIRD_SECRET_ID"),
+    }
+}
+
+/// Configuration of one webhook function.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Which provider this function serves.
+    pub provider: Provider,
+    /// The events table.
+    pub table_name: String,
+    /// Body limit.
+    pub limits: Limits,
+}
+
+impl WebhookConfig {
+    /// Reads the configuration for `provider` from the environment.
+    pub fn from_env(provider: Provider) -> Result<Self, ConfigError> {
+        let max_body_bytes = parsed("MAX_BODY_BYTES", Limits::DEFAULT_MAX_BODY_BYTES)?;
+        if max_body_bytes == 0 || max_body_bytes > switchboard_pipeline::item::MAX_BODY_LIMIT {
+            return Err(ConfigError::Invalid {
+                name: "MAX_BODY_BYTES",
+                detail: format!("must be between 1 and {}", switchboard_pipeline::item::MAX_BODY_LIMIT),
+            });
+        }
+        Ok(Self { provider, table_name: required("TABLE_NAME")?, limits: Limits { max_body_bytes } })
+    }
+}
+
+/// Builds a provider from its configured keys: inline from the environment
+/// when set, otherwise fetched once from Secrets Manager.
+pub async fn load_provider(provider: Provider, sdk: &SdkConfig) -> Result<Arc<dyn WebhookProvider>, ConfigError> {
+    let (inline, secret) = key_variables(provider);
+    let keys = match (var(inline), var(secret)) {
+        (Some(list), _) => split_key_list(&list),
+        (None, Some(secret_id)) => {
+            let client = aws_sdk_secretsmanager::Client::new(sdk);
+            secrets::fetch_keys(&client, &secret_id).await?
+        }
+        (None, None) => return Err(ConfigError::NoKeys { inline, secret }),
+    };
+    Ok(match provider {
+        Provider::Zipmessage => Arc::new(Zipmessage::new(&keys)?),
+        Provider::Partoo => Arc::new(Partoo::new(&keys)?),
+        Provider::Bird => Arc::new(Bird::new(
+            &keys,
+            &required("BIRD_WEBHOOK_URL")?,
+            parsed("BIRD_TIMESTAMP_TOLERANCE_SECS", bird::DEFAULT_TOLERANCE_SECS)?,
+        )?),
+    })
+}
+
+/// The queue URL of each family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrls(pub HashMap<Family, String>);
+
+impl QueueUrls {
+    /// Reads `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut urls = HashMap::new();
+        for (family, name) in [
+            (Family::Conversations, "CONVERSATIONS_QUEUE_URL"),
+            (Family::Messages, "MESSAGES_QUEUE_URL"),
+            (Family::Other, "OTHER_QUEUE_URL"),
+        ] {
+            urls.insert(family, required(name)?);
+        }
+        Ok(Self(urls))
+    }
+}

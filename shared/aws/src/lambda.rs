@@ -1,0 +1,122 @@
+//! Glue between Lambda events and the pipeline, shared by the function
+//! binaries so each `main.rs` only wires things together.
+
+use crate::config::{load_provider, sdk_config, ConfigError, QueueUrls, WebhookConfig};
+use crate::{DynamoStore, SqsPublisher};
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use bytes::Bytes;
+use chrono::Utc;
+use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_runtime::LambdaEvent;
+use std::sync::Arc;
+use switchboard_pipeline::{fanout, Ingest, Publisher, StreamRecord, WebhookRequest};
+use switchboard_types::Provider;
+
+/// The webhook function's handler: one provider's ingest pipeline.
+#[derive(Debug, Clone)]
+pub struct WebhookHandler {
+    ingest: Ingest,
+}
+
+impl WebhookHandler {
+    /// Wraps a pipeline.
+    pub fn new(ingest: Ingest) -> Self {
+        Self { ingest }
+    }
+
+    /// Cold-start wiring: configuration, SDK clients and keys, once.
+    pub async fn from_env(provider: Provider) -> Result<Self, ConfigError> {
+        let config = WebhookConfig::from_env(provider)?;
+        let sdk = sdk_config().await;
+        let verifier = load_provider(provider, &sdk).await?;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+        Ok(Self::new(Ingest::new(verifier, Arc::new(store), config.limits)))
+    }
+
+    /// Handles one API Gateway request. Every outcome, errors included, is
+    /// an `Ok` response: an `Err` would become a generic 502.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let request = webhook_request(request);
+        Ok(self.ingest.handle(&request, Utc::now()).await.into_response())
+    }
+}
+
+/// The path token of `/webhooks/zipmessage/{token}`: API Gateway's path
+/// parameter, or the last path segment when the event has none.
+fn path_token(request: &Request) -> Option<String> {
+    request.path_parameters().first("token").map(str::to_owned).or_else(|| {
+        let path = request.raw_http_path();
+        path.strip_prefix("/webhooks/zipmessage/").filter(|t| !t.is_empty() && !t.contains('/')).map(str::to_owned)
+    })
+}
+
+/// Converts a Lambda HTTP request into the pipeline's request.
+pub fn webhook_request(request: Request) -> WebhookRequest {
+    let path_token = path_token(&request);
+    let (parts, body) = request.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        other => Bytes::copy_from_slice(other.as_ref()),
+    };
+    WebhookRequest { method: parts.method, headers: parts.headers, body, path_token }
+}
+
+/// The fanout function's handler.
+#[derive(Clone)]
+pub struct FanoutHandler {
+    publisher: Arc<dyn Publisher>,
+}
+
+impl std::fmt::Debug for FanoutHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FanoutHandler").finish_non_exhaustive()
+    }
+}
+
+impl FanoutHandler {
+    /// Wraps a publisher.
+    pub fn new(publisher: Arc<dyn Publisher>) -> Self {
+        Self { publisher }
+    }
+
+    /// Cold-start wiring: queue URLs and the SQS client, once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let queues = QueueUrls::from_env()?;
+        let sdk = sdk_config().await;
+        Ok(Self::new(Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queues))))
+    }
+
+    /// Publishes a batch of stream records and reports the failed ones, so
+    /// Lambda retries from the first failure (`ReportBatchItemFailures`).
+    pub async fn handle(&self, event: LambdaEvent<StreamEvent>) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
+        let records: Vec<StreamRecord> = event
+            .payload
+            .records
+            .into_iter()
+            .map(|record| {
+                let id = record.change.sequence_number.clone().unwrap_or(record.event_id);
+                let item = if record.event_name == "INSERT" {
+                    serde_dynamo::from_item(record.change.new_image).map(Some).map_err(|e| e.to_string())
+                } else {
+                    Ok(None)
+                };
+                StreamRecord { id, event_name: record.event_name, item }
+            })
+            .collect();
+        let report = fanout(self.publisher.as_ref(), &records).await;
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = report
+            .failed
+            .into_iter()
+            .map(|id| {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(id);
+                failure
+            })
+            .collect();
+        Ok(response)
+    }
+}

@@ -1,0 +1,131 @@
+//! The one place where outcomes and errors become HTTP responses.
+//!
+//! Every response is JSON. Errors are `{"error": "<stable_code>",
+//! "message": "<human detail>"}`; 5xx bodies stay generic (the cause goes to
+//! the log), and nothing echoes a secret or an internal `Debug` rendering.
+
+use http::{HeaderValue, StatusCode};
+use serde_json::json;
+use switchboard_providers::AuthError;
+
+/// A finished HTTP answer, independent of the Lambda or local server types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Status code.
+    pub status: StatusCode,
+    /// Extra headers besides `content-type: application/json`.
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    /// JSON body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A JSON reply.
+    pub fn json(status: StatusCode, body: &serde_json::Value) -> Self {
+        Self { status, headers: Vec::new(), body: body.to_string() }
+    }
+
+    /// Converts into an `http::Response` for any body type built from a `String`.
+    pub fn into_response<B: From<String>>(self) -> http::Response<B> {
+        let mut response = http::Response::new(B::from(self.body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+
+    /// The body as JSON (for tests and tools).
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Every way a request can fail, each with one status and one stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No such route.
+    #[error("no webhook is served at this path")]
+    NotFound,
+    /// Anything but POST.
+    #[error("webhooks must be sent with POST")]
+    MethodNotAllowed,
+    /// Body over the configured limit.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A content type that is not JSON.
+    #[error("the content type must be JSON (application/json)")]
+    UnsupportedMediaType,
+    /// Authentication failed; nothing was stored.
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    /// Storage failed transiently: the provider should retry.
+    #[error("the event could not be stored right now; retry later")]
+    StorageUnavailable,
+    /// The function is misconfigured (reported at start-up; a 503 so the
+    /// provider keeps retrying while an operator fixes it).
+    #[error("the webhook is not configured; retry later")]
+    NotConfigured,
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::StorageUnavailable | ApiError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unauthorized(auth) => auth.code(),
+            ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::NotConfigured => "not_configured",
+        }
+    }
+
+    /// The HTTP reply for this error.
+    pub fn reply(&self) -> Reply {
+        let mut reply = Reply::json(self.status(), &json!({ "error": self.code(), "message": self.to_string() }));
+        match self {
+            ApiError::MethodNotAllowed => reply.headers.push(("allow", HeaderValue::from_static("POST"))),
+            ApiError::StorageUnavailable | ApiError::NotConfigured => {
+                reply.headers.push(("retry-after", HeaderValue::from_static("30")))
+            }
+            _ => {}
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_have_stable_codes_and_json_bodies() {
+        let reply = ApiError::Unauthorized(AuthError::InvalidSignature).reply();
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.json_body()["error"], "invalid_signature");
+        let reply = ApiError::PayloadTooLarge { limit: 10 }.reply();
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(reply.json_body()["message"], "the body is larger than the limit of 10 bytes");
+        let reply = ApiError::MethodNotAllowed.reply();
+        assert_eq!(reply.headers[0].0, "allow");
+    }
+}

@@ -1,0 +1,169 @@
+//! One webhook request, start to finish, for any provider.
+//!
+//! Order of checks: method (405) → body size (413) → content type (415) →
+//! authentication on the raw bytes (401) → decode (an authentic body that
+//! does not decode is quarantined, never refused) → one conditional write
+//! (202 accepted/quarantined, 200 duplicate, 503 when storage fails).
+
+use crate::error::{ApiError, Reply};
+use crate::item;
+use crate::ports::{EventStore, InsertOutcome};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+use switchboard_providers::{Inbound, WebhookProvider};
+use switchboard_types::Status;
+
+/// A webhook request as both the Lambda and the local gateway see it.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The raw body bytes.
+    pub body: Bytes,
+    /// The `{token}` path segment, for routes that have one.
+    pub path_token: Option<String>,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Limits {
+    /// The default body limit: 256 KiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES }
+    }
+}
+
+/// The ingest pipeline for one provider.
+#[derive(Clone)]
+pub struct Ingest {
+    provider: Arc<dyn WebhookProvider>,
+    store: Arc<dyn EventStore>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("provider", &self.provider).field("limits", &self.limits).finish()
+    }
+}
+
+impl Ingest {
+    /// Builds the pipeline. The body limit is clamped to what one stored
+    /// item can always hold.
+    pub fn new(provider: Arc<dyn WebhookProvider>, store: Arc<dyn EventStore>, limits: Limits) -> Self {
+        let limits = Limits { max_body_bytes: limits.max_body_bytes.min(item::MAX_BODY_LIMIT) };
+        Self { provider, store, limits }
+    }
+
+    /// Handles one request received at `now`.
+    pub async fn handle(&self, request: &WebhookRequest, now: DateTime<Utc>) -> Reply {
+        let provider = self.provider.provider();
+        if request.method != Method::POST {
+            return self.refuse(ApiError::MethodNotAllowed);
+        }
+        if request.body.len() > self.limits.max_body_bytes {
+            return self.refuse(ApiError::PayloadTooLarge { limit: self.limits.max_body_bytes });
+        }
+        if !is_json_content_type(&request.headers) {
+            return self.refuse(ApiError::UnsupportedMediaType);
+        }
+        let inbound =
+            Inbound { headers: &request.headers, body: &request.body, path_token: request.path_token.as_deref() };
+        if let Err(auth) = self.provider.authenticate(&inbound, now) {
+            return self.refuse(ApiError::Unauthorized(auth));
+        }
+
+        let decoded = self.provider.decode(&inbound);
+        let event = item::build(provider, &decoded, &request.body, now);
+        let outcome = match self.store.insert(&event).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(
+                    provider = provider.as_str(),
+                    event_id = %event.event_id,
+                    outcome = "storage_unavailable",
+                    error = %error,
+                    "could not store webhook event"
+                );
+                return ApiError::StorageUnavailable.reply();
+            }
+        };
+        let (status, word) = match (outcome, event.status) {
+            (InsertOutcome::Duplicate, _) => (StatusCode::OK, "duplicate"),
+            (InsertOutcome::Created, Status::Accepted) => (StatusCode::ACCEPTED, "accepted"),
+            (InsertOutcome::Created, Status::Quarantined) => (StatusCode::ACCEPTED, "quarantined"),
+        };
+        tracing::info!(
+            provider = provider.as_str(),
+            event_id = %event.event_id,
+            r#type = %event.event_type,
+            conversation = %event.conversation_key,
+            outcome = word,
+            reason = event.reason.as_deref().unwrap_or(""),
+            "webhook handled"
+        );
+        let mut body = json!({ "status": word, "event_ids": [event.event_id] });
+        if let (Some(reason), InsertOutcome::Created) = (&event.reason, outcome) {
+            body["reason"] = json!(reason);
+        }
+        Reply::json(status, &body)
+    }
+
+    fn refuse(&self, error: ApiError) -> Reply {
+        tracing::warn!(
+            provider = self.provider.provider().as_str(),
+            outcome = if matches!(error, ApiError::Unauthorized(_)) { "auth_failed" } else { "rejected" },
+            code = error.code(),
+            "webhook refused"
+        );
+        error.reply()
+    }
+}
+
+/// A missing content type is accepted (liberal: some senders omit it); a
+/// present one must be JSON: `application/json`, `text/json` or `*/*+json`,
+/// with any parameters.
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    media == "application/json" || media == "text/json" || (media.contains('/') && media.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn json_content_types() {
+        let mut h = HeaderMap::new();
+        assert!(is_json_content_type(&h));
+        for ok in ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/cloudevents+json", "text/json"] {
+            h.insert("content-type", HeaderValue::from_static(ok));
+            assert!(is_json_content_type(&h), "{ok}");
+        }
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "", "json", "application/jsonp"] {
+            h.insert("content-type", HeaderValue::from_static(bad));
+            assert!(!is_json_content_type(&h), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Building the stored item from a request's outcome, and reading the raw
+//! body back out of it.
+//!
+//! The item holds the raw body once — as text when it is small UTF-8,
+//! gzip-compressed otherwise — plus the attributes that identify, key and
+//! index the event. The normalised data is not stored: it is a pure function
+//! of the raw body, recomputed by the fanout.
+
+use chrono::{DateTime, Utc};
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::{Read, Write};
+use switchboard_providers::{body_dedup_key, sha256_hex, timestamp, DecodeError, Decoded};
+use switchboard_types::{event_id, partition_key, Family, Provider, Status, StoredEvent};
+
+/// Bodies up to this size that are valid UTF-8 are stored as plain text;
+/// larger ones are compressed (a 2 KB seed payload gzips to about 1 KB,
+/// which keeps the item inside 2 DynamoDB write units).
+pub const INLINE_RAW_MAX: usize = 1024;
+
+/// The largest body limit that still lets every item fit DynamoDB's 400 KB
+/// item cap in the worst case (incompressible body, gzip's small overhead
+/// and about 2 KB of attributes).
+pub const MAX_BODY_LIMIT: usize = 380 * 1024;
+
+/// Largest decompressed body we will inflate when reading an item back: a
+/// bound against a corrupted or hostile item.
+const MAX_INFLATED: u64 = 8 * 1024 * 1024;
+
+/// Builds the item for an authentic request: accepted when it decoded,
+/// quarantined (with the reason) when it did not.
+pub fn build(
+    provider: Provider,
+    outcome: &Result<Decoded, DecodeError>,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) -> StoredEvent {
+    let received = timestamp::format(received_at);
+    let (raw, raw_gz) = encode_raw(body);
+    let (status, event_type, native_type, dedup_key, conversation_key, occurred_at, reason) = match outcome {
+        Ok(d) => (
+            Status::Accepted,
+            d.event_type.clone(),
+            d.native_type.clone(),
+            d.dedup_key.clone(),
+            d.conversation_key.clone().unwrap_or_default(),
+            d.occurred_at.map(timestamp::format).unwrap_or_else(|| received.clone()),
+            None,
+        ),
+        Err(e) => (
+            Status::Quarantined,
+            format!("{}.quarantined", provider.as_str()),
+            e.native_type().unwrap_or_default().to_owned(),
+            body_dedup_key(body),
+            String::new(),
+            received.clone(),
+            Some(format!("{}: {}", e.code(), e)),
+        ),
+    };
+    let id = event_id(provider, &dedup_key);
+    let family = match status {
+        Status::Accepted => Family::of_type(&event_type),
+        Status::Quarantined => Family::Other,
+    };
+    let (conv_pk, conv_sk) = if conversation_key.is_empty() {
+        (None, None)
+    } else {
+        (Some(format!("{}#{}", provider.as_str(), conversation_key)), Some(format!("{occurred_at}#{id}")))
+    };
+    StoredEvent {
+        pk: partition_key(provider, &id),
+        provider,
+        event_type,
+        native_type,
+        family,
+        conversation_key,
+        day: received[..10].to_owned(),
+        day_sk: format!("{received}#{id}"),
+        occurred_at,
+        received_at: received,
+        status,
+        dedup_key,
+        reason,
+        raw,
+        raw_gz,
+        raw_sha256: sha256_hex(body),
+        conv_pk,
+        conv_sk,
+        event_id: id,
+    }
+}
+
+fn encode_raw(body: &[u8]) -> (Option<String>, Option<Vec<u8>>) {
+    match std::str::from_utf8(body) {
+        Ok(text) if body.len() <= INLINE_RAW_MAX => (Some(text.to_owned()), None),
+        _ => {
+            let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 2 + 64), Compression::default());
+            // Writing to a Vec cannot fail.
+            let _ = encoder.write_all(body);
+            (None, Some(encoder.finish().unwrap_or_default()))
+        }
+    }
+}
+
+/// Why an item's raw body could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    /// Neither `raw` nor `raw_gz` is present.
+    #[error("the item has no raw body")]
+    Missing,
+    /// `raw_gz` does not inflate, or inflates past the bound.
+    #[error("the item's compressed raw body is corrupt")]
+    Corrupt,
+}
+
+/// The raw body bytes exactly as received.
+pub fn raw_body(item: &StoredEvent) -> Result<Vec<u8>, RawError> {
+    if let Some(text) = &item.raw {
+        return Ok(text.as_bytes().to_vec());
+    }
+    let compressed = item.raw_gz.as_ref().ok_or(RawError::Missing)?;
+    let mut out = Vec::with_capacity(compressed.len() * 3);
+    GzDecoder::new(compressed.as_slice())
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| RawError::Corrupt)?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(RawError::Corrupt);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_utf8_is_inline_and_large_or_binary_is_compressed() {
+        let small = build(Provider::Bird, &Err(DecodeError::MalformedJson("x".into())), b"{}", Utc::now());
+        assert_eq!(small.raw.as_deref(), Some("{}"));
+        assert!(small.raw_gz.is_none());
+
+        let large_body = vec![b'a'; 5000];
+        let large = build(Provider::Bird, &Err(DecodeError::MalformedJson("x".into())), &large_body, Utc::now());
+        assert!(large.raw.is_none());
+        assert!(large.raw_gz.as_ref().is_some_and(|gz| gz.len() < 200));
+        assert_eq!(raw_body(&large).unwrap_or_default(), large_body);
+
+        let binary = build(Provider::Bird, &Err(DecodeError::MalformedJson("x".into())), &[0xff, 0xfe], Utc::now());
+        assert_eq!(raw_body(&binary).unwrap_or_default(), vec![0xff, 0xfe]);
+    }
+
+    #[test]
+    fn quarantined_items_carry_reason_and_body_hash_key() {
+        let item = build(
+            Provider::Partoo,
+            &Err(DecodeError::MalformedJson("EOF".into())),
+            b"{not json",
+            Utc::now(),
+        );
+        assert_eq!(item.status, Status::Quarantined);
+        assert_eq!(item.event_type, "partoo.quarantined");
+        assert!(item.dedup_key.starts_with("sha256:"));
+        assert!(item.reason.as_deref().is_some_and(|r| r.starts_with("malformed_json")));
+        assert!(item.conv_pk.is_none());
+        assert!(item.pk.starts_with("partoo#"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The pipeline's two ports — storing an event once, publishing messages —
+//! and in-memory adapters used by unit tests and benchmarks.
+
+use crate::fanout::OutgoingMessage;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use switchboard_types::{Family, StoredEvent};
+
+/// Result of a conditional insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The item did not exist and is now durably stored.
+    Created,
+    /// An item with the same key already exists: a redelivery.
+    Duplicate,
+}
+
+/// A storage failure. Always transient from the provider's point of view:
+/// the webhook answers 503 so the provider retries.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StoreError(pub String);
+
+/// Stores each event once, keyed by its partition key.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Writes the item unless one with the same `pk` exists, atomically.
+    async fn insert(&self, event: &StoredEvent) -> Result<InsertOutcome, StoreError>;
+}
+
+/// A publishing failure that affected a whole batch.
+#[derive(Debug, thiserror::Error)]
+#[error("publishing failed: {0}")]
+pub struct PublishError(pub String);
+
+/// Publishes messages to the queue of a family.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// Sends up to 10 messages to `family`'s queue. Returns the
+    /// `dedup_id`s of the messages that failed; `Err` means all failed.
+    async fn send_batch(&self, family: Family, messages: &[OutgoingMessage]) -> Result<Vec<String>, PublishError>;
+}
+
+/// An in-memory [`EventStore`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    items: Mutex<BTreeMap<String, StoredEvent>>,
+}
+
+impl MemoryStore {
+    /// All stored items, in key order.
+    pub fn items(&self) -> Vec<StoredEvent> {
+        self.items.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn insert(&self, event: &StoredEvent) -> Result<InsertOutcome, StoreError> {
+        let mut items = self.items.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
+        if items.contains_key(&event.pk) {
+            return Ok(InsertOutcome::Duplicate);
+        }
+        items.insert(event.pk.clone(), event.clone());
+        Ok(InsertOutcome::Created)
+    }
+}
+
+/// An in-memory [`Publisher`] that records what it was given and can be
+/// told to fail chosen messages.
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    sent: Mutex<Vec<(Family, OutgoingMessage)>>,
+    fail_ids: Mutex<HashSet<String>>,
+}
+
+impl MemoryPublisher {
+    /// Everything published so far.
+    pub fn sent(&self) -> Vec<(Family, OutgoingMessage)> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Makes every later send of this message id fail.
+    pub fn fail_message(&self, dedup_id: &str) {
+        if let Ok(mut ids) = self.fail_ids.lock() {
+            ids.insert(dedup_id.to_owned());
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for MemoryPublisher {
+    async fn send_batch(&self, family: Family, messages: &[OutgoingMessage]) -> Result<Vec<String>, PublishError> {
+        let fail_ids = self.fail_ids.lock().map(|f| f.clone()).unwrap_or_default();
+        let mut sent = self.sent.lock().map_err(|_| PublishError("memory publisher poisoned".into()))?;
+        let mut failed = Vec::new();
+        for message in messages {
+            if fail_ids.contains(&message.dedup_id) {
+                failed.push(message.dedup_id.clone());
+            } else {
+                sent.push((family, message.clone()));
+            }
+        }
+        Ok(failed)
+    }
+}
