@@ -1,1 +1,161 @@
+//! The local stack: everything a deployed switchboard runs, on loopback.
+//!
+//! [`LocalStack::start`] creates the template's table, stream, queues and
+//! secrets on moto (`AWS_ENDPOINT_URL`), serves the template's HTTP routes
+//! through the same pipeline the Lambdas run, and polls the table's stream
+//! into the same fanout code. `make local` runs it through the
+//! `switchboard-local` binary; the integration tests start one per test.
+#![forbid(unsafe_code)]
 
+pub mod devkeys;
+pub mod gateway;
+pub mod poller;
+pub mod provision;
+pub mod template;
+
+use anyhow::{anyhow, Context, Result};
+use aws_config::{Region, SdkConfig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchboard_aws::{load_provider, sdk_loader, DynamoStore, QueueUrls, SqsPublisher, WebhookConfig};
+use switchboard_pipeline::Ingest;
+use switchboard_types::{Family, Provider};
+use tokio::task::JoinHandle;
+
+/// How to start a local stack.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// template.yaml.
+    pub template: PathBuf,
+    /// Stands in for the CloudFormation stack name (prefixes every resource name).
+    pub stack_name: String,
+    /// Where the gateway listens (port 0: any free port).
+    pub bind: SocketAddr,
+    /// Secret values by the variable that names the secret (`ZIPMESSAGE_SECRET_ID` → `["token"]`).
+    pub secret_values: HashMap<String, String>,
+    /// Extra function environment (e.g. `BIRD_WEBHOOK_URL`, `MAX_BODY_BYTES`).
+    pub env_overrides: HashMap<String, String>,
+}
+
+/// A running local stack.
+#[derive(Debug)]
+pub struct LocalStack {
+    /// Where the gateway listens.
+    pub addr: SocketAddr,
+    /// What was created.
+    pub provisioned: provision::Provisioned,
+    /// SDK configuration pointing at the local endpoint.
+    pub sdk: SdkConfig,
+    /// The events table name.
+    pub table_name: String,
+    /// The family queues.
+    pub queues: QueueUrls,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// SDK configuration for the local endpoint: `AWS_ENDPOINT_URL` from the
+/// environment, and test credentials/region unless the environment sets them.
+pub async fn local_sdk_config() -> SdkConfig {
+    let mut loader = sdk_loader();
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "switchboard-local"));
+    }
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    loader.load().await
+}
+
+impl LocalStack {
+    /// Provisions and starts everything.
+    pub async fn start(options: LocalOptions) -> Result<Self> {
+        let sdk = local_sdk_config().await;
+        if sdk.endpoint_url().is_none() {
+            return Err(anyhow!("AWS_ENDPOINT_URL is not set: the local stack needs moto's address (make local sets it)"));
+        }
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let listener = tokio::net::TcpListener::bind(options.bind).await.with_context(|| format!("binding {}", options.bind))?;
+        let addr = listener.local_addr()?;
+
+        let template = template::Template::load(&options.template, &options.stack_name, &region, &HashMap::new())?;
+        let provisioned = provision::provision(&sdk, &template, &options.secret_values).await?;
+
+        let mut defaults = HashMap::from([("BIRD_WEBHOOK_URL".to_owned(), format!("http://{addr}/webhooks/bird"))]);
+        defaults.extend(options.env_overrides.clone());
+        let mut routes = Vec::new();
+        let mut tasks = Vec::new();
+        let mut table_name = String::new();
+        let mut queues = None;
+        for function in &provisioned.functions {
+            let mut env = function.env.clone();
+            for (k, v) in &defaults {
+                if !env.contains_key(k) || options.env_overrides.contains_key(k) {
+                    env.insert(k.clone(), v.clone());
+                }
+            }
+            let lookup = |name: &str| env.get(name).cloned();
+            if !function.routes.is_empty() {
+                let provider = function
+                    .binary
+                    .strip_suffix("-webhook")
+                    .and_then(Provider::from_name)
+                    .ok_or_else(|| anyhow!("cannot tell the provider of {}", function.binary))?;
+                let config = WebhookConfig::from_lookup(provider, &lookup).with_context(|| function.logical_id.clone())?;
+                let verifier = load_provider(provider, &lookup, &sdk).await.with_context(|| function.logical_id.clone())?;
+                let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+                table_name = config.table_name.clone();
+                let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
+                for (_, path) in &function.routes {
+                    routes.push(gateway::Route::new(path, ingest.clone()));
+                }
+            }
+            if let Some(table) = &function.stream_table {
+                let urls = QueueUrls::from_lookup(&lookup).with_context(|| function.logical_id.clone())?;
+                let table = provisioned.tables.get(table).ok_or_else(|| anyhow!("unknown table {table}"))?;
+                let stream = poller::stream_arn(&sdk, table).await?;
+                let failure_queue = function.failure_queue.as_ref().and_then(|q| provisioned.queues.get(q)).cloned();
+                let publisher = Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), urls.clone()));
+                let poller_sdk = sdk.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = poller::run(poller_sdk, stream, publisher, failure_queue).await {
+                        tracing::error!(error = %e, "the stream poller stopped");
+                    }
+                }));
+                queues = Some(urls);
+            }
+        }
+        let app = gateway::router(routes);
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the gateway stopped");
+            }
+        }));
+        let queues = queues.ok_or_else(|| anyhow!("the template has no stream-triggered fanout function"))?;
+        Ok(Self { addr, provisioned, sdk, table_name, queues, tasks })
+    }
+
+    /// `http://addr{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The queue URL of a family.
+    pub fn queue_url(&self, family: Family) -> &str {
+        self.queues.0.get(&family).map(String::as_str).unwrap_or_default()
+    }
+
+    /// Stops the gateway and the poller.
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,1 +1,146 @@
-fn main() {}
+//! `switchboard-local`: the local stack and its developer helpers.
+//!
+//! ```text
+//! switchboard-local up [--port 3000] [--stack switchboard-local] [--template template.yaml]
+//! switchboard-local sign partoo FILE
+//! switchboard-local sign bird FILE [--timestamp UNIX] [--url URL]
+//! switchboard-local env
+//! ```
+//! `up` needs `AWS_ENDPOINT_URL` (moto); `make local` starts moto and runs it.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use switchboard_local::devkeys::{sign_partoo, DevSecrets};
+use switchboard_local::{LocalOptions, LocalStack};
+use switchboard_providers::{bird, split_key_list};
+use switchboard_types::Family;
+
+const SECRETS_FILE: &str = ".local/dev-secrets.json";
+
+struct Effective {
+    zipmessage_tokens: Vec<String>,
+    partoo_public_keys: Vec<String>,
+    bird_signing_keys: Vec<String>,
+    dev: DevSecrets,
+}
+
+/// Keys from the environment when set, otherwise the generated dev values.
+fn effective() -> Result<Effective> {
+    let dev = DevSecrets::load_or_create(&PathBuf::from(SECRETS_FILE))?;
+    let from_env = |name: &str, fallback: &str| {
+        let keys = std::env::var(name).map(|v| split_key_list(&v)).unwrap_or_default();
+        if keys.is_empty() { vec![fallback.to_owned()] } else { keys }
+    };
+    Ok(Effective {
+        zipmessage_tokens: from_env("ZIPMESSAGE_TOKENS", &dev.zipmessage_token),
+        partoo_public_keys: from_env("PARTOO_PUBLIC_KEYS", &dev.partoo_public_key),
+        bird_signing_keys: from_env("BIRD_SIGNING_KEYS", &dev.bird_signing_key),
+        dev,
+    })
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn bird_url(args: &[String]) -> String {
+    flag(args, "--url")
+        .or_else(|| std::env::var("BIRD_WEBHOOK_URL").ok())
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}/webhooks/bird", port(args)))
+}
+
+fn port(args: &[String]) -> u16 {
+    flag(args, "--port")
+        .or_else(|| std::env::var("SWITCHBOARD_PORT").ok())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("up") => up(&args).await,
+        Some("sign") => sign(&args[1..]),
+        Some("env") => {
+            let keys = effective()?;
+            println!("export ZIPMESSAGE_TOKEN={}", keys.zipmessage_tokens[0]);
+            println!("export BIRD_SIGNING_KEY={}", keys.bird_signing_keys[0]);
+            println!("export BIRD_WEBHOOK_URL={}", bird_url(&args));
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other}: use up, sign or env"),
+    }
+}
+
+fn sign(args: &[String]) -> Result<()> {
+    let (Some(provider), Some(file)) = (args.first(), args.get(1)) else {
+        bail!("usage: switchboard-local sign partoo|bird FILE [--timestamp UNIX] [--url URL]");
+    };
+    let body = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+    let keys = effective()?;
+    match provider.as_str() {
+        "partoo" => println!("{}", sign_partoo(&keys.dev.partoo_signing_key()?, &body)),
+        "bird" => {
+            let timestamp = flag(args, "--timestamp").unwrap_or_else(|| chrono::Utc::now().timestamp().to_string());
+            println!("{}", bird::sign(keys.bird_signing_keys[0].as_bytes(), &timestamp, &bird_url(args), &body));
+        }
+        other => bail!("cannot sign for {other}: partoo or bird (ZipMessage is not signed)"),
+    }
+    Ok(())
+}
+
+async fn up(args: &[String]) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let keys = effective()?;
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
+    let port = port(args);
+    let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
+    let mut env_overrides = HashMap::new();
+    for name in ["BIRD_WEBHOOK_URL", "BIRD_TIMESTAMP_TOLERANCE_SECS", "MAX_BODY_BYTES"] {
+        if let Ok(value) = std::env::var(name) {
+            env_overrides.insert(name.to_owned(), value);
+        }
+    }
+    let options = LocalOptions {
+        template: flag(args, "--template").map(PathBuf::from).unwrap_or_else(|| "template.yaml".into()),
+        stack_name: stack_name.clone(),
+        bind: ([127, 0, 0, 1], port).into(),
+        secret_values: HashMap::from([
+            ("ZIPMESSAGE_SECRET_ID".to_owned(), json(&keys.zipmessage_tokens)),
+            ("PARTOO_SECRET_ID".to_owned(), json(&keys.partoo_public_keys)),
+            ("BIRD_SECRET_ID".to_owned(), json(&keys.bird_signing_keys)),
+        ]),
+        env_overrides,
+    };
+    let stack = LocalStack::start(options).await?;
+    let base = format!("http://{}", stack.addr);
+    println!();
+    println!("switchboard local stack '{stack_name}' is up (Ctrl-C stops it)");
+    println!();
+    println!("  Webhook URLs");
+    println!("    ZipMessage  POST {base}/webhooks/zipmessage/{}", keys.zipmessage_tokens[0]);
+    println!("    Partoo      POST {base}/webhooks/partoo");
+    println!("    Bird        POST {base}/webhooks/bird");
+    println!();
+    println!("  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables)");
+    println!("    ZIPMESSAGE_TOKENS   {}", keys.zipmessage_tokens.join(","));
+    println!("    PARTOO_PUBLIC_KEYS  {}", keys.partoo_public_keys.join(","));
+    println!("    BIRD_SIGNING_KEYS   {}", keys.bird_signing_keys.join(","));
+    println!("    BIRD_WEBHOOK_URL    {}", bird_url(args));
+    println!("    Partoo dev signing key (seed, base64): {}", keys.dev.partoo_private_key);
+    println!();
+    println!("  DynamoDB table  {}", stack.table_name);
+    for family in Family::ALL {
+        println!("  SQS {:<13} {}", family.as_str(), stack.queue_url(family));
+    }
+    println!();
+    tokio::signal::ctrl_c().await?;
+    stack.stop();
+    println!("local stack stopped");
+    Ok(())
+}

@@ -66,6 +66,12 @@ pub enum ConfigError {
 /// 5 s in all, and retried at most twice more (3 attempts, standard mode with
 /// jittered backoff). `AWS_ENDPOINT_URL` points every client at moto locally.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], for callers that add settings (the
+/// local stack adds static test credentials and a default region).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
@@ -75,20 +81,27 @@ pub async fn sdk_config() -> SdkConfig {
                 .operation_timeout(Duration::from_secs(5))
                 .build(),
         )
-        .load()
-        .await
 }
 
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+/// Where configuration values come from: the process environment in Lambda,
+/// a function's environment from template.yaml in the local stack.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Reads the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    var(name).ok_or(ConfigError::Missing(name))
+fn var(env: Lookup<'_>, name: &'static str) -> Option<String> {
+    env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
-    match var(name) {
+fn required(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
+    var(env, name).ok_or(ConfigError::Missing(name))
+}
+
+fn parsed<T: std::str::FromStr>(env: Lookup<'_>, name: &'static str, default: T) -> Result<T, ConfigError> {
+    match var(env, name) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, detail: "not a whole number".into() }),
     }
@@ -115,24 +128,28 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// Reads the configuration for `provider` from the environment.
-    pub fn from_env(provider: Provider) -> Result<Self, ConfigError> {
-        let max_body_bytes = parsed("MAX_BODY_BYTES", Limits::DEFAULT_MAX_BODY_BYTES)?;
+    /// Reads the configuration for `provider`.
+    pub fn from_lookup(provider: Provider, env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let max_body_bytes = parsed(env, "MAX_BODY_BYTES", Limits::DEFAULT_MAX_BODY_BYTES)?;
         if max_body_bytes == 0 || max_body_bytes > switchboard_pipeline::item::MAX_BODY_LIMIT {
             return Err(ConfigError::Invalid {
                 name: "MAX_BODY_BYTES",
                 detail: format!("must be between 1 and {}", switchboard_pipeline::item::MAX_BODY_LIMIT),
             });
         }
-        Ok(Self { provider, table_name: required("TABLE_NAME")?, limits: Limits { max_body_bytes } })
+        Ok(Self { provider, table_name: required(env, "TABLE_NAME")?, limits: Limits { max_body_bytes } })
     }
 }
 
 /// Builds a provider from its configured keys: inline from the environment
 /// when set, otherwise fetched once from Secrets Manager.
-pub async fn load_provider(provider: Provider, sdk: &SdkConfig) -> Result<Arc<dyn WebhookProvider>, ConfigError> {
+pub async fn load_provider(
+    provider: Provider,
+    env: Lookup<'_>,
+    sdk: &SdkConfig,
+) -> Result<Arc<dyn WebhookProvider>, ConfigError> {
     let (inline, secret) = key_variables(provider);
-    let keys = match (var(inline), var(secret)) {
+    let keys = match (var(env, inline), var(env, secret)) {
         (Some(list), _) => split_key_list(&list),
         (None, Some(secret_id)) => {
             let client = aws_sdk_secretsmanager::Client::new(sdk);
@@ -145,8 +162,8 @@ pub async fn load_provider(provider: Provider, sdk: &SdkConfig) -> Result<Arc<dy
         Provider::Partoo => Arc::new(Partoo::new(&keys)?),
         Provider::Bird => Arc::new(Bird::new(
             &keys,
-            &required("BIRD_WEBHOOK_URL")?,
-            parsed("BIRD_TIMESTAMP_TOLERANCE_SECS", bird::DEFAULT_TOLERANCE_SECS)?,
+            &required(env, "BIRD_WEBHOOK_URL")?,
+            parsed(env, "BIRD_TIMESTAMP_TOLERANCE_SECS", bird::DEFAULT_TOLERANCE_SECS)?,
         )?),
     })
 }
@@ -157,14 +174,14 @@ pub struct QueueUrls(pub HashMap<Family, String>);
 
 impl QueueUrls {
     /// Reads `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL`.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_lookup(env: Lookup<'_>) -> Result<Self, ConfigError> {
         let mut urls = HashMap::new();
         for (family, name) in [
             (Family::Conversations, "CONVERSATIONS_QUEUE_URL"),
             (Family::Messages, "MESSAGES_QUEUE_URL"),
             (Family::Other, "OTHER_QUEUE_URL"),
         ] {
-            urls.insert(family, required(name)?);
+            urls.insert(family, required(env, name)?);
         }
         Ok(Self(urls))
     }

@@ -1,7 +1,7 @@
 //! Glue between Lambda events and the pipeline, shared by the function
 //! binaries so each `main.rs` only wires things together.
 
-use crate::config::{load_provider, sdk_config, ConfigError, QueueUrls, WebhookConfig};
+use crate::config::{load_provider, process_env, sdk_config, ConfigError, QueueUrls, WebhookConfig};
 use crate::{DynamoStore, SqsPublisher};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -27,9 +27,9 @@ impl WebhookHandler {
 
     /// Cold-start wiring: configuration, SDK clients and keys, once.
     pub async fn from_env(provider: Provider) -> Result<Self, ConfigError> {
-        let config = WebhookConfig::from_env(provider)?;
+        let config = WebhookConfig::from_lookup(provider, &process_env)?;
         let sdk = sdk_config().await;
-        let verifier = load_provider(provider, &sdk).await?;
+        let verifier = load_provider(provider, &process_env, &sdk).await?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
         Ok(Self::new(Ingest::new(verifier, Arc::new(store), config.limits)))
     }
@@ -84,7 +84,7 @@ impl FanoutHandler {
 
     /// Cold-start wiring: queue URLs and the SQS client, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let queues = QueueUrls::from_env()?;
+        let queues = QueueUrls::from_lookup(&process_env)?;
         let sdk = sdk_config().await;
         Ok(Self::new(Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queues))))
     }

@@ -69,6 +69,11 @@ impl Ingest {
         Self { provider, store, limits }
     }
 
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Handles one request received at `now`.
     pub async fn handle(&self, request: &WebhookRequest, now: DateTime<Utc>) -> Reply {
         let provider = self.provider.provider();

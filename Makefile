@@ -1,0 +1,22 @@
+# switchboard — see README.md.
+.PHONY: local test lint fmt clean-local
+
+## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout.
+local:
+	bash infra/scripts/local.sh
+
+## Run every test (unit, integration against moto, Lambda binaries, template lint).
+test:
+	bash infra/scripts/test.sh
+
+## rustfmt and clippy, as CI runs them.
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## Forget the local dev secrets and logs (.local/).
+clean-local:
+	rm -rf .local

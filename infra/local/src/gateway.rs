@@ -1,0 +1,65 @@
+//! The local HTTP gateway: serves the template's routes on loopback through
+//! the same pipeline code the Lambdas run, standing in for API Gateway.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::Router;
+use bytes::Bytes;
+use chrono::Utc;
+use http::{Request, Response};
+use std::sync::Arc;
+use switchboard_pipeline::{ApiError, Ingest, WebhookRequest};
+
+/// A route: its path pattern (`/webhooks/zipmessage/{token}`) and pipeline.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Path segments; `{name}` captures one segment.
+    pub pattern: Vec<String>,
+    /// The pipeline behind it.
+    pub ingest: Ingest,
+}
+
+impl Route {
+    /// A route for a template path.
+    pub fn new(path: &str, ingest: Ingest) -> Self {
+        Self { pattern: path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(), ingest }
+    }
+
+    /// The captured `{…}` segment when `path` matches.
+    fn matches(&self, path: &str) -> Option<Option<String>> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if segments.len() != self.pattern.len() {
+            return None;
+        }
+        let mut capture = None;
+        for (pattern, segment) in self.pattern.iter().zip(&segments) {
+            if pattern.starts_with('{') && pattern.ends_with('}') {
+                capture = Some((*segment).to_owned());
+            } else if pattern != segment {
+                return None;
+            }
+        }
+        Some(capture)
+    }
+}
+
+/// The gateway's router over `routes`.
+pub fn router(routes: Vec<Route>) -> Router {
+    Router::new().fallback(handle).with_state(Arc::new(routes))
+}
+
+async fn handle(State(routes): State<Arc<Vec<Route>>>, request: Request<Body>) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let Some((route, token)) = routes.iter().find_map(|r| r.matches(&path).map(|t| (r, t))) else {
+        return ApiError::NotFound.reply().into_response();
+    };
+    let limit = route.ingest.limits().max_body_bytes;
+    let (parts, body) = request.into_parts();
+    // Read one byte past the limit, so an oversized body gets the pipeline's 413.
+    let body: Bytes = match axum::body::to_bytes(body, limit + 1).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ApiError::PayloadTooLarge { limit }.reply().into_response(),
+    };
+    let request = WebhookRequest { method: parts.method, headers: parts.headers, body, path_token: token };
+    route.ingest.handle(&request, Utc::now()).await.into_response()
+}

@@ -1,0 +1,287 @@
+//! Creates the template's tables, queues and secrets on the local AWS
+//! endpoint (moto), and resolves every function's environment and routes
+//! from the same template — so the local stack runs with exactly the
+//! resources and configuration a deployed stack has.
+
+use crate::template::{attribute_text, scalar_text, NotYet, Physical, Template};
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value as Json;
+use std::collections::HashMap;
+
+/// A function of the template, as the local stack runs it.
+#[derive(Debug, Clone)]
+pub struct LocalFunction {
+    /// Logical id in the template.
+    pub logical_id: String,
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    /// Resolved `Environment.Variables` (Globals merged in).
+    pub env: HashMap<String, String>,
+    /// `(method, path)` of each HttpApi event.
+    pub routes: Vec<(String, String)>,
+    /// Logical id of the table whose stream triggers it, if any.
+    pub stream_table: Option<String>,
+    /// Logical id of the stream source's on-failure destination queue.
+    pub failure_queue: Option<String>,
+}
+
+/// Everything provisioned for one local stack.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    /// Physical ids and attributes, by logical id.
+    pub physical: Physical,
+    /// The template's functions, resolved.
+    pub functions: Vec<LocalFunction>,
+    /// Queue URL by logical id.
+    pub queues: HashMap<String, String>,
+    /// Secret ARN by logical id.
+    pub secrets: HashMap<String, String>,
+    /// Table name by logical id.
+    pub tables: HashMap<String, String>,
+}
+
+/// Creates every table, queue and secret of `template`. `secret_values`
+/// gives the value of a secret by the environment variable a function uses
+/// to name it (e.g. `ZIPMESSAGE_SECRET_ID`), overriding the template's own.
+pub async fn provision(
+    sdk: &SdkConfig,
+    template: &Template,
+    secret_values: &HashMap<String, String>,
+) -> Result<Provisioned> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let secrets_client = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut physical = Physical::default();
+    let mut tables = HashMap::new();
+    let mut queues = HashMap::new();
+    let mut secrets = HashMap::new();
+
+    for (id, resource) in template.resources("AWS::DynamoDB::Table") {
+        let props = template.resolve(props_of(resource), &physical)?.unwrap_or(Json::Null);
+        let (name, stream_arn) = create_table(&dynamodb, &props).await.with_context(|| format!("creating table {id}"))?;
+        physical.attrs.insert((id.clone(), "Arn".into()), format!("arn:aws:dynamodb:{}:123456789012:table/{name}", template.region));
+        if let Some(arn) = stream_arn {
+            physical.attrs.insert((id.clone(), "StreamArn".into()), arn);
+        }
+        physical.refs.insert(id.clone(), name.clone());
+        tables.insert(id, name);
+    }
+
+    // Queues may refer to each other (redrive to a DLQ): create in passes.
+    let mut pending = template.resources("AWS::SQS::Queue");
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut deferred = Vec::new();
+        for (id, resource) in pending {
+            match template.resolve(props_of(resource), &physical) {
+                Ok(props) => {
+                    let props = props.unwrap_or(Json::Null);
+                    let (url, arn, name) = create_queue(&sqs, &props).await.with_context(|| format!("creating queue {id}"))?;
+                    physical.refs.insert(id.clone(), url.clone());
+                    physical.attrs.insert((id.clone(), "Arn".into()), arn);
+                    physical.attrs.insert((id.clone(), "QueueName".into()), name);
+                    physical.attrs.insert((id.clone(), "QueueUrl".into()), url.clone());
+                    queues.insert(id, url);
+                }
+                Err(e) if e.is::<NotYet>() => deferred.push((id, resource)),
+                Err(e) => return Err(e.context(format!("resolving queue {id}"))),
+            }
+        }
+        if deferred.len() == before {
+            bail!("queues refer to resources that never get created: {:?}", deferred.iter().map(|(id, _)| id).collect::<Vec<_>>());
+        }
+        pending = deferred;
+    }
+
+    // Which function variable names each secret, so local values can be given by variable.
+    let mut secret_variable: HashMap<String, String> = HashMap::new();
+    for (_, function) in template.resources("AWS::Serverless::Function") {
+        if let Some(serde_yaml::Value::Mapping(vars)) = props_of(function).get("Environment").and_then(|e| e.get("Variables")) {
+            for (name, value) in vars {
+                if let serde_yaml::Value::Tagged(t) = value {
+                    if t.tag == "!Ref" {
+                        secret_variable.insert(scalar_text(&t.value), scalar_text(name));
+                    }
+                }
+            }
+        }
+    }
+    for (id, resource) in template.resources("AWS::SecretsManager::Secret") {
+        let props = template.resolve(props_of(resource), &physical)?.unwrap_or(Json::Null);
+        let name = props.get("Name").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| format!("{}/{id}", template.stack_name));
+        let value = secret_variable
+            .get(&id)
+            .and_then(|var| secret_values.get(var))
+            .cloned()
+            .or_else(|| props.get("SecretString").and_then(Json::as_str).map(str::to_owned))
+            .unwrap_or_else(|| crate::devkeys::random_token(40));
+        let arn = match secrets_client.create_secret().name(&name).secret_string(&value).send().await {
+            Ok(out) => out.arn().map(str::to_owned),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
+                secrets_client.put_secret_value().secret_id(&name).secret_string(&value).send().await?;
+                secrets_client.describe_secret().secret_id(&name).send().await?.arn().map(str::to_owned)
+            }
+            Err(e) => return Err(anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())),
+        }
+        .ok_or_else(|| anyhow!("secret {id} has no ARN"))?;
+        physical.refs.insert(id.clone(), arn.clone());
+        secrets.insert(id, arn);
+    }
+
+    let functions = resolve_functions(template, &physical)?;
+    Ok(Provisioned { physical, functions, queues, secrets, tables })
+}
+
+fn props_of(resource: &serde_yaml::Value) -> &serde_yaml::Value {
+    static EMPTY: serde_yaml::Value = serde_yaml::Value::Null;
+    resource.get("Properties").unwrap_or(&EMPTY)
+}
+
+/// Resolves each `AWS::Serverless::Function`'s environment, routes and stream source.
+pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec<LocalFunction>> {
+    let mut out = Vec::new();
+    let globals = template
+        .global("Function", "Environment")
+        .and_then(|e| e.get("Variables"))
+        .map(|v| template.resolve(v, physical))
+        .transpose()?
+        .flatten();
+    for (id, resource) in template.resources("AWS::Serverless::Function") {
+        let props = props_of(resource);
+        let binary = resource
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .map(scalar_text)
+            .ok_or_else(|| anyhow!("function {id} has no Metadata.BuildProperties.Binary"))?;
+        let mut env = HashMap::new();
+        let own = props.get("Environment").and_then(|e| e.get("Variables")).map(|v| template.resolve(v, physical)).transpose()?.flatten();
+        for vars in [&globals, &own].into_iter().flatten() {
+            if let Json::Object(map) = vars {
+                for (k, v) in map {
+                    env.insert(k.clone(), attribute_text(v));
+                }
+            }
+        }
+        let mut routes = Vec::new();
+        let mut stream_table = None;
+        let mut failure_queue = None;
+        if let Some(serde_yaml::Value::Mapping(events)) = props.get("Events") {
+            for (_, event) in events {
+                let kind = event.get("Type").and_then(serde_yaml::Value::as_str).unwrap_or_default();
+                let eprops = props_of(event);
+                match kind {
+                    "HttpApi" => routes.push((
+                        eprops.get("Method").map(scalar_text).unwrap_or_else(|| "ANY".into()),
+                        eprops.get("Path").map(scalar_text).ok_or_else(|| anyhow!("HttpApi event of {id} has no Path"))?,
+                    )),
+                    "DynamoDB" => {
+                        let logical = |v: Option<&serde_yaml::Value>| match v {
+                            Some(serde_yaml::Value::Tagged(t)) => scalar_text(&t.value).split('.').next().map(str::to_owned),
+                            _ => None,
+                        };
+                        stream_table = logical(eprops.get("Stream"));
+                        failure_queue = logical(
+                            eprops.get("DestinationConfig").and_then(|d| d.get("OnFailure")).and_then(|o| o.get("Destination")),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.push(LocalFunction { logical_id: id, binary, env, routes, stream_table, failure_queue });
+    }
+    Ok(out)
+}
+
+fn text<'a>(v: &'a Json, key: &str) -> Result<&'a str> {
+    v.get(key).and_then(Json::as_str).ok_or_else(|| anyhow!("missing {key}"))
+}
+
+fn key_schema(v: &Json) -> Result<Vec<KeySchemaElement>> {
+    v.as_array()
+        .ok_or_else(|| anyhow!("KeySchema must be a list"))?
+        .iter()
+        .map(|k| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(text(k, "AttributeName")?)
+                .key_type(KeyType::from(text(k, "KeyType")?))
+                .build()?)
+        })
+        .collect()
+}
+
+async fn create_table(client: &aws_sdk_dynamodb::Client, props: &Json) -> Result<(String, Option<String>)> {
+    let name = text(props, "TableName")?.to_owned();
+    let mut request = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::from(props.get("BillingMode").and_then(Json::as_str).unwrap_or("PAY_PER_REQUEST")))
+        .set_key_schema(Some(key_schema(props.get("KeySchema").unwrap_or(&Json::Null))?));
+    for def in props.get("AttributeDefinitions").and_then(Json::as_array).into_iter().flatten() {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(text(def, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(text(def, "AttributeType")?))
+                .build()?,
+        );
+    }
+    for gsi in props.get("GlobalSecondaryIndexes").and_then(Json::as_array).into_iter().flatten() {
+        let projection = gsi.get("Projection").unwrap_or(&Json::Null);
+        let mut p = Projection::builder()
+            .projection_type(ProjectionType::from(projection.get("ProjectionType").and_then(Json::as_str).unwrap_or("ALL")));
+        for attr in projection.get("NonKeyAttributes").and_then(Json::as_array).into_iter().flatten() {
+            p = p.non_key_attributes(attr.as_str().unwrap_or_default());
+        }
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(text(gsi, "IndexName")?)
+                .set_key_schema(Some(key_schema(gsi.get("KeySchema").unwrap_or(&Json::Null))?))
+                .projection(p.build())
+                .build()?,
+        );
+    }
+    if let Some(view) = props.get("StreamSpecification").and_then(|s| s.get("StreamViewType")).and_then(Json::as_str) {
+        request = request.stream_specification(
+            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::from(view)).build()?,
+        );
+    }
+    // PointInTimeRecovery, SSE and deletion policies have no local meaning.
+    let output = request.send().await.map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    let stream_arn = output.table_description().and_then(|d| d.latest_stream_arn()).map(str::to_owned);
+    Ok((name, stream_arn))
+}
+
+async fn create_queue(client: &aws_sdk_sqs::Client, props: &Json) -> Result<(String, String, String)> {
+    let name = text(props, "QueueName")?.to_owned();
+    let mut request = client.create_queue().queue_name(&name);
+    if let Json::Object(map) = props {
+        for (key, value) in map {
+            // CloudFormation's queue properties are SQS attribute names.
+            if key == "QueueName" || key == "Tags" {
+                continue;
+            }
+            request = request.attributes(QueueAttributeName::from(key.as_str()), attribute_text(value));
+        }
+    }
+    let url = request
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?
+        .queue_url()
+        .ok_or_else(|| anyhow!("no queue URL returned"))?
+        .to_owned();
+    let attrs = client.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| anyhow!("no queue ARN returned"))?;
+    Ok((url, arn, name))
+}

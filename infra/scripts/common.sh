@@ -1,0 +1,69 @@
+# Shared helpers for the infra scripts. Source it; do not run it.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+STATE="$ROOT/.local"
+export SAM_CLI_TELEMETRY=0
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$AWS_REGION}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Creates .venv and installs infra/requirements.txt, only when they changed.
+bootstrap_venv() {
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(sha256sum "$ROOT/infra/requirements.txt" | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  log "installing Python tools into .venv (moto, cfn-lint, aws-sam-cli)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet -r "$ROOT/infra/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+# A free TCP port on loopback.
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+MOTO_PID=""
+# Starts moto in server mode on 127.0.0.1:$1, waits until it answers, and
+# exports AWS_ENDPOINT_URL. Only this PID is ever stopped (stop_moto).
+start_moto() {
+  local port="$1" logfile="$STATE/moto-$1.log"
+  mkdir -p "$STATE"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use: set MOTO_PORT to a free port" >&2
+    return 1
+  fi
+  log "starting moto on 127.0.0.1:$port (log: ${logfile#"$ROOT"/})"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  MOTO_PID=$!
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+      echo "moto exited; see $logfile" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "moto did not answer on port $port within 20 s" >&2
+  return 1
+}
+
+stop_moto() {
+  if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+  fi
+  MOTO_PID=""
+}

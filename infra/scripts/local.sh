@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make local`: the whole stack on this machine, no AWS account needed.
+#   1. .venv with moto[server] (first run only)
+#   2. moto on 127.0.0.1:${MOTO_PORT:-4566}
+#   3. switchboard-local: creates the table, stream, queues and secrets from
+#      template.yaml, serves the webhook routes on 127.0.0.1:${SWITCHBOARD_PORT:-3000},
+#      and polls the stream into the fanout.
+# Ctrl-C stops everything this script started, and nothing else.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+bootstrap_venv
+log "building switchboard-local"
+cargo build --quiet -p switchboard-local
+GATEWAY_PID=""
+cleanup() {
+  trap - EXIT INT TERM
+  if [[ -n "$GATEWAY_PID" ]] && kill -0 "$GATEWAY_PID" 2>/dev/null; then
+    kill -INT "$GATEWAY_PID" 2>/dev/null || true
+    wait "$GATEWAY_PID" 2>/dev/null || true
+  fi
+  stop_moto
+  log "stopped"
+}
+trap cleanup EXIT INT TERM
+start_moto "${MOTO_PORT:-4566}"
+"$ROOT/target/debug/switchboard-local" up --port "${SWITCHBOARD_PORT:-3000}" &
+GATEWAY_PID=$!
+wait "$GATEWAY_PID"
