@@ -1,1 +1,270 @@
+//! Helpers for switchboard's cross-crate and end-to-end tests: fixtures,
+//! test keys and signing, a local stack per test (on the moto server that
+//! `make test` starts), queue and table readers, and a Lambda Runtime API
+//! emulator to drive the real function binaries.
+#![forbid(unsafe_code)]
 
+pub mod runtime;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use switchboard_local::devkeys::public_key_der_b64;
+use switchboard_local::{LocalOptions, LocalStack};
+use switchboard_types::{Family, StoredEvent};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fixture's bytes, exactly as committed (`tests/fixtures/<provider>/<name>`).
+pub fn fixture(provider: &str, name: &str) -> Vec<u8> {
+    let path = root().join("tests/fixtures").join(provider).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// Every fixture of a provider as (file name, bytes), sorted.
+pub fn fixtures(provider: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = root().join("tests/fixtures").join(provider);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Test keys. Each provider has a current and an old (still active) key, to
+/// exercise rotation.
+pub mod keys {
+    use super::*;
+
+    /// Current ZipMessage token.
+    pub const ZIPMESSAGE_TOKEN: &str = "zt-current-0123456789abcdef";
+    /// Old, still active ZipMessage token.
+    pub const ZIPMESSAGE_OLD_TOKEN: &str = "zt-previous-0123456789abcdef";
+    /// Current Bird signing key.
+    pub const BIRD_KEY: &str = "bird-signing-key-current";
+    /// Old, still active Bird signing key.
+    pub const BIRD_OLD_KEY: &str = "bird-signing-key-previous";
+
+    /// Current Partoo signing key.
+    pub fn partoo() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    /// Old, still active Partoo signing key.
+    pub fn partoo_old() -> SigningKey {
+        SigningKey::from_bytes(&[9u8; 32])
+    }
+
+    /// A key Partoo's configuration does not know.
+    pub fn partoo_stranger() -> SigningKey {
+        SigningKey::from_bytes(&[11u8; 32])
+    }
+
+    /// Configured Partoo public keys (base64 DER).
+    pub fn partoo_public_keys() -> Vec<String> {
+        vec![public_key_der_b64(&partoo()), public_key_der_b64(&partoo_old())]
+    }
+}
+
+/// `X-Partoo-Signature-v1` for `body` under `key`.
+pub fn partoo_signature(key: &SigningKey, body: &[u8]) -> String {
+    STANDARD.encode(key.sign(body).to_bytes())
+}
+
+/// A started local stack with test keys, unique resource names, and helpers.
+#[derive(Debug)]
+pub struct TestStack {
+    /// The running stack.
+    pub stack: LocalStack,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+/// The moto endpoint, or a panic that says how to get one.
+pub fn moto_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: these tests need the moto server that `make test` starts")
+    })
+}
+
+/// A short random name part.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand::random::<u32>())
+}
+
+impl TestStack {
+    /// Starts a stack named uniquely on the moto server.
+    pub async fn start() -> Self {
+        Self::start_with(HashMap::new()).await
+    }
+
+    /// Starts a stack with extra function environment.
+    pub async fn start_with(env_overrides: HashMap<String, String>) -> Self {
+        moto_endpoint();
+        let json = |v: Vec<String>| serde_json::to_string(&v).unwrap_or_default();
+        let options = LocalOptions {
+            template: root().join("template.yaml"),
+            stack_name: unique("t"),
+            bind: ([127, 0, 0, 1], 0).into(),
+            secret_values: HashMap::from([
+                (
+                    "ZIPMESSAGE_SECRET_ID".to_owned(),
+                    json(vec![keys::ZIPMESSAGE_TOKEN.into(), keys::ZIPMESSAGE_OLD_TOKEN.into()]),
+                ),
+                ("PARTOO_SECRET_ID".to_owned(), json(keys::partoo_public_keys())),
+                ("BIRD_SECRET_ID".to_owned(), json(vec![keys::BIRD_KEY.into(), keys::BIRD_OLD_KEY.into()])),
+            ]),
+            env_overrides,
+        };
+        let stack = LocalStack::start(options).await.unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        Self { stack, http: reqwest::Client::new(), sqs, dynamodb }
+    }
+
+    /// The Bird webhook URL this stack verifies signatures against.
+    pub fn bird_url(&self) -> String {
+        self.stack.url("/webhooks/bird")
+    }
+
+    /// POSTs JSON to `path` with extra headers; returns (status, JSON body).
+    pub async fn post(&self, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
+        let mut map = HeaderMap::new();
+        map.insert("content-type", "application/json".parse().expect("static header"));
+        for (name, value) in headers {
+            map.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        let response = self
+            .http
+            .post(self.stack.url(path))
+            .headers(map)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("the gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON response {status}: {text}")))
+    }
+
+    /// POSTs to the ZipMessage route with the current token.
+    pub async fn post_zipmessage(&self, body: &[u8]) -> (u16, Value) {
+        self.post(&format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN), body, &[]).await
+    }
+
+    /// POSTs a body signed with the current Partoo key.
+    pub async fn post_partoo(&self, body: &[u8]) -> (u16, Value) {
+        let signature = partoo_signature(&keys::partoo(), body);
+        self.post("/webhooks/partoo", body, &[("x-partoo-signature-v1", signature)]).await
+    }
+
+    /// POSTs a body signed for Bird now, with extra headers.
+    pub async fn post_bird(&self, body: &[u8], extra: &[(&str, String)]) -> (u16, Value) {
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let signature = switchboard_providers::bird::sign(keys::BIRD_KEY.as_bytes(), &timestamp, &self.bird_url(), body);
+        let mut headers = vec![
+            ("messagebird-request-timestamp", timestamp),
+            ("messagebird-signature", signature),
+        ];
+        headers.extend(extra.iter().cloned());
+        self.post("/webhooks/bird", body, &headers).await
+    }
+
+    /// Every item in the table (a test-only Scan).
+    pub async fn items(&self) -> Vec<StoredEvent> {
+        let output = self.dynamodb.scan().table_name(&self.stack.table_name).send().await.expect("scan");
+        output
+            .items()
+            .iter()
+            .map(|item| serde_dynamo::from_item(item.clone()).expect("items decode as StoredEvent"))
+            .collect()
+    }
+
+    /// Waits until `family`'s queue has delivered `expected` messages, then
+    /// keeps listening for `settle` to catch any extra; returns them all
+    /// (body as JSON, attributes incl. `MessageGroupId`, message attributes).
+    pub async fn drain(&self, family: Family, expected: usize, settle: Duration) -> Vec<QueueMessage> {
+        let url = self.stack.queue_url(family).to_owned();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut quiet_until: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if out.len() >= expected && quiet_until.is_none() {
+                quiet_until = Some(now + settle);
+            }
+            if quiet_until.is_some_and(|q| now >= q) || now >= deadline {
+                return out;
+            }
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(600)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive");
+            for message in received.messages() {
+                out.push(QueueMessage::from_sdk(message));
+            }
+        }
+    }
+}
+
+/// A message read from a queue.
+#[derive(Debug, Clone)]
+pub struct QueueMessage {
+    /// The CloudEvent.
+    pub body: Value,
+    /// `MessageGroupId`.
+    pub group_id: String,
+    /// `MessageDeduplicationId`.
+    pub dedup_id: String,
+    /// String message attributes.
+    pub attributes: HashMap<String, String>,
+}
+
+impl QueueMessage {
+    fn from_sdk(message: &aws_sdk_sqs::types::Message) -> Self {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+        let system = message.attributes().cloned().unwrap_or_default();
+        Self {
+            body: serde_json::from_str(message.body().unwrap_or_default()).expect("message bodies are JSON"),
+            group_id: system.get(&A::MessageGroupId).cloned().unwrap_or_default(),
+            dedup_id: system.get(&A::MessageDeduplicationId).cloned().unwrap_or_default(),
+            attributes: message
+                .message_attributes()
+                .map(|m| {
+                    m.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The path to a workspace binary built by `cargo build --workspace --bins`.
+pub fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` (make test does)", path.display());
+    path
+}

@@ -1,0 +1,199 @@
+//! A Lambda Runtime API emulator on loopback, implementing the endpoints a
+//! function binary calls (`/2018-06-01/runtime/...`), so tests can run the
+//! real `bootstrap` binaries exactly as Lambda would: spawn with
+//! `AWS_LAMBDA_RUNTIME_API`, hand out invocations, collect responses.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path as FsPath;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+/// What the function answered for one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `/response`: the handler's result.
+    Response(Value),
+    /// `/error`: a handler error.
+    Error(Value),
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<VecDeque<(String, String)>>,
+    pending_ready: Notify,
+    results: Mutex<HashMap<String, Outcome>>,
+    result_ready: Notify,
+    init_error: Mutex<Option<String>>,
+}
+
+/// A running emulator and, once spawned, the function process.
+#[derive(Debug)]
+pub struct RuntimeApi {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+    child: Option<Child>,
+    counter: u64,
+}
+
+async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    loop {
+        let ready = shared.pending_ready.notified();
+        let item = shared.pending.lock().ok().and_then(|mut p| p.pop_front());
+        if let Some((id, body)) = item {
+            let mut headers = HeaderMap::new();
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("x")));
+            headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:test"),
+            );
+            headers.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            return (StatusCode::OK, headers, body);
+        }
+        ready.await;
+    }
+}
+
+fn record(shared: &Shared, id: String, outcome: Outcome) {
+    if let Ok(mut results) = shared.results.lock() {
+        results.insert(id, outcome);
+    }
+    shared.result_ready.notify_waiters();
+}
+
+async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    record(&shared, id, Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)));
+    StatusCode::ACCEPTED
+}
+
+async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    record(&shared, id, Outcome::Error(serde_json::from_slice(&body).unwrap_or(Value::Null)));
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
+    if let Ok(mut e) = shared.init_error.lock() {
+        *e = Some(String::from_utf8_lossy(&body).into_owned());
+    }
+    shared.result_ready.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+impl RuntimeApi {
+    /// Starts the emulator on a free loopback port.
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, shared, server, child: None, counter: 0 }
+    }
+
+    /// Spawns a function binary against this emulator with `env` (plus the
+    /// variables Lambda itself sets).
+    pub fn spawn(&mut self, binary: &FsPath, function_name: &str, env: &HashMap<String, String>) {
+        let mut command = Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        self.child = Some(command.spawn().expect("spawn the function binary"));
+    }
+
+    /// Sends one invocation and waits for its outcome.
+    pub async fn invoke(&mut self, event: &Value) -> Outcome {
+        self.counter += 1;
+        let id = format!("req-{}", self.counter);
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            pending.push_back((id.clone(), event.to_string()));
+        }
+        self.shared.pending_ready.notify_waiters();
+        let wait = async {
+            loop {
+                let ready = self.shared.result_ready.notified();
+                if let Some(outcome) = self.shared.results.lock().ok().and_then(|mut r| r.remove(&id)) {
+                    return outcome;
+                }
+                if let Some(e) = self.shared.init_error.lock().ok().and_then(|e| e.clone()) {
+                    panic!("the function failed to initialise: {e}");
+                }
+                // Wake periodically too, in case the process died.
+                let _ = tokio::time::timeout(Duration::from_millis(200), ready).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the function answered within 30 s")
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it.
+pub fn http_api_event(method: &str, route_path: &str, path: &str, headers: &[(&str, &str)], body: &[u8], path_parameters: Option<(&str, &str)>) -> Value {
+    let headers: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect();
+    let (body, base64) = match std::str::from_utf8(body) {
+        Ok(text) => (Value::from(text), false),
+        Err(_) => {
+            use base64::Engine;
+            (Value::from(base64::engine::general_purpose::STANDARD.encode(body)), true)
+        }
+    };
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("ANY {route_path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test" },
+            "requestId": "id",
+            "routeKey": format!("ANY {route_path}"),
+            "stage": "$default",
+            "time": "22/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1_795_000_000_000u64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    });
+    if let Some((name, value)) = path_parameters {
+        event["pathParameters"] = serde_json::json!({ name: value });
+    }
+    event
+}
