@@ -35,7 +35,12 @@ pub fn fixtures(provider: &str) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -72,7 +77,10 @@ pub mod keys {
 
     /// Configured Partoo public keys (base64 DER).
     pub fn partoo_public_keys() -> Vec<String> {
-        vec![public_key_der_b64(&partoo()), public_key_der_b64(&partoo_old())]
+        vec![
+            public_key_der_b64(&partoo()),
+            public_key_der_b64(&partoo_old()),
+        ]
     }
 }
 
@@ -95,7 +103,9 @@ pub struct TestStack {
 /// The moto endpoint, or a panic that says how to get one.
 pub fn moto_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: these tests need the moto server that `make test` starts")
+        panic!(
+            "AWS_ENDPOINT_URL is not set: these tests need the moto server that `make test` starts"
+        )
     })
 }
 
@@ -121,17 +131,33 @@ impl TestStack {
             secret_values: HashMap::from([
                 (
                     "ZIPMESSAGE_SECRET_ID".to_owned(),
-                    json(vec![keys::ZIPMESSAGE_TOKEN.into(), keys::ZIPMESSAGE_OLD_TOKEN.into()]),
+                    json(vec![
+                        keys::ZIPMESSAGE_TOKEN.into(),
+                        keys::ZIPMESSAGE_OLD_TOKEN.into(),
+                    ]),
                 ),
-                ("PARTOO_SECRET_ID".to_owned(), json(keys::partoo_public_keys())),
-                ("BIRD_SECRET_ID".to_owned(), json(vec![keys::BIRD_KEY.into(), keys::BIRD_OLD_KEY.into()])),
+                (
+                    "PARTOO_SECRET_ID".to_owned(),
+                    json(keys::partoo_public_keys()),
+                ),
+                (
+                    "BIRD_SECRET_ID".to_owned(),
+                    json(vec![keys::BIRD_KEY.into(), keys::BIRD_OLD_KEY.into()]),
+                ),
             ]),
             env_overrides,
         };
-        let stack = LocalStack::start(options).await.unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
+        let stack = LocalStack::start(options)
+            .await
+            .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
-        Self { stack, http: reqwest::Client::new(), sqs, dynamodb }
+        Self {
+            stack,
+            http: reqwest::Client::new(),
+            sqs,
+            dynamodb,
+        }
     }
 
     /// The Bird webhook URL this stack verifies signatures against.
@@ -142,7 +168,10 @@ impl TestStack {
     /// POSTs JSON to `path` with extra headers; returns (status, JSON body).
     pub async fn post(&self, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
         let mut map = HeaderMap::new();
-        map.insert("content-type", "application/json".parse().expect("static header"));
+        map.insert(
+            "content-type",
+            "application/json".parse().expect("static header"),
+        );
         for (name, value) in headers {
             map.insert(
                 reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
@@ -159,24 +188,43 @@ impl TestStack {
             .expect("the gateway answers");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON response {status}: {text}")))
+        (
+            status,
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}")),
+        )
     }
 
     /// POSTs to the ZipMessage route with the current token.
     pub async fn post_zipmessage(&self, body: &[u8]) -> (u16, Value) {
-        self.post(&format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN), body, &[]).await
+        self.post(
+            &format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN),
+            body,
+            &[],
+        )
+        .await
     }
 
     /// POSTs a body signed with the current Partoo key.
     pub async fn post_partoo(&self, body: &[u8]) -> (u16, Value) {
         let signature = partoo_signature(&keys::partoo(), body);
-        self.post("/webhooks/partoo", body, &[("x-partoo-signature-v1", signature)]).await
+        self.post(
+            "/webhooks/partoo",
+            body,
+            &[("x-partoo-signature-v1", signature)],
+        )
+        .await
     }
 
     /// POSTs a body signed for Bird now, with extra headers.
     pub async fn post_bird(&self, body: &[u8], extra: &[(&str, String)]) -> (u16, Value) {
         let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature = switchboard_providers::bird::sign(keys::BIRD_KEY.as_bytes(), &timestamp, &self.bird_url(), body);
+        let signature = switchboard_providers::bird::sign(
+            keys::BIRD_KEY.as_bytes(),
+            &timestamp,
+            &self.bird_url(),
+            body,
+        );
         let mut headers = vec![
             ("messagebird-request-timestamp", timestamp),
             ("messagebird-signature", signature),
@@ -187,7 +235,13 @@ impl TestStack {
 
     /// Every item in the table (a test-only Scan).
     pub async fn items(&self) -> Vec<StoredEvent> {
-        let output = self.dynamodb.scan().table_name(&self.stack.table_name).send().await.expect("scan");
+        let output = self
+            .dynamodb
+            .scan()
+            .table_name(&self.stack.table_name)
+            .send()
+            .await
+            .expect("scan");
         output
             .items()
             .iter()
@@ -198,7 +252,12 @@ impl TestStack {
     /// Waits until `family`'s queue has delivered `expected` messages, then
     /// keeps listening for `settle` to catch any extra; returns them all
     /// (body as JSON, attributes incl. `MessageGroupId`, message attributes).
-    pub async fn drain(&self, family: Family, expected: usize, settle: Duration) -> Vec<QueueMessage> {
+    pub async fn drain(
+        &self,
+        family: Family,
+        expected: usize,
+        settle: Duration,
+    ) -> Vec<QueueMessage> {
         let url = self.stack.queue_url(family).to_owned();
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -248,13 +307,19 @@ impl QueueMessage {
         use aws_sdk_sqs::types::MessageSystemAttributeName as A;
         let system = message.attributes().cloned().unwrap_or_default();
         Self {
-            body: serde_json::from_str(message.body().unwrap_or_default()).expect("message bodies are JSON"),
+            body: serde_json::from_str(message.body().unwrap_or_default())
+                .expect("message bodies are JSON"),
             group_id: system.get(&A::MessageGroupId).cloned().unwrap_or_default(),
-            dedup_id: system.get(&A::MessageDeduplicationId).cloned().unwrap_or_default(),
+            dedup_id: system
+                .get(&A::MessageDeduplicationId)
+                .cloned()
+                .unwrap_or_default(),
             attributes: message
                 .message_attributes()
                 .map(|m| {
-                    m.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect()
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned()))
+                        .collect()
                 })
                 .unwrap_or_default(),
         }
@@ -263,8 +328,14 @@ impl QueueMessage {
 
 /// The path to a workspace binary built by `cargo build --workspace --bins`.
 pub fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
     let path = target.join("debug").join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` (make test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        path.display()
+    );
     path
 }

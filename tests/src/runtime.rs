@@ -54,13 +54,19 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         if let Some((id, body)) = item {
             let mut headers = HeaderMap::new();
             let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-            headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("x")));
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("x")),
+            );
             headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
             headers.insert(
                 "lambda-runtime-invoked-function-arn",
                 HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:test"),
             );
-            headers.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
+            headers.insert(
+                "lambda-runtime-trace-id",
+                HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
+            );
             headers.insert("content-type", HeaderValue::from_static("application/json"));
             return (StatusCode::OK, headers, body);
         }
@@ -75,13 +81,29 @@ fn record(shared: &Shared, id: String, outcome: Outcome) {
     shared.result_ready.notify_waiters();
 }
 
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    record(&shared, id, Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)));
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    record(
+        &shared,
+        id,
+        Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)),
+    );
     StatusCode::ACCEPTED
 }
 
-async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    record(&shared, id, Outcome::Error(serde_json::from_slice(&body).unwrap_or(Value::Null)));
+async fn error(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    record(
+        &shared,
+        id,
+        Outcome::Error(serde_json::from_slice(&body).unwrap_or(Value::Null)),
+    );
     StatusCode::ACCEPTED
 }
 
@@ -99,16 +121,27 @@ impl RuntimeApi {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { addr, shared, server, child: None, counter: 0 }
+        Self {
+            addr,
+            shared,
+            server,
+            child: None,
+            counter: 0,
+        }
     }
 
     /// Spawns a function binary against this emulator with `env` (plus the
@@ -120,7 +153,10 @@ impl RuntimeApi {
             .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}"))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{function_name}"),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .envs(env)
@@ -141,7 +177,13 @@ impl RuntimeApi {
         let wait = async {
             loop {
                 let ready = self.shared.result_ready.notified();
-                if let Some(outcome) = self.shared.results.lock().ok().and_then(|mut r| r.remove(&id)) {
+                if let Some(outcome) = self
+                    .shared
+                    .results
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.remove(&id))
+                {
                     return outcome;
                 }
                 if let Some(e) = self.shared.init_error.lock().ok().and_then(|e| e.clone()) {
@@ -151,7 +193,9 @@ impl RuntimeApi {
                 let _ = tokio::time::timeout(Duration::from_millis(200), ready).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the function answered within 30 s")
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("the function answered within 30 s")
     }
 }
 
@@ -162,13 +206,26 @@ impl Drop for RuntimeApi {
 }
 
 /// An API Gateway HTTP API (payload 2.0) event, as API Gateway sends it.
-pub fn http_api_event(method: &str, route_path: &str, path: &str, headers: &[(&str, &str)], body: &[u8], path_parameters: Option<(&str, &str)>) -> Value {
-    let headers: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect();
+pub fn http_api_event(
+    method: &str,
+    route_path: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    path_parameters: Option<(&str, &str)>,
+) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+        .collect();
     let (body, base64) = match std::str::from_utf8(body) {
         Ok(text) => (Value::from(text), false),
         Err(_) => {
             use base64::Engine;
-            (Value::from(base64::engine::general_purpose::STANDARD.encode(body)), true)
+            (
+                Value::from(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            )
         }
     };
     let mut event = serde_json::json!({

@@ -23,44 +23,80 @@ fn bird(body: Value) -> Result<Decoded, DecodeError> {
 }
 
 fn time(d: &Decoded) -> String {
-    d.occurred_at.map(switchboard_providers::timestamp::format).unwrap_or_default()
+    d.occurred_at
+        .map(switchboard_providers::timestamp::format)
+        .unwrap_or_default()
 }
 
 #[test]
 fn zipmessage_conversation_created_seed() {
-    let d = decode(Provider::Zipmessage, &fixture("zipmessage", "conversation_created.json"));
+    let d = decode(
+        Provider::Zipmessage,
+        &fixture("zipmessage", "conversation_created.json"),
+    );
     assert_eq!(d.event_type, "conversation.created");
-    assert_eq!(d.conversation_key.as_deref(), Some("april-1st-2022-conversation1"));
+    assert_eq!(
+        d.conversation_key.as_deref(),
+        Some("april-1st-2022-conversation1")
+    );
     assert_eq!(d.dedup_key, "id:f6689254-9d5f-43b0-9de1-125a6ca639f1");
     assert_eq!(time(&d), "2022-04-01T14:23:59.799Z");
     let c = d.normalized.conversation.expect("conversation");
     assert_eq!(c.id.as_deref(), Some("268"));
     assert_eq!(c.title.as_deref(), Some("April 1st, 2022 Conversation"));
-    assert_eq!(c.created_at.as_deref(), Some("2022-04-01T14:23:59Z"), "epoch-tail timestamp");
+    assert_eq!(
+        c.created_at.as_deref(),
+        Some("2022-04-01T14:23:59Z"),
+        "epoch-tail timestamp"
+    );
 }
 
 #[test]
 fn zipmessage_message_created_seed_keys_by_slug_and_strips_html() {
-    let d = decode(Provider::Zipmessage, &fixture("zipmessage", "message_created.json"));
+    let d = decode(
+        Provider::Zipmessage,
+        &fixture("zipmessage", "message_created.json"),
+    );
     assert_eq!(d.event_type, "message.created");
-    assert_eq!(d.conversation_key.as_deref(), Some("april-1st-2022-conversation1"));
+    assert_eq!(
+        d.conversation_key.as_deref(),
+        Some("april-1st-2022-conversation1")
+    );
     let m = d.normalized.message.expect("message");
     assert_eq!(m.id.as_deref(), Some("330"));
     assert_eq!(m.text.as_deref(), Some("asdf"));
-    assert!(m.html.as_deref().is_some_and(|h| h.contains("trix-content")));
-    assert_eq!(m.sender.as_ref().and_then(|s| s.name.as_deref()), Some("User Casel"));
+    assert!(m
+        .html
+        .as_deref()
+        .is_some_and(|h| h.contains("trix-content")));
+    assert_eq!(
+        m.sender.as_ref().and_then(|s| s.name.as_deref()),
+        Some("User Casel")
+    );
     assert_eq!(m.created_at.as_deref(), Some("2022-04-01T14:24:13Z"));
     assert!(m.media_url.is_some());
-    assert_eq!(d.normalized.actor.and_then(|a| a.name), Some("User Casel".into()));
+    assert_eq!(
+        d.normalized.actor.and_then(|a| a.name),
+        Some("User Casel".into())
+    );
 }
 
 #[test]
 fn zipmessage_message_played_seed() {
-    let d = decode(Provider::Zipmessage, &fixture("zipmessage", "message_played.json"));
+    let d = decode(
+        Provider::Zipmessage,
+        &fixture("zipmessage", "message_played.json"),
+    );
     assert_eq!(d.event_type, "message.played");
-    assert_eq!(d.conversation_key.as_deref(), Some("conversation-with-emma-casel"));
+    assert_eq!(
+        d.conversation_key.as_deref(),
+        Some("conversation-with-emma-casel")
+    );
     assert_eq!(time(&d), "2022-04-01T14:25:48.585Z");
-    assert_eq!(d.normalized.actor.and_then(|a| a.kind), Some("anonymous".into()));
+    assert_eq!(
+        d.normalized.actor.and_then(|a| a.kind),
+        Some("anonymous".into())
+    );
     let m = d.normalized.message.expect("message");
     assert_eq!(m.duration_seconds, Some(1.0));
     assert_eq!(m.kind.as_deref(), Some("screencamera"));
@@ -77,7 +113,9 @@ fn zipmessage_variants() {
         assert_eq!(d.conversation_key, None);
     }
     // No envelope id: liberal, keyed by the body hash.
-    let d = zip(json!({"type": "conversation_created", "payload": {"conversation": {"slug": "s"}}})).expect("decodes");
+    let d =
+        zip(json!({"type": "conversation_created", "payload": {"conversation": {"slug": "s"}}}))
+            .expect("decodes");
     assert!(d.dedup_key.starts_with("sha256:"));
     // No slug, but a URL: the slug is its last segment.
     let d = zip(json!({"type": "conversation_created", "id": "1", "payload": {"conversation": {"url": "https://zipmessage.com/co/the-slug"}}})).expect("decodes");
@@ -87,16 +125,26 @@ fn zipmessage_variants() {
         "payload": {"message": {"id": 5, "message_url": "http://zipmessage.com/co/slug-b#message-5", "recorded_duration_seconds": "2.5"}, "played_by": "pat@example.com"}})).expect("decodes");
     assert_eq!(d.conversation_key.as_deref(), Some("slug-b"));
     assert_eq!(time(&d), "2022-04-01T14:25:48Z");
-    assert_eq!(d.normalized.actor.and_then(|a| a.email), Some("pat@example.com".into()));
-    assert_eq!(d.normalized.message.and_then(|m| m.duration_seconds), Some(2.5));
+    assert_eq!(
+        d.normalized.actor.and_then(|a| a.email),
+        Some("pat@example.com".into())
+    );
+    assert_eq!(
+        d.normalized.message.and_then(|m| m.duration_seconds),
+        Some(2.5)
+    );
     // Plain (non-HTML) text stays as is.
     let d = zip(json!({"type": "message_created", "id": "3", "payload": {"message": {"message_url": "http://z.com/c/s#message-1", "text": "hi & bye"}}})).expect("decodes");
-    assert_eq!(d.normalized.message.and_then(|m| m.text), Some("hi & bye".into()));
+    assert_eq!(
+        d.normalized.message.and_then(|m| m.text),
+        Some("hi & bye".into())
+    );
 }
 
 #[test]
 fn zipmessage_known_types_missing_their_key_are_quarantined() {
-    let e = zip(json!({"type": "message_created", "id": "x", "payload": {"message": {"id": 1}}})).unwrap_err();
+    let e = zip(json!({"type": "message_created", "id": "x", "payload": {"message": {"id": 1}}}))
+        .unwrap_err();
     assert_eq!(e.code(), "missing_field");
     let e = zip(json!({"type": "conversation_created", "id": "x", "payload": {}})).unwrap_err();
     assert_eq!(e.code(), "missing_field");
@@ -129,39 +177,70 @@ fn partoo_variants() {
     };
     let (a, b, a2) = (update("Sending"), update("Success"), update("Sending"));
     assert_eq!(a.event_type, "message.updated");
-    assert_eq!(a.conversation_key.as_deref(), Some("c-9"), "string ids are fine too");
-    assert_ne!(a.dedup_key, b.dedup_key, "a different state is a different event");
-    assert_eq!(a.dedup_key, a2.dedup_key, "the same update redelivered is the same event");
+    assert_eq!(
+        a.conversation_key.as_deref(),
+        Some("c-9"),
+        "string ids are fine too"
+    );
+    assert_ne!(
+        a.dedup_key, b.dedup_key,
+        "a different state is a different event"
+    );
+    assert_eq!(
+        a.dedup_key, a2.dedup_key,
+        "the same update redelivered is the same event"
+    );
     assert_eq!(a.occurred_at, None, "updates carry no time of their own");
     let m = a.normalized.message.expect("message");
     assert_eq!(m.media_url.as_deref(), Some("https://x/y.png"));
     assert_eq!(m.text, None);
     // business_* and lead_received pass through with their raw data.
     for native in ["business_created", "business_updated", "lead_received"] {
-        let d = partoo(json!({"type": native, "payload": {"business": {"id": "b"}}})).expect("passes through");
+        let d = partoo(json!({"type": native, "payload": {"business": {"id": "b"}}}))
+            .expect("passes through");
         assert_eq!(d.event_type, format!("partoo.{native}"));
         assert!(d.dedup_key.starts_with("sha256:"));
     }
     // Unknown enum values are passed through, not rejected.
     let d = partoo(json!({"type": "message_created", "payload": {"message": {"id": 1, "conversation_id": 2, "status": "Teleported", "sender_type": "Alien"}}})).expect("decodes");
-    assert_eq!(d.normalized.message.and_then(|m| m.status), Some("Teleported".into()));
+    assert_eq!(
+        d.normalized.message.and_then(|m| m.status),
+        Some("Teleported".into())
+    );
     // The required key is missing: quarantine.
-    let e = partoo(json!({"type": "message_created", "payload": {"message": {"conversation_id": 2}}})).unwrap_err();
+    let e =
+        partoo(json!({"type": "message_created", "payload": {"message": {"conversation_id": 2}}}))
+            .unwrap_err();
     assert_eq!(e.code(), "missing_field");
 }
 
 #[test]
 fn bird_conversation_updated_seed() {
-    let d = decode(Provider::Bird, &fixture("bird", "conversation.updated.json"));
+    let d = decode(
+        Provider::Bird,
+        &fixture("bird", "conversation.updated.json"),
+    );
     assert_eq!(d.event_type, "conversation.updated");
-    assert_eq!(d.conversation_key.as_deref(), Some("badbf15c-bad3-4bf3-9223-6b7f414f9770"));
-    assert_eq!(d.dedup_key, "conversation.updated:badbf15c-bad3-4bf3-9223-6b7f414f9770:2024-11-27T19:33:53.515Z");
+    assert_eq!(
+        d.conversation_key.as_deref(),
+        Some("badbf15c-bad3-4bf3-9223-6b7f414f9770")
+    );
+    assert_eq!(
+        d.dedup_key,
+        "conversation.updated:badbf15c-bad3-4bf3-9223-6b7f414f9770:2024-11-27T19:33:53.515Z"
+    );
     assert_eq!(time(&d), "2024-11-27T19:33:53.515Z");
     let c = d.normalized.conversation.expect("conversation");
     assert_eq!(c.participants.len(), 2);
-    assert_eq!(c.participants[0].phone.as_deref(), Some("27612960145016998"));
+    assert_eq!(
+        c.participants[0].phone.as_deref(),
+        Some("27612960145016998")
+    );
     assert_eq!(c.title, None, "empty name is no title");
-    assert_eq!(d.normalized.message.and_then(|m| m.text), Some("hallo".into()));
+    assert_eq!(
+        d.normalized.message.and_then(|m| m.text),
+        Some("hallo".into())
+    );
 }
 
 #[test]
@@ -175,25 +254,48 @@ fn bird_variants() {
     assert!(deleted.dedup_key.starts_with("sha256:"));
     // Unknown status values pass through.
     let d = bird(json!({"event": "conversation.updated", "payload": {"id": "c1", "status": "archived", "updatedAt": "2024-11-27T19:33:53Z"}})).expect("decodes");
-    assert_eq!(d.normalized.conversation.and_then(|c| c.status), Some("archived".into()));
+    assert_eq!(
+        d.normalized.conversation.and_then(|c| c.status),
+        Some("archived".into())
+    );
     // Other events of the envelope pass through.
     let d = bird(json!({"service": "conversations", "event": "message.created", "payload": {"id": "m1", "conversationId": "c1"}})).expect("passes through");
     assert_eq!(d.event_type, "bird.message.created");
     assert_eq!(d.conversation_key.as_deref(), Some("c1"));
     // The request id header, when sent, is the dedup key.
-    let d = switchboard_providers::bird::decode(br#"{"event":"conversation.deleted","payload":{"id":"c1"}}"#, Some("req-42"), None).expect("decodes");
+    let d = switchboard_providers::bird::decode(
+        br#"{"event":"conversation.deleted","payload":{"id":"c1"}}"#,
+        Some("req-42"),
+        None,
+    )
+    .expect("decodes");
     assert_eq!(d.dedup_key, "request:req-42");
-    let e = bird(json!({"event": "conversation.updated", "payload": {"status": "active"}})).unwrap_err();
+    let e = bird(json!({"event": "conversation.updated", "payload": {"status": "active"}}))
+        .unwrap_err();
     assert_eq!(e.code(), "missing_field");
 }
 
 #[test]
 fn hostile_bodies_are_decode_errors_not_panics() {
     let deep = "[".repeat(10_000);
-    let cases: Vec<&[u8]> = vec![b"", b"null", b"[]", b"{", b"\xff\xfe", deep.as_bytes(), br#"{"type":"a","type":"b"}"#, br#"{"type":1e999}"#, b"\"str\""];
+    let cases: Vec<&[u8]> = vec![
+        b"",
+        b"null",
+        b"[]",
+        b"{",
+        b"\xff\xfe",
+        deep.as_bytes(),
+        br#"{"type":"a","type":"b"}"#,
+        br#"{"type":1e999}"#,
+        b"\"str\"",
+    ];
     for provider in Provider::ALL {
         for body in &cases {
-            assert!(decode_body(provider, body).is_err(), "{provider}: {:?}", String::from_utf8_lossy(body));
+            assert!(
+                decode_body(provider, body).is_err(),
+                "{provider}: {:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }
@@ -205,22 +307,41 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
     let generated = cloudevent_schema();
     let path = root().join("docs/cloudevent.schema.json");
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(&generated).unwrap_or_default() + "\n").expect("write schema");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&generated).unwrap_or_default() + "\n",
+        )
+        .expect("write schema");
     }
     let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
         .expect("docs/cloudevent.schema.json exists (UPDATE_SCHEMA=1 cargo test -p switchboard-tests --test decode regenerates it)");
-    assert_eq!(committed, generated, "docs/cloudevent.schema.json is stale: rerun with UPDATE_SCHEMA=1");
+    assert_eq!(
+        committed, generated,
+        "docs/cloudevent.schema.json is stale: rerun with UPDATE_SCHEMA=1"
+    );
     let validator = jsonschema::validator_for(&committed).expect("the schema compiles");
     let mut checked = 0;
-    for (provider, name) in [(Provider::Zipmessage, "zipmessage"), (Provider::Partoo, "partoo"), (Provider::Bird, "bird")] {
+    for (provider, name) in [
+        (Provider::Zipmessage, "zipmessage"),
+        (Provider::Partoo, "partoo"),
+        (Provider::Bird, "bird"),
+    ] {
         for (file, body) in fixtures(name) {
             let decoded = decode_body(provider, &body);
             let stored = item::build(provider, &decoded, &body, chrono::Utc::now());
             assert_eq!(stored.status, Status::Accepted, "{file}");
-            let event = serde_json::to_value(cloudevent(&stored).expect("builds")).expect("serialises");
-            let errors: Vec<String> = validator.iter_errors(&event).map(|e| e.to_string()).collect();
+            let event =
+                serde_json::to_value(cloudevent(&stored).expect("builds")).expect("serialises");
+            let errors: Vec<String> = validator
+                .iter_errors(&event)
+                .map(|e| e.to_string())
+                .collect();
             assert!(errors.is_empty(), "{file}: {errors:?}");
-            assert_eq!(event["data"]["raw"], serde_json::from_slice::<Value>(&body).expect("seed is JSON"), "{file}: raw is the payload");
+            assert_eq!(
+                event["data"]["raw"],
+                serde_json::from_slice::<Value>(&body).expect("seed is JSON"),
+                "{file}: raw is the payload"
+            );
             checked += 1;
         }
     }

@@ -27,8 +27,13 @@ fn function_env(t: &TestStack, binary_name: &str) -> HashMap<String, String> {
         .unwrap_or_else(|| panic!("template.yaml has a function built from {binary_name}"));
     let mut env = function.env.clone();
     env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
-    for (k, v) in [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")] {
-        env.entry(k.into()).or_insert_with(|| std::env::var(k).unwrap_or_else(|_| v.into()));
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        env.entry(k.into())
+            .or_insert_with(|| std::env::var(k).unwrap_or_else(|_| v.into()));
     }
     env
 }
@@ -44,8 +49,11 @@ async fn start_function(t: &TestStack, name: &str, extra: &[(&str, &str)]) -> Ru
 }
 
 fn response(outcome: Outcome) -> (u64, Value) {
-    let Outcome::Response(r) = outcome else { panic!("expected a response, got {outcome:?}") };
-    let body: Value = serde_json::from_str(r["body"].as_str().unwrap_or_default()).unwrap_or(Value::Null);
+    let Outcome::Response(r) = outcome else {
+        panic!("expected a response, got {outcome:?}")
+    };
+    let body: Value =
+        serde_json::from_str(r["body"].as_str().unwrap_or_default()).unwrap_or(Value::Null);
     (r["statusCode"].as_u64().unwrap_or_default(), body)
 }
 
@@ -56,14 +64,35 @@ async fn zipmessage_binary_stores_seeds_and_refuses_bad_tokens() {
     let route = "/webhooks/zipmessage/{token}";
     let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
     let body = fixture("zipmessage", "message_created.json");
-    let event = http_api_event("POST", route, &path, &[("content-type", "application/json")], &body, Some(("token", keys::ZIPMESSAGE_TOKEN)));
+    let event = http_api_event(
+        "POST",
+        route,
+        &path,
+        &[("content-type", "application/json")],
+        &body,
+        Some(("token", keys::ZIPMESSAGE_TOKEN)),
+    );
     let (status, reply) = response(api.invoke(&event).await);
-    assert_eq!((status, reply["status"].as_str()), (202, Some("accepted")), "{reply}");
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (202, Some("accepted")),
+        "{reply}"
+    );
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
-    let bad = http_api_event("POST", route, "/webhooks/zipmessage/nope", &[], &body, Some(("token", "nope")));
+    let bad = http_api_event(
+        "POST",
+        route,
+        "/webhooks/zipmessage/nope",
+        &[],
+        &body,
+        Some(("token", "nope")),
+    );
     let (status, reply) = response(api.invoke(&bad).await);
-    assert_eq!((status, reply["error"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
     assert_eq!(t.items().await.len(), 1);
 }
 
@@ -73,17 +102,45 @@ async fn partoo_binary_verifies_with_keys_from_secrets_manager() {
     let mut api = start_function(&t, "partoo-webhook", &[]).await;
     let body = fixture("partoo", "message_created.json");
     let signature = partoo_signature(&keys::partoo_old(), &body);
-    let headers = [("content-type", "application/json"), ("x-partoo-signature-v1", signature.as_str())];
-    let event = http_api_event("POST", "/webhooks/partoo", "/webhooks/partoo", &headers, &body, None);
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-partoo-signature-v1", signature.as_str()),
+    ];
+    let event = http_api_event(
+        "POST",
+        "/webhooks/partoo",
+        "/webhooks/partoo",
+        &headers,
+        &body,
+        None,
+    );
     let (status, reply) = response(api.invoke(&event).await);
-    assert_eq!((status, reply["status"].as_str()), (202, Some("accepted")), "{reply}");
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (202, Some("accepted")),
+        "{reply}"
+    );
     // An authentic body that is not JSON, sent base64 by API Gateway: quarantined, not refused.
     let junk = b"\xff\xfe not json";
     let signature = partoo_signature(&keys::partoo(), junk);
-    let headers = [("content-type", "application/json"), ("x-partoo-signature-v1", signature.as_str())];
-    let event = http_api_event("POST", "/webhooks/partoo", "/webhooks/partoo", &headers, junk, None);
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-partoo-signature-v1", signature.as_str()),
+    ];
+    let event = http_api_event(
+        "POST",
+        "/webhooks/partoo",
+        "/webhooks/partoo",
+        &headers,
+        junk,
+        None,
+    );
     let (status, reply) = response(api.invoke(&event).await);
-    assert_eq!((status, reply["status"].as_str()), (202, Some("quarantined")), "{reply}");
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (202, Some("quarantined")),
+        "{reply}"
+    );
     assert_eq!(t.items().await.len(), 2);
 }
 
@@ -94,14 +151,44 @@ async fn bird_binary_checks_the_configured_url_and_method() {
     let body = fixture("bird", "conversation.updated.json");
     let ts = chrono::Utc::now().timestamp().to_string();
     let good = bird::sign(keys::BIRD_KEY.as_bytes(), &ts, BIRD_URL, &body);
-    let headers = [("content-type", "application/json"), ("messagebird-request-timestamp", ts.as_str()), ("messagebird-signature", good.as_str())];
-    let event = http_api_event("POST", "/webhooks/bird", "/webhooks/bird", &headers, &body, None);
+    let headers = [
+        ("content-type", "application/json"),
+        ("messagebird-request-timestamp", ts.as_str()),
+        ("messagebird-signature", good.as_str()),
+    ];
+    let event = http_api_event(
+        "POST",
+        "/webhooks/bird",
+        "/webhooks/bird",
+        &headers,
+        &body,
+        None,
+    );
     let (status, reply) = response(api.invoke(&event).await);
-    assert_eq!((status, reply["status"].as_str()), (202, Some("accepted")), "{reply}");
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (202, Some("accepted")),
+        "{reply}"
+    );
     // Signed for the Host the request claims instead of the configured URL: refused.
-    let spoofed = bird::sign(keys::BIRD_KEY.as_bytes(), &ts, "https://api.execute-api.us-east-1.amazonaws.com/webhooks/bird", &body);
-    let headers = [("messagebird-request-timestamp", ts.as_str()), ("messagebird-signature", spoofed.as_str())];
-    let event = http_api_event("POST", "/webhooks/bird", "/webhooks/bird", &headers, &body, None);
+    let spoofed = bird::sign(
+        keys::BIRD_KEY.as_bytes(),
+        &ts,
+        "https://api.execute-api.us-east-1.amazonaws.com/webhooks/bird",
+        &body,
+    );
+    let headers = [
+        ("messagebird-request-timestamp", ts.as_str()),
+        ("messagebird-signature", spoofed.as_str()),
+    ];
+    let event = http_api_event(
+        "POST",
+        "/webhooks/bird",
+        "/webhooks/bird",
+        &headers,
+        &body,
+        None,
+    );
     assert_eq!(response(api.invoke(&event).await).0, 401);
     let get = http_api_event("GET", "/webhooks/bird", "/webhooks/bird", &[], b"", None);
     assert_eq!(response(api.invoke(&get).await).0, 405);
@@ -128,7 +215,10 @@ fn stream_event(records: &[(&str, serde_dynamo::Item)]) -> Value {
 }
 
 fn image_pk(image: &serde_dynamo::Item) -> Value {
-    serde_json::to_value(image).ok().and_then(|v| v.get("pk").cloned()).unwrap_or(Value::Null)
+    serde_json::to_value(image)
+        .ok()
+        .and_then(|v| v.get("pk").cloned())
+        .unwrap_or(Value::Null)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,15 +226,27 @@ async fn fanout_binary_publishes_and_reports_the_poison_record() {
     let t = TestStack::start().await;
     let mut api = start_function(&t, "fanout", &[]).await;
     let body = fixture("partoo", "message_created.json");
-    let good = item::build(Provider::Partoo, &decode_body(Provider::Partoo, &body), &body, chrono::Utc::now());
+    let good = item::build(
+        Provider::Partoo,
+        &decode_body(Provider::Partoo, &body),
+        &body,
+        chrono::Utc::now(),
+    );
     let mut poison = good.clone();
     poison.pk = "partoo#poison".into();
     poison.raw = Some("this stored body is not JSON".into());
     let image = |e| serde_dynamo::to_item(e).expect("encodes");
     let event = stream_event(&[("100", image(&good)), ("200", image(&poison))]);
-    let Outcome::Response(reply) = api.invoke(&event).await else { panic!("the fanout answered with an error") };
-    assert_eq!(reply, json!({"batchItemFailures": [{"itemIdentifier": "200"}]}));
-    let messages = t.drain(Family::Messages, 1, Duration::from_millis(1500)).await;
+    let Outcome::Response(reply) = api.invoke(&event).await else {
+        panic!("the fanout answered with an error")
+    };
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": "200"}]})
+    );
+    let messages = t
+        .drain(Family::Messages, 1, Duration::from_millis(1500))
+        .await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].body["id"], good.event_id.as_str());
     assert_eq!(messages[0].group_id, "partoo:123");

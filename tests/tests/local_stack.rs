@@ -15,11 +15,41 @@ const SETTLE: Duration = Duration::from_millis(1500);
 async fn each_seed_is_stored_once_and_delivered_once_to_its_queue() {
     let t = TestStack::start().await;
     let seeds = [
-        ("zipmessage", "conversation_created.json", Family::Conversations, "conversation.created", "zipmessage:april-1st-2022-conversation1"),
-        ("zipmessage", "message_created.json", Family::Messages, "message.created", "zipmessage:april-1st-2022-conversation1"),
-        ("zipmessage", "message_played.json", Family::Messages, "message.played", "zipmessage:conversation-with-emma-casel"),
-        ("partoo", "message_created.json", Family::Messages, "message.created", "partoo:123"),
-        ("bird", "conversation.updated.json", Family::Conversations, "conversation.updated", "bird:badbf15c-bad3-4bf3-9223-6b7f414f9770"),
+        (
+            "zipmessage",
+            "conversation_created.json",
+            Family::Conversations,
+            "conversation.created",
+            "zipmessage:april-1st-2022-conversation1",
+        ),
+        (
+            "zipmessage",
+            "message_created.json",
+            Family::Messages,
+            "message.created",
+            "zipmessage:april-1st-2022-conversation1",
+        ),
+        (
+            "zipmessage",
+            "message_played.json",
+            Family::Messages,
+            "message.played",
+            "zipmessage:conversation-with-emma-casel",
+        ),
+        (
+            "partoo",
+            "message_created.json",
+            Family::Messages,
+            "message.created",
+            "partoo:123",
+        ),
+        (
+            "bird",
+            "conversation.updated.json",
+            Family::Conversations,
+            "conversation.updated",
+            "bird:badbf15c-bad3-4bf3-9223-6b7f414f9770",
+        ),
     ];
     let mut expected: HashMap<String, (Family, &str, &str)> = HashMap::new();
     for (provider, file, family, event_type, group) in seeds {
@@ -29,17 +59,33 @@ async fn each_seed_is_stored_once_and_delivered_once_to_its_queue() {
             "partoo" => t.post_partoo(&body).await,
             _ => t.post_bird(&body, &[]).await,
         };
-        assert_eq!((status, reply["status"].as_str()), (202, Some("accepted")), "{provider}/{file}: {reply}");
-        expected.insert(reply["event_ids"][0].as_str().unwrap_or_default().to_owned(), (family, event_type, group));
+        assert_eq!(
+            (status, reply["status"].as_str()),
+            (202, Some("accepted")),
+            "{provider}/{file}: {reply}"
+        );
+        expected.insert(
+            reply["event_ids"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            (family, event_type, group),
+        );
     }
 
     let items = t.items().await;
     assert_eq!(items.len(), 5, "exactly one item per seed");
     for item in &items {
-        let (_, event_type, _) = expected.get(&item.event_id).expect("the item belongs to a seed");
+        let (_, event_type, _) = expected
+            .get(&item.event_id)
+            .expect("the item belongs to a seed");
         assert_eq!(&item.event_type, event_type);
         assert_eq!(item.status, Status::Accepted);
-        assert!(!item.received_at.is_empty() && !item.occurred_at.is_empty() && !item.conversation_key.is_empty());
+        assert!(
+            !item.received_at.is_empty()
+                && !item.occurred_at.is_empty()
+                && !item.conversation_key.is_empty()
+        );
     }
 
     let mut delivered = 0;
@@ -54,8 +100,14 @@ async fn each_seed_is_stored_once_and_delivered_once_to_its_queue() {
             assert_eq!(m.body["type"], *event_type);
             assert_eq!(m.group_id, *group);
             assert_eq!(m.dedup_id, id);
-            assert_eq!(m.attributes.get("type").map(String::as_str), Some(*event_type));
-            assert_eq!(m.attributes.get("provider").map(String::as_str), m.body["provider"].as_str());
+            assert_eq!(
+                m.attributes.get("type").map(String::as_str),
+                Some(*event_type)
+            );
+            assert_eq!(
+                m.attributes.get("provider").map(String::as_str),
+                m.body["provider"].as_str()
+            );
             delivered += 1;
         }
     }
@@ -76,7 +128,11 @@ async fn a_redelivery_is_a_duplicate_and_publishes_nothing_more() {
     // Concurrent copies: exactly one is stored.
     let partoo = fixture("partoo", "message_created.json");
     let replies = futures::future::join_all((0..8).map(|_| t.post_partoo(&partoo))).await;
-    assert_eq!(replies.iter().filter(|(s, _)| *s == 202).count(), 1, "{replies:?}");
+    assert_eq!(
+        replies.iter().filter(|(s, _)| *s == 202).count(),
+        1,
+        "{replies:?}"
+    );
     assert_eq!(replies.iter().filter(|(s, _)| *s == 200).count(), 7);
     assert_eq!(t.items().await.len(), 2);
     assert_eq!(t.drain(Family::Conversations, 1, SETTLE).await.len(), 1);
@@ -88,14 +144,24 @@ async fn a_quarantined_body_is_stored_with_its_reason_and_not_published() {
     let t = TestStack::start().await;
     let body = b"{\"type\": \"message_created\", \"payload\": ";
     let (status, reply) = t.post_partoo(body).await;
-    assert_eq!((status, reply["status"].as_str()), (202, Some("quarantined")), "{reply}");
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (202, Some("quarantined")),
+        "{reply}"
+    );
     let items = t.items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].status, Status::Quarantined);
-    assert!(items[0].reason.as_deref().is_some_and(|r| r.starts_with("malformed_json")));
+    assert!(items[0]
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("malformed_json")));
     assert_eq!(items[0].raw.as_deref().map(str::as_bytes), Some(&body[..]));
     for family in Family::ALL {
-        assert!(t.drain(family, 0, SETTLE).await.is_empty(), "{family:?} must stay empty");
+        assert!(
+            t.drain(family, 0, SETTLE).await.is_empty(),
+            "{family:?} must stay empty"
+        );
     }
 }
 
@@ -104,9 +170,27 @@ async fn unauthentic_requests_store_nothing() {
     let t = TestStack::start().await;
     let body = fixture("partoo", "message_created.json");
     let stranger = partoo_signature(&keys::partoo_stranger(), &body);
-    let (s1, e1) = t.post("/webhooks/partoo", &body, &[("x-partoo-signature-v1", stranger)]).await;
-    let (s2, _) = t.post("/webhooks/zipmessage/not-the-token-0123456789", &fixture("zipmessage", "message_created.json"), &[]).await;
-    let (s3, _) = t.post("/webhooks/bird", &fixture("bird", "conversation.updated.json"), &[]).await;
+    let (s1, e1) = t
+        .post(
+            "/webhooks/partoo",
+            &body,
+            &[("x-partoo-signature-v1", stranger)],
+        )
+        .await;
+    let (s2, _) = t
+        .post(
+            "/webhooks/zipmessage/not-the-token-0123456789",
+            &fixture("zipmessage", "message_created.json"),
+            &[],
+        )
+        .await;
+    let (s3, _) = t
+        .post(
+            "/webhooks/bird",
+            &fixture("bird", "conversation.updated.json"),
+            &[],
+        )
+        .await;
     assert_eq!((s1, s2, s3), (401, 401, 401));
     assert_eq!(e1["error"], "invalid_signature");
     assert!(t.items().await.is_empty());
@@ -118,7 +202,10 @@ async fn other_types_go_to_the_other_queue_and_conversations_read_in_order() {
     let lead = json!({"type": "lead_received", "payload": {"lead": {"id": 1}}}).to_string();
     assert_eq!(t.post_partoo(lead.as_bytes()).await.0, 202);
     // Two events of one ZipMessage conversation, posted newest first.
-    for body in [fixture("zipmessage", "message_created.json"), fixture("zipmessage", "conversation_created.json")] {
+    for body in [
+        fixture("zipmessage", "message_created.json"),
+        fixture("zipmessage", "conversation_created.json"),
+    ] {
         assert_eq!(t.post_zipmessage(&body).await.0, 202);
     }
     let other = t.drain(Family::Other, 1, SETTLE).await;
@@ -133,11 +220,22 @@ async fn other_types_go_to_the_other_queue_and_conversations_read_in_order() {
         .table_name(&t.stack.table_name)
         .index_name(index::BY_CONVERSATION)
         .key_condition_expression("conv_pk = :c")
-        .expression_attribute_values(":c", AttributeValue::S("zipmessage#april-1st-2022-conversation1".into()))
+        .expression_attribute_values(
+            ":c",
+            AttributeValue::S("zipmessage#april-1st-2022-conversation1".into()),
+        )
         .send()
         .await
         .expect("query");
-    let types: Vec<&str> = page.items().iter().filter_map(|i| i.get("type").and_then(|v| v.as_s().ok()).map(String::as_str)).collect();
+    let types: Vec<&str> = page
+        .items()
+        .iter()
+        .filter_map(|i| {
+            i.get("type")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+        })
+        .collect();
     assert_eq!(types, ["conversation.created", "message.created"]);
 
     // Today's window lists all three without a Scan.
@@ -158,12 +256,28 @@ async fn other_types_go_to_the_other_queue_and_conversations_read_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_speaks_the_http_contract() {
-    let t = TestStack::start_with(HashMap::from([("MAX_BODY_BYTES".to_owned(), "2048".to_owned())])).await;
+    let t = TestStack::start_with(HashMap::from([(
+        "MAX_BODY_BYTES".to_owned(),
+        "2048".to_owned(),
+    )]))
+    .await;
     let client = &t.http;
-    let get = client.get(t.stack.url("/webhooks/partoo")).send().await.expect("answers");
+    let get = client
+        .get(t.stack.url("/webhooks/partoo"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(get.status(), 405);
-    assert_eq!(get.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
-    let missing = client.post(t.stack.url("/webhooks/slack")).body("{}").send().await.expect("answers");
+    assert_eq!(
+        get.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let missing = client
+        .post(t.stack.url("/webhooks/slack"))
+        .body("{}")
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(missing.status(), 404);
     let form = client
         .post(t.stack.url("/webhooks/partoo"))
@@ -175,6 +289,9 @@ async fn the_gateway_speaks_the_http_contract() {
     assert_eq!(form.status(), 415);
     let big = vec![b' '; 2049];
     let (status, error) = t.post_partoo(&big).await;
-    assert_eq!((status, error["error"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
     assert!(t.items().await.is_empty());
 }

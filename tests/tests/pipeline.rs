@@ -5,20 +5,36 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderMap, Method};
 use std::sync::Arc;
-use switchboard_pipeline::{fanout, Ingest, Limits, MemoryPublisher, MemoryStore, Reply, StreamRecord, WebhookRequest};
+use switchboard_pipeline::{
+    fanout, Ingest, Limits, MemoryPublisher, MemoryStore, Reply, StreamRecord, WebhookRequest,
+};
 use switchboard_providers::{Partoo, Zipmessage};
 use switchboard_tests::{fixture, keys, partoo_signature};
 use switchboard_types::{Family, Status};
 
 fn partoo_ingest(store: Arc<MemoryStore>) -> Ingest {
-    Ingest::new(Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")), store, Limits::default())
+    Ingest::new(
+        Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
+        store,
+        Limits::default(),
+    )
 }
 
 fn signed(body: &[u8]) -> WebhookRequest {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", "application/json".parse().expect("value"));
-    headers.insert("x-partoo-signature-v1", partoo_signature(&keys::partoo(), body).parse().expect("value"));
-    WebhookRequest { method: Method::POST, headers, body: Bytes::copy_from_slice(body), path_token: None }
+    headers.insert(
+        "x-partoo-signature-v1",
+        partoo_signature(&keys::partoo(), body)
+            .parse()
+            .expect("value"),
+    );
+    WebhookRequest {
+        method: Method::POST,
+        headers,
+        body: Bytes::copy_from_slice(body),
+        path_token: None,
+    }
 }
 
 async fn send(ingest: &Ingest, request: &WebhookRequest) -> Reply {
@@ -36,7 +52,10 @@ async fn accepted_then_duplicate_with_the_same_event_id() {
     let second = send(&ingest, &signed(&body)).await;
     assert_eq!(second.status, 200);
     assert_eq!(second.json_body()["status"], "duplicate");
-    assert_eq!(first.json_body()["event_ids"], second.json_body()["event_ids"]);
+    assert_eq!(
+        first.json_body()["event_ids"],
+        second.json_body()["event_ids"]
+    );
     assert_eq!(store.items().len(), 1);
 }
 
@@ -47,8 +66,20 @@ async fn concurrent_copies_store_one_event() {
     let body = fixture("partoo", "message_created.json");
     let request = signed(&body);
     let replies = futures_join(&ingest, &request, 16).await;
-    assert_eq!(replies.iter().filter(|r| r.json_body()["status"] == "accepted").count(), 1);
-    assert_eq!(replies.iter().filter(|r| r.json_body()["status"] == "duplicate").count(), 15);
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.json_body()["status"] == "accepted")
+            .count(),
+        1
+    );
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.json_body()["status"] == "duplicate")
+            .count(),
+        15
+    );
     assert_eq!(store.items().len(), 1);
 }
 
@@ -78,7 +109,9 @@ async fn authentic_but_undecodable_is_quarantined_never_refused() {
     }
     let items = store.items();
     assert_eq!(items.len(), 4);
-    assert!(items.iter().all(|i| i.status == Status::Quarantined && i.reason.is_some()));
+    assert!(items
+        .iter()
+        .all(|i| i.status == Status::Quarantined && i.reason.is_some()));
 }
 
 #[tokio::test]
@@ -87,7 +120,9 @@ async fn refusals_store_nothing_and_say_why() {
     let ingest = Ingest::new(
         Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
         store.clone(),
-        Limits { max_body_bytes: 4096 },
+        Limits {
+            max_body_bytes: 4096,
+        },
     );
     let body = fixture("partoo", "message_created.json");
     let mut unsigned = signed(&body);
@@ -95,7 +130,8 @@ async fn refusals_store_nothing_and_say_why() {
     let mut get = signed(&body);
     get.method = Method::GET;
     let mut text = signed(&body);
-    text.headers.insert("content-type", "text/plain".parse().expect("value"));
+    text.headers
+        .insert("content-type", "text/plain".parse().expect("value"));
     let at_limit = vec![b' '; 4096];
     let over = vec![b' '; 4097];
     let cases = [
@@ -106,10 +142,16 @@ async fn refusals_store_nothing_and_say_why() {
     ];
     for (request, status, code) in cases {
         let reply = send(&ingest, &request).await;
-        assert_eq!((reply.status.as_u16(), reply.json_body()["error"].as_str()), (status, Some(code)));
+        assert_eq!(
+            (reply.status.as_u16(), reply.json_body()["error"].as_str()),
+            (status, Some(code))
+        );
         assert!(reply.json_body()["message"].is_string());
     }
-    assert!(store.items().is_empty(), "nothing stored for refused requests");
+    assert!(
+        store.items().is_empty(),
+        "nothing stored for refused requests"
+    );
     // Exactly at the limit is accepted (and, being blank, quarantined).
     assert_eq!(send(&ingest, &signed(&at_limit)).await.status, 202);
 }
@@ -122,7 +164,11 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
         store.clone(),
         Limits::default(),
     );
-    for name in ["conversation_created.json", "message_created.json", "message_played.json"] {
+    for name in [
+        "conversation_created.json",
+        "message_created.json",
+        "message_played.json",
+    ] {
         let body = fixture("zipmessage", name);
         let request = WebhookRequest {
             method: Method::POST,
@@ -136,10 +182,22 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
     let records: Vec<StreamRecord> = items
         .iter()
         .enumerate()
-        .map(|(i, item)| StreamRecord { id: format!("seq-{i}"), event_name: "INSERT".into(), item: Ok(Some(item.clone())) })
+        .map(|(i, item)| StreamRecord {
+            id: format!("seq-{i}"),
+            event_name: "INSERT".into(),
+            item: Ok(Some(item.clone())),
+        })
         .chain([
-            StreamRecord { id: "seq-modify".into(), event_name: "MODIFY".into(), item: Ok(None) },
-            StreamRecord { id: "seq-poison".into(), event_name: "INSERT".into(), item: Err("bad image".into()) },
+            StreamRecord {
+                id: "seq-modify".into(),
+                event_name: "MODIFY".into(),
+                item: Ok(None),
+            },
+            StreamRecord {
+                id: "seq-poison".into(),
+                event_name: "INSERT".into(),
+                item: Err("bad image".into()),
+            },
         ])
         .collect();
     let publisher = MemoryPublisher::default();
@@ -147,8 +205,16 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
     let report = fanout(&publisher, &records).await;
     assert_eq!(report.published, 2);
     assert_eq!(report.skipped, 1);
-    assert_eq!(report.failed, vec!["seq-poison".to_owned(), "seq-0".to_owned()]);
+    assert_eq!(
+        report.failed,
+        vec!["seq-poison".to_owned(), "seq-0".to_owned()]
+    );
     let sent = publisher.sent();
-    assert!(sent.iter().all(|(family, m)| *family == Family::of_type(&m.event_type)));
-    assert!(sent.iter().all(|(_, m)| m.group_id == "zipmessage:april-1st-2022-conversation1" || m.group_id == "zipmessage:conversation-with-emma-casel"));
+    assert!(sent
+        .iter()
+        .all(|(family, m)| *family == Family::of_type(&m.event_type)));
+    assert!(sent.iter().all(
+        |(_, m)| m.group_id == "zipmessage:april-1st-2022-conversation1"
+            || m.group_id == "zipmessage:conversation-with-emma-casel"
+    ));
 }

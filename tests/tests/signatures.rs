@@ -10,19 +10,36 @@ use switchboard_tests::{fixture, keys, partoo_signature};
 const URL: &str = "https://hooks.example.com/webhooks/bird";
 
 fn now() -> DateTime<Utc> {
-    Utc.timestamp_opt(1_795_000_000, 0).single().expect("valid time")
+    Utc.timestamp_opt(1_795_000_000, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (k, v) in pairs {
-        map.insert(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), v.parse().expect("value"));
+        map.insert(
+            http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            v.parse().expect("value"),
+        );
     }
     map
 }
 
-fn check(provider: &dyn WebhookProvider, headers: &HeaderMap, body: &[u8], token: Option<&str>) -> Result<(), AuthError> {
-    provider.authenticate(&Inbound { headers, body, path_token: token }, now())
+fn check(
+    provider: &dyn WebhookProvider,
+    headers: &HeaderMap,
+    body: &[u8],
+    token: Option<&str>,
+) -> Result<(), AuthError> {
+    provider.authenticate(
+        &Inbound {
+            headers,
+            body,
+            path_token: token,
+        },
+        now(),
+    )
 }
 
 fn partoo() -> Partoo {
@@ -34,7 +51,15 @@ fn partoo_accepts_the_current_and_the_rotated_out_key() {
     let body = fixture("partoo", "message_created.json");
     for key in [keys::partoo(), keys::partoo_old()] {
         let sig = partoo_signature(&key, &body);
-        assert_eq!(check(&partoo(), &headers(&[("X-Partoo-Signature-v1", &sig)]), &body, None), Ok(()));
+        assert_eq!(
+            check(
+                &partoo(),
+                &headers(&[("X-Partoo-Signature-v1", &sig)]),
+                &body,
+                None
+            ),
+            Ok(())
+        );
     }
 }
 
@@ -44,20 +69,79 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
     let sig = partoo_signature(&keys::partoo(), &body);
     let mut tampered = body.clone();
     tampered[10] ^= 1;
-    assert_eq!(check(&partoo(), &headers(&[("x-partoo-signature-v1", &sig)]), &tampered, None), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(
+            &partoo(),
+            &headers(&[("x-partoo-signature-v1", &sig)]),
+            &tampered,
+            None
+        ),
+        Err(AuthError::InvalidSignature)
+    );
     let stranger = partoo_signature(&keys::partoo_stranger(), &body);
-    assert_eq!(check(&partoo(), &headers(&[("x-partoo-signature-v1", &stranger)]), &body, None), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(
+            &partoo(),
+            &headers(&[("x-partoo-signature-v1", &stranger)]),
+            &body,
+            None
+        ),
+        Err(AuthError::InvalidSignature)
+    );
     let other_body = partoo_signature(&keys::partoo(), b"{}");
-    assert_eq!(check(&partoo(), &headers(&[("x-partoo-signature-v1", &other_body)]), &body, None), Err(AuthError::InvalidSignature));
-    assert_eq!(check(&partoo(), &headers(&[]), &body, None), Err(AuthError::MissingSignature("X-Partoo-Signature-v1")));
-    assert_eq!(check(&partoo(), &headers(&[("x-partoo-signature-v1", "")]), &body, None), Err(AuthError::MissingSignature("X-Partoo-Signature-v1")));
+    assert_eq!(
+        check(
+            &partoo(),
+            &headers(&[("x-partoo-signature-v1", &other_body)]),
+            &body,
+            None
+        ),
+        Err(AuthError::InvalidSignature)
+    );
+    assert_eq!(
+        check(&partoo(), &headers(&[]), &body, None),
+        Err(AuthError::MissingSignature("X-Partoo-Signature-v1"))
+    );
+    assert_eq!(
+        check(
+            &partoo(),
+            &headers(&[("x-partoo-signature-v1", "")]),
+            &body,
+            None
+        ),
+        Err(AuthError::MissingSignature("X-Partoo-Signature-v1"))
+    );
     // Truncated: a valid prefix of the right signature must not pass.
     let truncated = &sig[..sig.len() - 8];
-    assert!(matches!(check(&partoo(), &headers(&[("x-partoo-signature-v1", truncated)]), &body, None), Err(AuthError::MalformedSignature(_))));
-    assert!(matches!(check(&partoo(), &headers(&[("x-partoo-signature-v1", "not base64!")]), &body, None), Err(AuthError::MalformedSignature(_))));
+    assert!(matches!(
+        check(
+            &partoo(),
+            &headers(&[("x-partoo-signature-v1", truncated)]),
+            &body,
+            None
+        ),
+        Err(AuthError::MalformedSignature(_))
+    ));
+    assert!(matches!(
+        check(
+            &partoo(),
+            &headers(&[("x-partoo-signature-v1", "not base64!")]),
+            &body,
+            None
+        ),
+        Err(AuthError::MalformedSignature(_))
+    ));
     // Partoo's documented production key does not verify our test signature.
     let production = Partoo::new(&[switchboard_providers::partoo::PRODUCTION_KEY]).expect("parses");
-    assert_eq!(check(&production, &headers(&[("x-partoo-signature-v1", &sig)]), &body, None), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(
+            &production,
+            &headers(&[("x-partoo-signature-v1", &sig)]),
+            &body,
+            None
+        ),
+        Err(AuthError::InvalidSignature)
+    );
 }
 
 fn bird_provider() -> Bird {
@@ -67,7 +151,10 @@ fn bird_provider() -> Bird {
 fn bird_headers(key: &str, ts: i64, url: &str, body: &[u8]) -> HeaderMap {
     let ts = ts.to_string();
     let sig = bird::sign(key.as_bytes(), &ts, url, body);
-    headers(&[("messagebird-request-timestamp", &ts), ("messagebird-signature", &sig)])
+    headers(&[
+        ("messagebird-request-timestamp", &ts),
+        ("messagebird-signature", &sig),
+    ])
 }
 
 #[test]
@@ -76,7 +163,16 @@ fn bird_accepts_both_active_keys_within_the_window() {
     let t = now().timestamp();
     for key in [keys::BIRD_KEY, keys::BIRD_OLD_KEY] {
         for ts in [t, t - 300, t + 300] {
-            assert_eq!(check(&bird_provider(), &bird_headers(key, ts, URL, &body), &body, None), Ok(()), "{key} {ts}");
+            assert_eq!(
+                check(
+                    &bird_provider(),
+                    &bird_headers(key, ts, URL, &body),
+                    &body,
+                    None
+                ),
+                Ok(()),
+                "{key} {ts}"
+            );
         }
     }
 }
@@ -87,14 +183,30 @@ fn bird_rejects_stale_and_future_timestamps() {
     let t = now().timestamp();
     for ts in [t - 301, t + 301, 0] {
         assert_eq!(
-            check(&bird_provider(), &bird_headers(keys::BIRD_KEY, ts, URL, &body), &body, None),
-            Err(AuthError::TimestampOutOfWindow { tolerance_secs: 300 })
+            check(
+                &bird_provider(),
+                &bird_headers(keys::BIRD_KEY, ts, URL, &body),
+                &body,
+                None
+            ),
+            Err(AuthError::TimestampOutOfWindow {
+                tolerance_secs: 300
+            })
         );
     }
-    let h = headers(&[("messagebird-request-timestamp", "yesterday"), ("messagebird-signature", "AAAA")]);
-    assert!(matches!(check(&bird_provider(), &h, &body, None), Err(AuthError::MalformedTimestamp(_))));
+    let h = headers(&[
+        ("messagebird-request-timestamp", "yesterday"),
+        ("messagebird-signature", "AAAA"),
+    ]);
+    assert!(matches!(
+        check(&bird_provider(), &h, &body, None),
+        Err(AuthError::MalformedTimestamp(_))
+    ));
     let h = headers(&[("messagebird-signature", "AAAA")]);
-    assert!(matches!(check(&bird_provider(), &h, &body, None), Err(AuthError::MissingTimestamp(_))));
+    assert!(matches!(
+        check(&bird_provider(), &h, &body, None),
+        Err(AuthError::MissingTimestamp(_))
+    ));
 }
 
 #[test]
@@ -104,41 +216,86 @@ fn bird_rejects_tampering_other_urls_wrong_keys_and_bad_signatures() {
     let mut tampered = body.clone();
     tampered[5] ^= 1;
     let good = bird_headers(keys::BIRD_KEY, t, URL, &body);
-    assert_eq!(check(&bird_provider(), &good, &tampered, None), Err(AuthError::InvalidSignature));
-    let other_url = bird_headers(keys::BIRD_KEY, t, "https://attacker.example/webhooks/bird", &body);
-    assert_eq!(check(&bird_provider(), &other_url, &body, None), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(&bird_provider(), &good, &tampered, None),
+        Err(AuthError::InvalidSignature)
+    );
+    let other_url = bird_headers(
+        keys::BIRD_KEY,
+        t,
+        "https://attacker.example/webhooks/bird",
+        &body,
+    );
+    assert_eq!(
+        check(&bird_provider(), &other_url, &body, None),
+        Err(AuthError::InvalidSignature)
+    );
     let wrong_key = bird_headers("not-the-key", t, URL, &body);
-    assert_eq!(check(&bird_provider(), &wrong_key, &body, None), Err(AuthError::InvalidSignature));
+    assert_eq!(
+        check(&bird_provider(), &wrong_key, &body, None),
+        Err(AuthError::InvalidSignature)
+    );
     // The signature covers the timestamp: replaying it with another timestamp fails.
     let mut replay = good.clone();
-    replay.insert("messagebird-request-timestamp", (t + 1).to_string().parse().expect("value"));
-    assert_eq!(check(&bird_provider(), &replay, &body, None), Err(AuthError::InvalidSignature));
-    let sig = good.get("messagebird-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    replay.insert(
+        "messagebird-request-timestamp",
+        (t + 1).to_string().parse().expect("value"),
+    );
+    assert_eq!(
+        check(&bird_provider(), &replay, &body, None),
+        Err(AuthError::InvalidSignature)
+    );
+    let sig = good
+        .get("messagebird-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let ts = t.to_string();
     for bad in [&sig[..20], "", "%%%"] {
-        let h = headers(&[("messagebird-request-timestamp", &ts), ("messagebird-signature", bad)]);
+        let h = headers(&[
+            ("messagebird-request-timestamp", &ts),
+            ("messagebird-signature", bad),
+        ]);
         assert!(check(&bird_provider(), &h, &body, None).is_err(), "{bad:?}");
     }
     // Partoo's credentials are no good at Bird.
     let partoo_sig = partoo_signature(&keys::partoo(), &body);
-    let h = headers(&[("x-partoo-signature-v1", &partoo_sig), ("messagebird-request-timestamp", &ts)]);
-    assert!(matches!(check(&bird_provider(), &h, &body, None), Err(AuthError::MissingSignature(_))));
+    let h = headers(&[
+        ("x-partoo-signature-v1", &partoo_sig),
+        ("messagebird-request-timestamp", &ts),
+    ]);
+    assert!(matches!(
+        check(&bird_provider(), &h, &body, None),
+        Err(AuthError::MissingSignature(_))
+    ));
 }
 
 #[test]
 fn zipmessage_tokens_match_exactly_in_constant_time() {
-    let zip = Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN]).expect("tokens");
+    let zip =
+        Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN]).expect("tokens");
     let h = HeaderMap::new();
     assert_eq!(check(&zip, &h, b"{}", Some(keys::ZIPMESSAGE_TOKEN)), Ok(()));
-    assert_eq!(check(&zip, &h, b"{}", Some(keys::ZIPMESSAGE_OLD_TOKEN)), Ok(()), "rotation");
+    assert_eq!(
+        check(&zip, &h, b"{}", Some(keys::ZIPMESSAGE_OLD_TOKEN)),
+        Ok(()),
+        "rotation"
+    );
     let upper = keys::ZIPMESSAGE_TOKEN.to_uppercase();
     let extra = format!("{}x", keys::ZIPMESSAGE_TOKEN);
     let short = &keys::ZIPMESSAGE_TOKEN[..keys::ZIPMESSAGE_TOKEN.len() - 1];
     for bad in [upper.as_str(), extra.as_str(), short, keys::BIRD_KEY, "x"] {
-        assert_eq!(check(&zip, &h, b"{}", Some(bad)), Err(AuthError::InvalidToken), "{bad}");
+        assert_eq!(
+            check(&zip, &h, b"{}", Some(bad)),
+            Err(AuthError::InvalidToken),
+            "{bad}"
+        );
     }
     assert_eq!(check(&zip, &h, b"{}", None), Err(AuthError::MissingToken));
-    assert_eq!(check(&zip, &h, b"{}", Some("")), Err(AuthError::MissingToken));
+    assert_eq!(
+        check(&zip, &h, b"{}", Some("")),
+        Err(AuthError::MissingToken)
+    );
 }
 
 #[test]
@@ -146,5 +303,8 @@ fn keys_never_show_in_debug_output() {
     let zip = Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("tokens");
     let bird = bird_provider();
     let shown = format!("{zip:?} {bird:?}");
-    assert!(!shown.contains(keys::ZIPMESSAGE_TOKEN) && !shown.contains(keys::BIRD_KEY), "{shown}");
+    assert!(
+        !shown.contains(keys::ZIPMESSAGE_TOKEN) && !shown.contains(keys::BIRD_KEY),
+        "{shown}"
+    );
 }

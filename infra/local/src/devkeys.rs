@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410).
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// The local stack's secrets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,7 +34,9 @@ pub struct DevSecrets {
 pub fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Base64 DER (SubjectPublicKeyInfo) of an Ed25519 public key.
@@ -58,7 +62,8 @@ impl DevSecrets {
     /// Reads `path`, or generates and writes it.
     pub fn load_or_create(path: &Path) -> Result<Self> {
         if let Ok(text) = std::fs::read_to_string(path) {
-            return serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()));
+            return serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", path.display()));
         }
         let secrets = Self::generate();
         if let Some(dir) = path.parent() {

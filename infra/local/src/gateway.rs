@@ -22,7 +22,14 @@ pub struct Route {
 impl Route {
     /// A route for a template path.
     pub fn new(path: &str, ingest: Ingest) -> Self {
-        Self { pattern: path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(), ingest }
+        Self {
+            pattern: path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            ingest,
+        }
     }
 
     /// The captured `{…}` segment when `path` matches.
@@ -60,6 +67,15 @@ async fn handle(State(routes): State<Arc<Vec<Route>>>, request: Request<Body>) -
         Ok(bytes) => bytes,
         Err(_) => return ApiError::PayloadTooLarge { limit }.reply().into_response(),
     };
-    let request = WebhookRequest { method: parts.method, headers: parts.headers, body, path_token: token };
-    route.ingest.handle(&request, Utc::now()).await.into_response()
+    let request = WebhookRequest {
+        method: parts.method,
+        headers: parts.headers,
+        body,
+        path_token: token,
+    };
+    route
+        .ingest
+        .handle(&request, Utc::now())
+        .await
+        .into_response()
 }

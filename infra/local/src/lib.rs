@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_aws::{load_provider, sdk_loader, DynamoStore, QueueUrls, SqsPublisher, WebhookConfig};
+use switchboard_aws::{
+    load_provider, sdk_loader, DynamoStore, QueueUrls, SqsPublisher, WebhookConfig,
+};
 use switchboard_pipeline::Ingest;
 use switchboard_types::{Family, Provider};
 use tokio::task::JoinHandle;
@@ -55,14 +57,34 @@ pub struct LocalStack {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Where moto listens unless `AWS_ENDPOINT_URL` says otherwise:
+/// `http://127.0.0.1:$MOTO_PORT` (default port 4566).
+pub fn default_endpoint() -> String {
+    format!(
+        "http://127.0.0.1:{}",
+        std::env::var("MOTO_PORT").unwrap_or_else(|_| "4566".into())
+    )
+}
+
 /// SDK configuration for the local endpoint: `AWS_ENDPOINT_URL` from the
-/// environment, and test credentials/region unless the environment sets them.
+/// environment or [`default_endpoint`] — the local tools never talk to real
+/// AWS — and test credentials/region unless the environment sets them.
 pub async fn local_sdk_config() -> SdkConfig {
     let mut loader = sdk_loader();
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "switchboard-local"));
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        loader = loader.endpoint_url(default_endpoint());
     }
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "switchboard-local",
+        ));
+    }
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
         loader = loader.region(Region::new("us-east-1"));
     }
     loader.load().await
@@ -72,17 +94,27 @@ impl LocalStack {
     /// Provisions and starts everything.
     pub async fn start(options: LocalOptions) -> Result<Self> {
         let sdk = local_sdk_config().await;
-        if sdk.endpoint_url().is_none() {
-            return Err(anyhow!("AWS_ENDPOINT_URL is not set: the local stack needs moto's address (make local sets it)"));
-        }
-        let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-        let listener = tokio::net::TcpListener::bind(options.bind).await.with_context(|| format!("binding {}", options.bind))?;
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let listener = tokio::net::TcpListener::bind(options.bind)
+            .await
+            .with_context(|| format!("binding {}", options.bind))?;
         let addr = listener.local_addr()?;
 
-        let template = template::Template::load(&options.template, &options.stack_name, &region, &HashMap::new())?;
+        let template = template::Template::load(
+            &options.template,
+            &options.stack_name,
+            &region,
+            &HashMap::new(),
+        )?;
         let provisioned = provision::provision(&sdk, &template, &options.secret_values).await?;
 
-        let mut defaults = HashMap::from([("BIRD_WEBHOOK_URL".to_owned(), format!("http://{addr}/webhooks/bird"))]);
+        let mut defaults = HashMap::from([(
+            "BIRD_WEBHOOK_URL".to_owned(),
+            format!("http://{addr}/webhooks/bird"),
+        )]);
         defaults.extend(options.env_overrides.clone());
         let mut routes = Vec::new();
         let mut tasks = Vec::new();
@@ -102,9 +134,13 @@ impl LocalStack {
                     .strip_suffix("-webhook")
                     .and_then(Provider::from_name)
                     .ok_or_else(|| anyhow!("cannot tell the provider of {}", function.binary))?;
-                let config = WebhookConfig::from_lookup(provider, &lookup).with_context(|| function.logical_id.clone())?;
-                let verifier = load_provider(provider, &lookup, &sdk).await.with_context(|| function.logical_id.clone())?;
-                let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+                let config = WebhookConfig::from_lookup(provider, &lookup)
+                    .with_context(|| function.logical_id.clone())?;
+                let verifier = load_provider(provider, &lookup, &sdk)
+                    .await
+                    .with_context(|| function.logical_id.clone())?;
+                let store =
+                    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
                 table_name = config.table_name.clone();
                 let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
                 for (_, path) in &function.routes {
@@ -112,14 +148,26 @@ impl LocalStack {
                 }
             }
             if let Some(table) = &function.stream_table {
-                let urls = QueueUrls::from_lookup(&lookup).with_context(|| function.logical_id.clone())?;
-                let table = provisioned.tables.get(table).ok_or_else(|| anyhow!("unknown table {table}"))?;
+                let urls =
+                    QueueUrls::from_lookup(&lookup).with_context(|| function.logical_id.clone())?;
+                let table = provisioned
+                    .tables
+                    .get(table)
+                    .ok_or_else(|| anyhow!("unknown table {table}"))?;
                 let stream = poller::stream_arn(&sdk, table).await?;
-                let failure_queue = function.failure_queue.as_ref().and_then(|q| provisioned.queues.get(q)).cloned();
-                let publisher = Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), urls.clone()));
+                let failure_queue = function
+                    .failure_queue
+                    .as_ref()
+                    .and_then(|q| provisioned.queues.get(q))
+                    .cloned();
+                let publisher = Arc::new(SqsPublisher::new(
+                    aws_sdk_sqs::Client::new(&sdk),
+                    urls.clone(),
+                ));
                 let poller_sdk = sdk.clone();
                 tasks.push(tokio::spawn(async move {
-                    if let Err(e) = poller::run(poller_sdk, stream, publisher, failure_queue).await {
+                    if let Err(e) = poller::run(poller_sdk, stream, publisher, failure_queue).await
+                    {
                         tracing::error!(error = %e, "the stream poller stopped");
                     }
                 }));
@@ -132,8 +180,16 @@ impl LocalStack {
                 tracing::error!(error = %e, "the gateway stopped");
             }
         }));
-        let queues = queues.ok_or_else(|| anyhow!("the template has no stream-triggered fanout function"))?;
-        Ok(Self { addr, provisioned, sdk, table_name, queues, tasks })
+        let queues = queues
+            .ok_or_else(|| anyhow!("the template has no stream-triggered fanout function"))?;
+        Ok(Self {
+            addr,
+            provisioned,
+            sdk,
+            table_name,
+            queues,
+            tasks,
+        })
     }
 
     /// `http://addr{path}`.
@@ -143,7 +199,11 @@ impl LocalStack {
 
     /// The queue URL of a family.
     pub fn queue_url(&self, family: Family) -> &str {
-        self.queues.0.get(&family).map(String::as_str).unwrap_or_default()
+        self.queues
+            .0
+            .get(&family)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// Stops the gateway and the poller.

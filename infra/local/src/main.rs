@@ -5,6 +5,8 @@
 //! switchboard-local sign partoo FILE
 //! switchboard-local sign bird FILE [--timestamp UNIX] [--url URL]
 //! switchboard-local env
+//! switchboard-local watch  [--stack switchboard-local]   # print (and consume) queue messages
+//! switchboard-local events [--stack switchboard-local]   # list stored events
 //! ```
 //! `up` needs `AWS_ENDPOINT_URL` (moto); `make local` starts moto and runs it.
 #![forbid(unsafe_code)]
@@ -13,7 +15,8 @@ use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use switchboard_local::devkeys::{sign_partoo, DevSecrets};
-use switchboard_local::{LocalOptions, LocalStack};
+use switchboard_local::template::{Physical, Template};
+use switchboard_local::{local_sdk_config, LocalOptions, LocalStack};
 use switchboard_providers::{bird, split_key_list};
 use switchboard_types::Family;
 
@@ -30,8 +33,14 @@ struct Effective {
 fn effective() -> Result<Effective> {
     let dev = DevSecrets::load_or_create(&PathBuf::from(SECRETS_FILE))?;
     let from_env = |name: &str, fallback: &str| {
-        let keys = std::env::var(name).map(|v| split_key_list(&v)).unwrap_or_default();
-        if keys.is_empty() { vec![fallback.to_owned()] } else { keys }
+        let keys = std::env::var(name)
+            .map(|v| split_key_list(&v))
+            .unwrap_or_default();
+        if keys.is_empty() {
+            vec![fallback.to_owned()]
+        } else {
+            keys
+        }
     };
     Ok(Effective {
         zipmessage_tokens: from_env("ZIPMESSAGE_TOKENS", &dev.zipmessage_token),
@@ -42,7 +51,10 @@ fn effective() -> Result<Effective> {
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn bird_url(args: &[String]) -> String {
@@ -71,7 +83,9 @@ async fn main() -> Result<()> {
             println!("export BIRD_WEBHOOK_URL={}", bird_url(&args));
             Ok(())
         }
-        Some(other) => bail!("unknown command {other}: use up, sign or env"),
+        Some("watch") => watch(&args).await,
+        Some("events") => events(&args).await,
+        Some(other) => bail!("unknown command {other}: use up, sign, env, watch or events"),
     }
 }
 
@@ -84,35 +98,167 @@ fn sign(args: &[String]) -> Result<()> {
     match provider.as_str() {
         "partoo" => println!("{}", sign_partoo(&keys.dev.partoo_signing_key()?, &body)),
         "bird" => {
-            let timestamp = flag(args, "--timestamp").unwrap_or_else(|| chrono::Utc::now().timestamp().to_string());
-            println!("{}", bird::sign(keys.bird_signing_keys[0].as_bytes(), &timestamp, &bird_url(args), &body));
+            let timestamp = flag(args, "--timestamp")
+                .unwrap_or_else(|| chrono::Utc::now().timestamp().to_string());
+            println!(
+                "{}",
+                bird::sign(
+                    keys.bird_signing_keys[0].as_bytes(),
+                    &timestamp,
+                    &bird_url(args),
+                    &body
+                )
+            );
         }
         other => bail!("cannot sign for {other}: partoo or bird (ZipMessage is not signed)"),
     }
     Ok(())
 }
 
+fn stack_template(args: &[String]) -> Result<Template> {
+    let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
+    let path = flag(args, "--template")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "template.yaml".into());
+    Template::load(&path, &stack_name, "us-east-1", &HashMap::new())
+}
+
+/// Resolved `Properties.<name>` of each resource of `kind`.
+fn resource_names(template: &Template, kind: &str, property: &str) -> Vec<String> {
+    template
+        .resources(kind)
+        .into_iter()
+        .filter_map(|(_, r)| r.get("Properties").and_then(|p| p.get(property)).cloned())
+        .filter_map(|v| template.resolve(&v, &Physical::default()).ok().flatten())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Long-polls every queue of the stack and prints each message, then deletes it.
+async fn watch(args: &[String]) -> Result<()> {
+    let template = stack_template(args)?;
+    let sqs = aws_sdk_sqs::Client::new(&local_sdk_config().await);
+    let mut urls = Vec::new();
+    for name in resource_names(&template, "AWS::SQS::Queue", "QueueName") {
+        let url = sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .with_context(|| format!("queue {name} (is make local running?)"))?;
+        urls.push((name, url.queue_url().unwrap_or_default().to_owned()));
+    }
+    eprintln!("watching {} queues; Ctrl-C stops", urls.len());
+    loop {
+        for (name, url) in &urls {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+                )
+                .send()
+                .await?;
+            for message in out.messages() {
+                let group = message
+                    .attributes()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                let body: serde_json::Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).unwrap_or_default();
+                println!("── {name}  group={group}");
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                if let Some(handle) = message.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
+                }
+            }
+        }
+    }
+}
+
+/// Lists the stored events (a Scan: fine for a local table, never for production).
+async fn events(args: &[String]) -> Result<()> {
+    let template = stack_template(args)?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&local_sdk_config().await);
+    for table in resource_names(&template, "AWS::DynamoDB::Table", "TableName") {
+        let mut items: Vec<switchboard_types::StoredEvent> = Vec::new();
+        let mut start = None;
+        loop {
+            let page = dynamodb
+                .scan()
+                .table_name(&table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in page.items() {
+                items.push(serde_dynamo::from_item(item.clone())?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        items.sort_by(|a, b| a.received_at.cmp(&b.received_at));
+        println!("{table}: {} events", items.len());
+        for e in items {
+            println!(
+                "  {}  {:<11} {:<10} {:<24} {:<40} {}",
+                e.received_at,
+                e.status.as_str(),
+                e.provider.as_str(),
+                e.event_type,
+                e.conversation_key,
+                e.reason.unwrap_or_else(|| e.event_id.clone())
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn up(args: &[String]) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let keys = effective()?;
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
     let port = port(args);
     let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
     let mut env_overrides = HashMap::new();
-    for name in ["BIRD_WEBHOOK_URL", "BIRD_TIMESTAMP_TOLERANCE_SECS", "MAX_BODY_BYTES"] {
+    for name in [
+        "BIRD_WEBHOOK_URL",
+        "BIRD_TIMESTAMP_TOLERANCE_SECS",
+        "MAX_BODY_BYTES",
+    ] {
         if let Ok(value) = std::env::var(name) {
             env_overrides.insert(name.to_owned(), value);
         }
     }
     let options = LocalOptions {
-        template: flag(args, "--template").map(PathBuf::from).unwrap_or_else(|| "template.yaml".into()),
+        template: flag(args, "--template")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "template.yaml".into()),
         stack_name: stack_name.clone(),
         bind: ([127, 0, 0, 1], port).into(),
         secret_values: HashMap::from([
-            ("ZIPMESSAGE_SECRET_ID".to_owned(), json(&keys.zipmessage_tokens)),
-            ("PARTOO_SECRET_ID".to_owned(), json(&keys.partoo_public_keys)),
+            (
+                "ZIPMESSAGE_SECRET_ID".to_owned(),
+                json(&keys.zipmessage_tokens),
+            ),
+            (
+                "PARTOO_SECRET_ID".to_owned(),
+                json(&keys.partoo_public_keys),
+            ),
             ("BIRD_SECRET_ID".to_owned(), json(&keys.bird_signing_keys)),
         ]),
         env_overrides,
@@ -123,16 +269,33 @@ async fn up(args: &[String]) -> Result<()> {
     println!("switchboard local stack '{stack_name}' is up (Ctrl-C stops it)");
     println!();
     println!("  Webhook URLs");
-    println!("    ZipMessage  POST {base}/webhooks/zipmessage/{}", keys.zipmessage_tokens[0]);
+    println!(
+        "    ZipMessage  POST {base}/webhooks/zipmessage/{}",
+        keys.zipmessage_tokens[0]
+    );
     println!("    Partoo      POST {base}/webhooks/partoo");
     println!("    Bird        POST {base}/webhooks/bird");
     println!();
-    println!("  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables)");
-    println!("    ZIPMESSAGE_TOKENS   {}", keys.zipmessage_tokens.join(","));
-    println!("    PARTOO_PUBLIC_KEYS  {}", keys.partoo_public_keys.join(","));
-    println!("    BIRD_SIGNING_KEYS   {}", keys.bird_signing_keys.join(","));
+    println!(
+        "  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables)"
+    );
+    println!(
+        "    ZIPMESSAGE_TOKENS   {}",
+        keys.zipmessage_tokens.join(",")
+    );
+    println!(
+        "    PARTOO_PUBLIC_KEYS  {}",
+        keys.partoo_public_keys.join(",")
+    );
+    println!(
+        "    BIRD_SIGNING_KEYS   {}",
+        keys.bird_signing_keys.join(",")
+    );
     println!("    BIRD_WEBHOOK_URL    {}", bird_url(args));
-    println!("    Partoo dev signing key (seed, base64): {}", keys.dev.partoo_private_key);
+    println!(
+        "    Partoo dev signing key (seed, base64): {}",
+        keys.dev.partoo_private_key
+    );
     println!();
     println!("  DynamoDB table  {}", stack.table_name);
     for family in Family::ALL {

@@ -15,16 +15,31 @@ use switchboard_pipeline::{fanout, Publisher, StreamRecord};
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Polls `stream_arn` forever.
-pub async fn run(sdk: SdkConfig, stream_arn: String, publisher: Arc<dyn Publisher>, failure_queue_url: Option<String>) -> Result<()> {
+pub async fn run(
+    sdk: SdkConfig,
+    stream_arn: String,
+    publisher: Arc<dyn Publisher>,
+    failure_queue_url: Option<String>,
+) -> Result<()> {
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut iterators: HashMap<String, Option<String>> = HashMap::new();
     let mut since_describe = Duration::MAX;
     loop {
         if since_describe > Duration::from_secs(5) {
-            let description = streams.describe_stream().stream_arn(&stream_arn).send().await?;
-            for shard in description.stream_description().map(|d| d.shards()).unwrap_or_default() {
-                let Some(shard_id) = shard.shard_id() else { continue };
+            let description = streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .send()
+                .await?;
+            for shard in description
+                .stream_description()
+                .map(|d| d.shards())
+                .unwrap_or_default()
+            {
+                let Some(shard_id) = shard.shard_id() else {
+                    continue;
+                };
                 if iterators.contains_key(shard_id) {
                     continue;
                 }
@@ -43,15 +58,28 @@ pub async fn run(sdk: SdkConfig, stream_arn: String, publisher: Arc<dyn Publishe
         }
         let mut idle = true;
         for iterator in iterators.values_mut() {
-            let Some(current) = iterator.clone() else { continue };
-            let output = streams.get_records().shard_iterator(current).limit(100).send().await?;
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
+            let output = streams
+                .get_records()
+                .shard_iterator(current)
+                .limit(100)
+                .send()
+                .await?;
             *iterator = output.next_shard_iterator().map(str::to_owned);
             let records: Vec<StreamRecord> = output.records().iter().map(convert).collect();
             if records.is_empty() {
                 continue;
             }
             idle = false;
-            deliver(publisher.as_ref(), &sqs, failure_queue_url.as_deref(), records).await;
+            deliver(
+                publisher.as_ref(),
+                &sqs,
+                failure_queue_url.as_deref(),
+                records,
+            )
+            .await;
         }
         if idle {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -62,20 +90,40 @@ pub async fn run(sdk: SdkConfig, stream_arn: String, publisher: Arc<dyn Publishe
 
 fn convert(record: &aws_sdk_dynamodbstreams::types::Record) -> StreamRecord {
     let change = record.dynamodb();
-    let id = change.and_then(|c| c.sequence_number()).or(record.event_id()).unwrap_or_default().to_owned();
-    let event_name = record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let id = change
+        .and_then(|c| c.sequence_number())
+        .or(record.event_id())
+        .unwrap_or_default()
+        .to_owned();
+    let event_name = record
+        .event_name()
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
     let item = if event_name == "INSERT" {
         change
             .and_then(|c| c.new_image())
             .ok_or_else(|| "the record has no new image".to_owned())
-            .and_then(|image| serde_dynamo::from_item(image.clone()).map(Some).map_err(|e| e.to_string()))
+            .and_then(|image| {
+                serde_dynamo::from_item(image.clone())
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            })
     } else {
         Ok(None)
     };
-    StreamRecord { id, event_name, item }
+    StreamRecord {
+        id,
+        event_name,
+        item,
+    }
 }
 
-async fn deliver(publisher: &dyn Publisher, sqs: &aws_sdk_sqs::Client, failure_queue: Option<&str>, mut records: Vec<StreamRecord>) {
+async fn deliver(
+    publisher: &dyn Publisher,
+    sqs: &aws_sdk_sqs::Client,
+    failure_queue: Option<&str>,
+    mut records: Vec<StreamRecord>,
+) {
     for attempt in 1..=MAX_ATTEMPTS {
         let report = fanout(publisher, &records).await;
         if report.failed.is_empty() {
@@ -89,8 +137,15 @@ async fn deliver(publisher: &dyn Publisher, sqs: &aws_sdk_sqs::Client, failure_q
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     tracing::error!(records = ?ids, "fanout gave up on stream records; sending them to the failure queue");
     if let Some(url) = failure_queue {
-        let body = serde_json::json!({ "source": "switchboard-local", "sequenceNumbers": ids }).to_string();
-        if let Err(e) = sqs.send_message().queue_url(url).message_body(body).send().await {
+        let body = serde_json::json!({ "source": "switchboard-local", "sequenceNumbers": ids })
+            .to_string();
+        if let Err(e) = sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+        {
             tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not record the failure");
         }
     }

@@ -7,8 +7,8 @@ use crate::template::{attribute_text, scalar_text, NotYet, Physical, Template};
 use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value as Json;
@@ -63,9 +63,19 @@ pub async fn provision(
     let mut secrets = HashMap::new();
 
     for (id, resource) in template.resources("AWS::DynamoDB::Table") {
-        let props = template.resolve(props_of(resource), &physical)?.unwrap_or(Json::Null);
-        let (name, stream_arn) = create_table(&dynamodb, &props).await.with_context(|| format!("creating table {id}"))?;
-        physical.attrs.insert((id.clone(), "Arn".into()), format!("arn:aws:dynamodb:{}:123456789012:table/{name}", template.region));
+        let props = template
+            .resolve(props_of(resource), &physical)?
+            .unwrap_or(Json::Null);
+        let (name, stream_arn) = create_table(&dynamodb, &props)
+            .await
+            .with_context(|| format!("creating table {id}"))?;
+        physical.attrs.insert(
+            (id.clone(), "Arn".into()),
+            format!(
+                "arn:aws:dynamodb:{}:123456789012:table/{name}",
+                template.region
+            ),
+        );
         if let Some(arn) = stream_arn {
             physical.attrs.insert((id.clone(), "StreamArn".into()), arn);
         }
@@ -82,11 +92,17 @@ pub async fn provision(
             match template.resolve(props_of(resource), &physical) {
                 Ok(props) => {
                     let props = props.unwrap_or(Json::Null);
-                    let (url, arn, name) = create_queue(&sqs, &props).await.with_context(|| format!("creating queue {id}"))?;
+                    let (url, arn, name) = create_queue(&sqs, &props)
+                        .await
+                        .with_context(|| format!("creating queue {id}"))?;
                     physical.refs.insert(id.clone(), url.clone());
                     physical.attrs.insert((id.clone(), "Arn".into()), arn);
-                    physical.attrs.insert((id.clone(), "QueueName".into()), name);
-                    physical.attrs.insert((id.clone(), "QueueUrl".into()), url.clone());
+                    physical
+                        .attrs
+                        .insert((id.clone(), "QueueName".into()), name);
+                    physical
+                        .attrs
+                        .insert((id.clone(), "QueueUrl".into()), url.clone());
                     queues.insert(id, url);
                 }
                 Err(e) if e.is::<NotYet>() => deferred.push((id, resource)),
@@ -94,7 +110,10 @@ pub async fn provision(
             }
         }
         if deferred.len() == before {
-            bail!("queues refer to resources that never get created: {:?}", deferred.iter().map(|(id, _)| id).collect::<Vec<_>>());
+            bail!(
+                "queues refer to resources that never get created: {:?}",
+                deferred.iter().map(|(id, _)| id).collect::<Vec<_>>()
+            );
         }
         pending = deferred;
     }
@@ -102,7 +121,10 @@ pub async fn provision(
     // Which function variable names each secret, so local values can be given by variable.
     let mut secret_variable: HashMap<String, String> = HashMap::new();
     for (_, function) in template.resources("AWS::Serverless::Function") {
-        if let Some(serde_yaml::Value::Mapping(vars)) = props_of(function).get("Environment").and_then(|e| e.get("Variables")) {
+        if let Some(serde_yaml::Value::Mapping(vars)) = props_of(function)
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+        {
             for (name, value) in vars {
                 if let serde_yaml::Value::Tagged(t) = value {
                     if t.tag == "!Ref" {
@@ -113,21 +135,57 @@ pub async fn provision(
         }
     }
     for (id, resource) in template.resources("AWS::SecretsManager::Secret") {
-        let props = template.resolve(props_of(resource), &physical)?.unwrap_or(Json::Null);
-        let name = props.get("Name").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| format!("{}/{id}", template.stack_name));
+        let props = template
+            .resolve(props_of(resource), &physical)?
+            .unwrap_or(Json::Null);
+        let name = props
+            .get("Name")
+            .and_then(Json::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}/{id}", template.stack_name));
         let value = secret_variable
             .get(&id)
             .and_then(|var| secret_values.get(var))
             .cloned()
-            .or_else(|| props.get("SecretString").and_then(Json::as_str).map(str::to_owned))
+            .or_else(|| {
+                props
+                    .get("SecretString")
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+            })
             .unwrap_or_else(|| crate::devkeys::random_token(40));
-        let arn = match secrets_client.create_secret().name(&name).secret_string(&value).send().await {
+        let arn = match secrets_client
+            .create_secret()
+            .name(&name)
+            .secret_string(&value)
+            .send()
+            .await
+        {
             Ok(out) => out.arn().map(str::to_owned),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
-                secrets_client.put_secret_value().secret_id(&name).secret_string(&value).send().await?;
-                secrets_client.describe_secret().secret_id(&name).send().await?.arn().map(str::to_owned)
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                secrets_client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(&value)
+                    .send()
+                    .await?;
+                secrets_client
+                    .describe_secret()
+                    .secret_id(&name)
+                    .send()
+                    .await?
+                    .arn()
+                    .map(str::to_owned)
             }
-            Err(e) => return Err(anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())),
+            Err(e) => {
+                return Err(anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(
+                    &e
+                )
+                .to_string()))
+            }
         }
         .ok_or_else(|| anyhow!("secret {id} has no ARN"))?;
         physical.refs.insert(id.clone(), arn.clone());
@@ -135,7 +193,13 @@ pub async fn provision(
     }
 
     let functions = resolve_functions(template, &physical)?;
-    Ok(Provisioned { physical, functions, queues, secrets, tables })
+    Ok(Provisioned {
+        physical,
+        functions,
+        queues,
+        secrets,
+        tables,
+    })
 }
 
 fn props_of(resource: &serde_yaml::Value) -> &serde_yaml::Value {
@@ -161,7 +225,12 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
             .map(scalar_text)
             .ok_or_else(|| anyhow!("function {id} has no Metadata.BuildProperties.Binary"))?;
         let mut env = HashMap::new();
-        let own = props.get("Environment").and_then(|e| e.get("Variables")).map(|v| template.resolve(v, physical)).transpose()?.flatten();
+        let own = props
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .map(|v| template.resolve(v, physical))
+            .transpose()?
+            .flatten();
         for vars in [&globals, &own].into_iter().flatten() {
             if let Json::Object(map) = vars {
                 for (k, v) in map {
@@ -174,34 +243,57 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
         let mut failure_queue = None;
         if let Some(serde_yaml::Value::Mapping(events)) = props.get("Events") {
             for (_, event) in events {
-                let kind = event.get("Type").and_then(serde_yaml::Value::as_str).unwrap_or_default();
+                let kind = event
+                    .get("Type")
+                    .and_then(serde_yaml::Value::as_str)
+                    .unwrap_or_default();
                 let eprops = props_of(event);
                 match kind {
                     "HttpApi" => routes.push((
-                        eprops.get("Method").map(scalar_text).unwrap_or_else(|| "ANY".into()),
-                        eprops.get("Path").map(scalar_text).ok_or_else(|| anyhow!("HttpApi event of {id} has no Path"))?,
+                        eprops
+                            .get("Method")
+                            .map(scalar_text)
+                            .unwrap_or_else(|| "ANY".into()),
+                        eprops
+                            .get("Path")
+                            .map(scalar_text)
+                            .ok_or_else(|| anyhow!("HttpApi event of {id} has no Path"))?,
                     )),
                     "DynamoDB" => {
                         let logical = |v: Option<&serde_yaml::Value>| match v {
-                            Some(serde_yaml::Value::Tagged(t)) => scalar_text(&t.value).split('.').next().map(str::to_owned),
+                            Some(serde_yaml::Value::Tagged(t)) => {
+                                scalar_text(&t.value).split('.').next().map(str::to_owned)
+                            }
                             _ => None,
                         };
                         stream_table = logical(eprops.get("Stream"));
                         failure_queue = logical(
-                            eprops.get("DestinationConfig").and_then(|d| d.get("OnFailure")).and_then(|o| o.get("Destination")),
+                            eprops
+                                .get("DestinationConfig")
+                                .and_then(|d| d.get("OnFailure"))
+                                .and_then(|o| o.get("Destination")),
                         );
                     }
                     _ => {}
                 }
             }
         }
-        out.push(LocalFunction { logical_id: id, binary, env, routes, stream_table, failure_queue });
+        out.push(LocalFunction {
+            logical_id: id,
+            binary,
+            env,
+            routes,
+            stream_table,
+            failure_queue,
+        });
     }
     Ok(out)
 }
 
 fn text<'a>(v: &'a Json, key: &str) -> Result<&'a str> {
-    v.get(key).and_then(Json::as_str).ok_or_else(|| anyhow!("missing {key}"))
+    v.get(key)
+        .and_then(Json::as_str)
+        .ok_or_else(|| anyhow!("missing {key}"))
 }
 
 fn key_schema(v: &Json) -> Result<Vec<KeySchemaElement>> {
@@ -217,14 +309,29 @@ fn key_schema(v: &Json) -> Result<Vec<KeySchemaElement>> {
         .collect()
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, props: &Json) -> Result<(String, Option<String>)> {
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    props: &Json,
+) -> Result<(String, Option<String>)> {
     let name = text(props, "TableName")?.to_owned();
     let mut request = client
         .create_table()
         .table_name(&name)
-        .billing_mode(BillingMode::from(props.get("BillingMode").and_then(Json::as_str).unwrap_or("PAY_PER_REQUEST")))
-        .set_key_schema(Some(key_schema(props.get("KeySchema").unwrap_or(&Json::Null))?));
-    for def in props.get("AttributeDefinitions").and_then(Json::as_array).into_iter().flatten() {
+        .billing_mode(BillingMode::from(
+            props
+                .get("BillingMode")
+                .and_then(Json::as_str)
+                .unwrap_or("PAY_PER_REQUEST"),
+        ))
+        .set_key_schema(Some(key_schema(
+            props.get("KeySchema").unwrap_or(&Json::Null),
+        )?));
+    for def in props
+        .get("AttributeDefinitions")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(text(def, "AttributeName")?)
@@ -232,33 +339,65 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, props: &Json) -> Result
                 .build()?,
         );
     }
-    for gsi in props.get("GlobalSecondaryIndexes").and_then(Json::as_array).into_iter().flatten() {
+    for gsi in props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
         let projection = gsi.get("Projection").unwrap_or(&Json::Null);
-        let mut p = Projection::builder()
-            .projection_type(ProjectionType::from(projection.get("ProjectionType").and_then(Json::as_str).unwrap_or("ALL")));
-        for attr in projection.get("NonKeyAttributes").and_then(Json::as_array).into_iter().flatten() {
+        let mut p = Projection::builder().projection_type(ProjectionType::from(
+            projection
+                .get("ProjectionType")
+                .and_then(Json::as_str)
+                .unwrap_or("ALL"),
+        ));
+        for attr in projection
+            .get("NonKeyAttributes")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
             p = p.non_key_attributes(attr.as_str().unwrap_or_default());
         }
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(text(gsi, "IndexName")?)
-                .set_key_schema(Some(key_schema(gsi.get("KeySchema").unwrap_or(&Json::Null))?))
+                .set_key_schema(Some(key_schema(
+                    gsi.get("KeySchema").unwrap_or(&Json::Null),
+                )?))
                 .projection(p.build())
                 .build()?,
         );
     }
-    if let Some(view) = props.get("StreamSpecification").and_then(|s| s.get("StreamViewType")).and_then(Json::as_str) {
+    if let Some(view) = props
+        .get("StreamSpecification")
+        .and_then(|s| s.get("StreamViewType"))
+        .and_then(Json::as_str)
+    {
         request = request.stream_specification(
-            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::from(view)).build()?,
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view))
+                .build()?,
         );
     }
     // PointInTimeRecovery, SSE and deletion policies have no local meaning.
-    let output = request.send().await.map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
-    let stream_arn = output.table_description().and_then(|d| d.latest_stream_arn()).map(str::to_owned);
+    let output = request
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    let stream_arn = output
+        .table_description()
+        .and_then(|d| d.latest_stream_arn())
+        .map(str::to_owned);
     Ok((name, stream_arn))
 }
 
-async fn create_queue(client: &aws_sdk_sqs::Client, props: &Json) -> Result<(String, String, String)> {
+async fn create_queue(
+    client: &aws_sdk_sqs::Client,
+    props: &Json,
+) -> Result<(String, String, String)> {
     let name = text(props, "QueueName")?.to_owned();
     let mut request = client.create_queue().queue_name(&name);
     if let Json::Object(map) = props {
@@ -267,7 +406,10 @@ async fn create_queue(client: &aws_sdk_sqs::Client, props: &Json) -> Result<(Str
             if key == "QueueName" || key == "Tags" {
                 continue;
             }
-            request = request.attributes(QueueAttributeName::from(key.as_str()), attribute_text(value));
+            request = request.attributes(
+                QueueAttributeName::from(key.as_str()),
+                attribute_text(value),
+            );
         }
     }
     let url = request
@@ -277,7 +419,12 @@ async fn create_queue(client: &aws_sdk_sqs::Client, props: &Json) -> Result<(Str
         .queue_url()
         .ok_or_else(|| anyhow!("no queue URL returned"))?
         .to_owned();
-    let attrs = client.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?;
     let arn = attrs
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))

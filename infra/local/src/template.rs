@@ -36,9 +36,16 @@ pub struct NotYet(pub String);
 
 impl Template {
     /// Loads `path`, with parameter defaults and `overrides`.
-    pub fn load(path: &Path, stack_name: &str, region: &str, overrides: &HashMap<String, String>) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let doc: Value = serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    pub fn load(
+        path: &Path,
+        stack_name: &str,
+        region: &str,
+        overrides: &HashMap<String, String>,
+    ) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let doc: Value =
+            serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let mut params = HashMap::new();
         if let Some(Value::Mapping(defs)) = doc.get("Parameters") {
             for (name, def) in defs {
@@ -49,7 +56,12 @@ impl Template {
             }
         }
         params.extend(overrides.clone());
-        Ok(Self { doc, stack_name: stack_name.to_owned(), region: region.to_owned(), params })
+        Ok(Self {
+            doc,
+            stack_name: stack_name.to_owned(),
+            region: region.to_owned(),
+            params,
+        })
     }
 
     /// `(logical id, resource)` of every resource of `kind`, in file order.
@@ -90,7 +102,11 @@ impl Template {
                 if map.len() == 1 {
                     if let Some((Value::String(key), inner)) = map.iter().next() {
                         if key == "Ref" || key.starts_with("Fn::") || key == "Condition" {
-                            let tag = if key == "Ref" { "Ref".to_owned() } else { key.trim_start_matches("Fn::").to_owned() };
+                            let tag = if key == "Ref" {
+                                "Ref".to_owned()
+                            } else {
+                                key.trim_start_matches("Fn::").to_owned()
+                            };
                             return self.intrinsic(&tag, inner, physical);
                         }
                     }
@@ -122,13 +138,20 @@ impl Template {
             }
             "GetAtt" => {
                 let (id, attr) = match arg {
-                    Value::String(s) => s.split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned())),
-                    Value::Sequence(v) if v.len() == 2 => Some((scalar_text(&v[0]), scalar_text(&v[1]))),
+                    Value::String(s) => {
+                        s.split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    }
+                    Value::Sequence(v) if v.len() == 2 => {
+                        Some((scalar_text(&v[0]), scalar_text(&v[1])))
+                    }
                     _ => None,
                 }
                 .ok_or_else(|| anyhow!("GetAtt takes Resource.Attribute"))?;
                 let key = (id.clone(), attr.clone());
-                Some(json!(physical.attrs.get(&key).ok_or_else(|| NotYet(format!("{id}.{attr}")))?))
+                Some(json!(physical
+                    .attrs
+                    .get(&key)
+                    .ok_or_else(|| NotYet(format!("{id}.{attr}")))?))
             }
             "Sub" => {
                 let text = match arg {
@@ -138,11 +161,20 @@ impl Template {
                 Some(json!(self.substitute(&text, physical)?))
             }
             "If" => {
-                let args = arg.as_sequence().filter(|a| a.len() == 3).ok_or_else(|| anyhow!("If takes 3 items"))?;
-                let branch = if self.condition(scalar_text(&args[0]).as_str(), physical)? { &args[1] } else { &args[2] };
+                let args = arg
+                    .as_sequence()
+                    .filter(|a| a.len() == 3)
+                    .ok_or_else(|| anyhow!("If takes 3 items"))?;
+                let branch = if self.condition(scalar_text(&args[0]).as_str(), physical)? {
+                    &args[1]
+                } else {
+                    &args[2]
+                };
                 self.resolve(branch, physical)?
             }
-            "Equals" | "Not" | "And" | "Or" | "Condition" => Some(json!(self.evaluate(tag, arg, physical)?)),
+            "Equals" | "Not" | "And" | "Or" | "Condition" => {
+                Some(json!(self.evaluate(tag, arg, physical)?))
+            }
             other => bail!("intrinsic function {other} is not supported by the local stack"),
         })
     }
@@ -167,10 +199,17 @@ impl Template {
         let items = arg.as_sequence();
         Ok(match tag {
             "Equals" => {
-                let items = items.filter(|i| i.len() == 2).ok_or_else(|| anyhow!("Equals takes 2 items"))?;
+                let items = items
+                    .filter(|i| i.len() == 2)
+                    .ok_or_else(|| anyhow!("Equals takes 2 items"))?;
                 self.resolve(&items[0], physical)? == self.resolve(&items[1], physical)?
             }
-            "Not" => !self.truth(items.and_then(|i| i.first()).ok_or_else(|| anyhow!("Not takes 1 item"))?, physical)?,
+            "Not" => !self.truth(
+                items
+                    .and_then(|i| i.first())
+                    .ok_or_else(|| anyhow!("Not takes 1 item"))?,
+                physical,
+            )?,
             "And" => {
                 let mut all = true;
                 for item in items.ok_or_else(|| anyhow!("And takes a list"))? {
@@ -201,7 +240,11 @@ impl Template {
         if let Some(v) = self.params.get(name) {
             return Ok(v.clone());
         }
-        physical.refs.get(name).cloned().ok_or_else(|| NotYet(name.to_owned()).into())
+        physical
+            .refs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| NotYet(name.to_owned()).into())
     }
 
     fn substitute(&self, text: &str, physical: &Physical) -> Result<String> {
@@ -210,7 +253,9 @@ impl Template {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find('}').ok_or_else(|| anyhow!("unclosed ${{ in Sub"))?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| anyhow!("unclosed ${{ in Sub"))?;
             let name = &after[..end];
             let value = match name.split_once('.') {
                 Some((id, attr)) if !name.starts_with("AWS::") => physical
@@ -234,7 +279,10 @@ pub fn scalar_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     }
 }
 

@@ -93,17 +93,26 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 fn var(env: Lookup<'_>, name: &'static str) -> Option<String> {
-    env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    env(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 fn required(env: Lookup<'_>, name: &'static str) -> Result<String, ConfigError> {
     var(env, name).ok_or(ConfigError::Missing(name))
 }
 
-fn parsed<T: std::str::FromStr>(env: Lookup<'_>, name: &'static str, default: T) -> Result<T, ConfigError> {
+fn parsed<T: std::str::FromStr>(
+    env: Lookup<'_>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
     match var(env, name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, detail: "not a whole number".into() }),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+            name,
+            detail: "not a whole number".into(),
+        }),
     }
 }
 
@@ -134,10 +143,17 @@ impl WebhookConfig {
         if max_body_bytes == 0 || max_body_bytes > switchboard_pipeline::item::MAX_BODY_LIMIT {
             return Err(ConfigError::Invalid {
                 name: "MAX_BODY_BYTES",
-                detail: format!("must be between 1 and {}", switchboard_pipeline::item::MAX_BODY_LIMIT),
+                detail: format!(
+                    "must be between 1 and {}",
+                    switchboard_pipeline::item::MAX_BODY_LIMIT
+                ),
             });
         }
-        Ok(Self { provider, table_name: required(env, "TABLE_NAME")?, limits: Limits { max_body_bytes } })
+        Ok(Self {
+            provider,
+            table_name: required(env, "TABLE_NAME")?,
+            limits: Limits { max_body_bytes },
+        })
     }
 }
 
@@ -163,7 +179,11 @@ pub async fn load_provider(
         Provider::Bird => Arc::new(Bird::new(
             &keys,
             &required(env, "BIRD_WEBHOOK_URL")?,
-            parsed(env, "BIRD_TIMESTAMP_TOLERANCE_SECS", bird::DEFAULT_TOLERANCE_SECS)?,
+            parsed(
+                env,
+                "BIRD_TIMESTAMP_TOLERANCE_SECS",
+                bird::DEFAULT_TOLERANCE_SECS,
+            )?,
         )?),
     })
 }

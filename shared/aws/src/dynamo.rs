@@ -16,14 +16,18 @@ pub struct DynamoStore {
 impl DynamoStore {
     /// A store over `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 }
 
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn insert(&self, event: &StoredEvent) -> Result<InsertOutcome, StoreError> {
-        let item = serde_dynamo::to_item(event).map_err(|e| StoreError(format!("cannot encode item: {e}")))?;
+        let item = serde_dynamo::to_item(event)
+            .map_err(|e| StoreError(format!("cannot encode item: {e}")))?;
         let result = self
             .client
             .put_item()
@@ -36,8 +40,12 @@ impl EventStore for DynamoStore {
         match result {
             Ok(_) => Ok(InsertOutcome::Created),
             Err(error) => match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(InsertOutcome::Duplicate),
-                _ => Err(StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string())),
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Ok(InsertOutcome::Duplicate)
+                }
+                _ => Err(StoreError(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string(),
+                )),
             },
         }
     }

@@ -1,7 +1,9 @@
 //! Glue between Lambda events and the pipeline, shared by the function
 //! binaries so each `main.rs` only wires things together.
 
-use crate::config::{load_provider, process_env, sdk_config, ConfigError, QueueUrls, WebhookConfig};
+use crate::config::{
+    load_provider, process_env, sdk_config, ConfigError, QueueUrls, WebhookConfig,
+};
 use crate::{DynamoStore, SqsPublisher};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -31,24 +33,38 @@ impl WebhookHandler {
         let sdk = sdk_config().await;
         let verifier = load_provider(provider, &process_env, &sdk).await?;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
-        Ok(Self::new(Ingest::new(verifier, Arc::new(store), config.limits)))
+        Ok(Self::new(Ingest::new(
+            verifier,
+            Arc::new(store),
+            config.limits,
+        )))
     }
 
     /// Handles one API Gateway request. Every outcome, errors included, is
     /// an `Ok` response: an `Err` would become a generic 502.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
         let request = webhook_request(request);
-        Ok(self.ingest.handle(&request, Utc::now()).await.into_response())
+        Ok(self
+            .ingest
+            .handle(&request, Utc::now())
+            .await
+            .into_response())
     }
 }
 
 /// The path token of `/webhooks/zipmessage/{token}`: API Gateway's path
 /// parameter, or the last path segment when the event has none.
 fn path_token(request: &Request) -> Option<String> {
-    request.path_parameters().first("token").map(str::to_owned).or_else(|| {
-        let path = request.raw_http_path();
-        path.strip_prefix("/webhooks/zipmessage/").filter(|t| !t.is_empty() && !t.contains('/')).map(str::to_owned)
-    })
+    request
+        .path_parameters()
+        .first("token")
+        .map(str::to_owned)
+        .or_else(|| {
+            let path = request.raw_http_path();
+            path.strip_prefix("/webhooks/zipmessage/")
+                .filter(|t| !t.is_empty() && !t.contains('/'))
+                .map(str::to_owned)
+        })
 }
 
 /// Converts a Lambda HTTP request into the pipeline's request.
@@ -61,7 +77,12 @@ pub fn webhook_request(request: Request) -> WebhookRequest {
         Body::Binary(bytes) => Bytes::from(bytes),
         other => Bytes::copy_from_slice(other.as_ref()),
     };
-    WebhookRequest { method: parts.method, headers: parts.headers, body, path_token }
+    WebhookRequest {
+        method: parts.method,
+        headers: parts.headers,
+        body,
+        path_token,
+    }
 }
 
 /// The fanout function's handler.
@@ -86,24 +107,40 @@ impl FanoutHandler {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let queues = QueueUrls::from_lookup(&process_env)?;
         let sdk = sdk_config().await;
-        Ok(Self::new(Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queues))))
+        Ok(Self::new(Arc::new(SqsPublisher::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queues,
+        ))))
     }
 
     /// Publishes a batch of stream records and reports the failed ones, so
     /// Lambda retries from the first failure (`ReportBatchItemFailures`).
-    pub async fn handle(&self, event: LambdaEvent<StreamEvent>) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<StreamEvent>,
+    ) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
         let records: Vec<StreamRecord> = event
             .payload
             .records
             .into_iter()
             .map(|record| {
-                let id = record.change.sequence_number.clone().unwrap_or(record.event_id);
+                let id = record
+                    .change
+                    .sequence_number
+                    .clone()
+                    .unwrap_or(record.event_id);
                 let item = if record.event_name == "INSERT" {
-                    serde_dynamo::from_item(record.change.new_image).map(Some).map_err(|e| e.to_string())
+                    serde_dynamo::from_item(record.change.new_image)
+                        .map(Some)
+                        .map_err(|e| e.to_string())
                 } else {
                     Ok(None)
                 };
-                StreamRecord { id, event_name: record.event_name, item }
+                StreamRecord {
+                    id,
+                    event_name: record.event_name,
+                    item,
+                }
             })
             .collect();
         let report = fanout(self.publisher.as_ref(), &records).await;

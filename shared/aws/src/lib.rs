@@ -12,7 +12,10 @@ pub mod lambda;
 pub mod secrets;
 pub mod sqs;
 
-pub use config::{load_provider, process_env, sdk_config, sdk_loader, ConfigError, Lookup, QueueUrls, WebhookConfig};
+pub use config::{
+    load_provider, process_env, sdk_config, sdk_loader, ConfigError, Lookup, QueueUrls,
+    WebhookConfig,
+};
 pub use dynamo::DynamoStore;
 pub use sqs::SqsPublisher;
 pub use switchboard_types::Provider;

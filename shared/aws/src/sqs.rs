@@ -31,12 +31,15 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, PublishError> {
 
 #[async_trait]
 impl Publisher for SqsPublisher {
-    async fn send_batch(&self, family: Family, messages: &[OutgoingMessage]) -> Result<Vec<String>, PublishError> {
-        let url = self
-            .queues
-            .0
-            .get(&family)
-            .ok_or_else(|| PublishError(format!("no queue configured for {}", family.as_str())))?;
+    async fn send_batch(
+        &self,
+        family: Family,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<String>, PublishError> {
+        let url =
+            self.queues.0.get(&family).ok_or_else(|| {
+                PublishError(format!("no queue configured for {}", family.as_str()))
+            })?;
         let mut entries = Vec::with_capacity(messages.len());
         for (i, message) in messages.iter().enumerate() {
             entries.push(
@@ -61,11 +64,24 @@ impl Publisher for SqsPublisher {
             .map_err(|e| PublishError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
         let mut failed = Vec::new();
         for failure in output.failed() {
-            tracing::warn!(family = family.as_str(), code = failure.code(), sender_fault = failure.sender_fault(), "message not accepted by SQS");
-            let index = failure.id().strip_prefix('m').and_then(|i| i.parse::<usize>().ok());
+            tracing::warn!(
+                family = family.as_str(),
+                code = failure.code(),
+                sender_fault = failure.sender_fault(),
+                "message not accepted by SQS"
+            );
+            let index = failure
+                .id()
+                .strip_prefix('m')
+                .and_then(|i| i.parse::<usize>().ok());
             match index.and_then(|i| messages.get(i)) {
                 Some(message) => failed.push(message.dedup_id.clone()),
-                None => return Err(PublishError(format!("SQS reported an unknown entry id {}", failure.id()))),
+                None => {
+                    return Err(PublishError(format!(
+                        "SQS reported an unknown entry id {}",
+                        failure.id()
+                    )))
+                }
             }
         }
         Ok(failed)

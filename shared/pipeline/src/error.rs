@@ -22,7 +22,11 @@ pub struct Reply {
 impl Reply {
     /// A JSON reply.
     pub fn json(status: StatusCode, body: &serde_json::Value) -> Self {
-        Self { status, headers: Vec::new(), body: body.to_string() }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.to_string(),
+        }
     }
 
     /// Converts into an `http::Response` for any body type built from a `String`.
@@ -30,7 +34,10 @@ impl Reply {
         let mut response = http::Response::new(B::from(self.body));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in self.headers {
             headers.insert(name, value);
         }
@@ -82,7 +89,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::StorageUnavailable | ApiError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageUnavailable | ApiError::NotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -101,12 +110,17 @@ impl ApiError {
 
     /// The HTTP reply for this error.
     pub fn reply(&self) -> Reply {
-        let mut reply = Reply::json(self.status(), &json!({ "error": self.code(), "message": self.to_string() }));
+        let mut reply = Reply::json(
+            self.status(),
+            &json!({ "error": self.code(), "message": self.to_string() }),
+        );
         match self {
-            ApiError::MethodNotAllowed => reply.headers.push(("allow", HeaderValue::from_static("POST"))),
-            ApiError::StorageUnavailable | ApiError::NotConfigured => {
-                reply.headers.push(("retry-after", HeaderValue::from_static("30")))
-            }
+            ApiError::MethodNotAllowed => reply
+                .headers
+                .push(("allow", HeaderValue::from_static("POST"))),
+            ApiError::StorageUnavailable | ApiError::NotConfigured => reply
+                .headers
+                .push(("retry-after", HeaderValue::from_static("30"))),
             _ => {}
         }
         reply
@@ -124,7 +138,10 @@ mod tests {
         assert_eq!(reply.json_body()["error"], "invalid_signature");
         let reply = ApiError::PayloadTooLarge { limit: 10 }.reply();
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(reply.json_body()["message"], "the body is larger than the limit of 10 bytes");
+        assert_eq!(
+            reply.json_body()["message"],
+            "the body is larger than the limit of 10 bytes"
+        );
         let reply = ApiError::MethodNotAllowed.reply();
         assert_eq!(reply.headers[0].0, "allow");
     }

@@ -60,7 +60,9 @@ pub struct FanoutReport {
 /// Whether a stream record is one to publish.
 fn publishable(record: &StreamRecord) -> Option<&StoredEvent> {
     match &record.item {
-        Ok(Some(item)) if record.event_name == "INSERT" && item.status == Status::Accepted => Some(item),
+        Ok(Some(item)) if record.event_name == "INSERT" && item.status == Status::Accepted => {
+            Some(item)
+        }
         _ => None,
     }
 }
@@ -81,7 +83,10 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
             continue;
         };
         match message_for(item) {
-            Ok(message) => by_family.entry(item.family).or_default().push((record.id.clone(), message)),
+            Ok(message) => by_family
+                .entry(item.family)
+                .or_default()
+                .push((record.id.clone(), message)),
             Err(why) => {
                 tracing::error!(event_id = %item.event_id, error = %why, "cannot build the CloudEvent");
                 report.failed.push(record.id.clone());
@@ -108,7 +113,12 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
             }
         }
     }
-    tracing::info!(published = report.published, skipped = report.skipped, failed = report.failed.len(), "fanout done");
+    tracing::info!(
+        published = report.published,
+        skipped = report.skipped,
+        failed = report.failed.len(),
+        "fanout done"
+    );
     report
 }
 
@@ -129,7 +139,8 @@ pub fn message_for(item: &StoredEvent) -> Result<OutgoingMessage, String> {
 /// `data` from decoding the stored raw body, `data.raw` the body verbatim.
 pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
     let body = raw_body(item).map_err(|e| e.to_string())?;
-    let decoded = decode_body(item.provider, &body).map_err(|e| format!("stored body no longer decodes: {e}"))?;
+    let decoded = decode_body(item.provider, &body)
+        .map_err(|e| format!("stored body no longer decodes: {e}"))?;
     let text = String::from_utf8(body).map_err(|_| "stored body is not UTF-8".to_owned())?;
     let raw = RawValue::from_string(text).map_err(|e| format!("stored body is not JSON: {e}"))?;
     Ok(CloudEvent {
@@ -143,7 +154,10 @@ pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
         provider: item.provider.as_str().into(),
         nativetype: item.native_type.clone(),
         receivedat: item.received_at.clone(),
-        data: EventData { normalized: decoded.normalized, raw },
+        data: EventData {
+            normalized: decoded.normalized,
+            raw,
+        },
     })
 }
 

@@ -43,7 +43,9 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES }
+        Self {
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+        }
     }
 }
 
@@ -57,16 +59,29 @@ pub struct Ingest {
 
 impl std::fmt::Debug for Ingest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest").field("provider", &self.provider).field("limits", &self.limits).finish()
+        f.debug_struct("Ingest")
+            .field("provider", &self.provider)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
 impl Ingest {
     /// Builds the pipeline. The body limit is clamped to what one stored
     /// item can always hold.
-    pub fn new(provider: Arc<dyn WebhookProvider>, store: Arc<dyn EventStore>, limits: Limits) -> Self {
-        let limits = Limits { max_body_bytes: limits.max_body_bytes.min(item::MAX_BODY_LIMIT) };
-        Self { provider, store, limits }
+    pub fn new(
+        provider: Arc<dyn WebhookProvider>,
+        store: Arc<dyn EventStore>,
+        limits: Limits,
+    ) -> Self {
+        let limits = Limits {
+            max_body_bytes: limits.max_body_bytes.min(item::MAX_BODY_LIMIT),
+        };
+        Self {
+            provider,
+            store,
+            limits,
+        }
     }
 
     /// The limits in force.
@@ -81,13 +96,18 @@ impl Ingest {
             return self.refuse(ApiError::MethodNotAllowed);
         }
         if request.body.len() > self.limits.max_body_bytes {
-            return self.refuse(ApiError::PayloadTooLarge { limit: self.limits.max_body_bytes });
+            return self.refuse(ApiError::PayloadTooLarge {
+                limit: self.limits.max_body_bytes,
+            });
         }
         if !is_json_content_type(&request.headers) {
             return self.refuse(ApiError::UnsupportedMediaType);
         }
-        let inbound =
-            Inbound { headers: &request.headers, body: &request.body, path_token: request.path_token.as_deref() };
+        let inbound = Inbound {
+            headers: &request.headers,
+            body: &request.body,
+            path_token: request.path_token.as_deref(),
+        };
         if let Err(auth) = self.provider.authenticate(&inbound, now) {
             return self.refuse(ApiError::Unauthorized(auth));
         }
@@ -131,7 +151,11 @@ impl Ingest {
     fn refuse(&self, error: ApiError) -> Reply {
         tracing::warn!(
             provider = self.provider.provider().as_str(),
-            outcome = if matches!(error, ApiError::Unauthorized(_)) { "auth_failed" } else { "rejected" },
+            outcome = if matches!(error, ApiError::Unauthorized(_)) {
+                "auth_failed"
+            } else {
+                "rejected"
+            },
             code = error.code(),
             "webhook refused"
         );
@@ -149,8 +173,15 @@ pub fn is_json_content_type(headers: &HeaderMap) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    media == "application/json" || media == "text/json" || (media.contains('/') && media.ends_with("+json"))
+    let media = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/json"
+        || media == "text/json"
+        || (media.contains('/') && media.ends_with("+json"))
 }
 
 #[cfg(test)]
@@ -162,11 +193,23 @@ mod tests {
     fn json_content_types() {
         let mut h = HeaderMap::new();
         assert!(is_json_content_type(&h));
-        for ok in ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/cloudevents+json", "text/json"] {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "APPLICATION/JSON",
+            "application/cloudevents+json",
+            "text/json",
+        ] {
             h.insert("content-type", HeaderValue::from_static(ok));
             assert!(is_json_content_type(&h), "{ok}");
         }
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "", "json", "application/jsonp"] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "",
+            "json",
+            "application/jsonp",
+        ] {
             h.insert("content-type", HeaderValue::from_static(bad));
             assert!(!is_json_content_type(&h), "{bad}");
         }

@@ -38,26 +38,29 @@ pub fn build(
 ) -> StoredEvent {
     let received = timestamp::format(received_at);
     let (raw, raw_gz) = encode_raw(body);
-    let (status, event_type, native_type, dedup_key, conversation_key, occurred_at, reason) = match outcome {
-        Ok(d) => (
-            Status::Accepted,
-            d.event_type.clone(),
-            d.native_type.clone(),
-            d.dedup_key.clone(),
-            d.conversation_key.clone().unwrap_or_default(),
-            d.occurred_at.map(timestamp::format).unwrap_or_else(|| received.clone()),
-            None,
-        ),
-        Err(e) => (
-            Status::Quarantined,
-            format!("{}.quarantined", provider.as_str()),
-            e.native_type().unwrap_or_default().to_owned(),
-            body_dedup_key(body),
-            String::new(),
-            received.clone(),
-            Some(format!("{}: {}", e.code(), e)),
-        ),
-    };
+    let (status, event_type, native_type, dedup_key, conversation_key, occurred_at, reason) =
+        match outcome {
+            Ok(d) => (
+                Status::Accepted,
+                d.event_type.clone(),
+                d.native_type.clone(),
+                d.dedup_key.clone(),
+                d.conversation_key.clone().unwrap_or_default(),
+                d.occurred_at
+                    .map(timestamp::format)
+                    .unwrap_or_else(|| received.clone()),
+                None,
+            ),
+            Err(e) => (
+                Status::Quarantined,
+                format!("{}.quarantined", provider.as_str()),
+                e.native_type().unwrap_or_default().to_owned(),
+                body_dedup_key(body),
+                String::new(),
+                received.clone(),
+                Some(format!("{}: {}", e.code(), e)),
+            ),
+        };
     let id = event_id(provider, &dedup_key);
     let family = match status {
         Status::Accepted => Family::of_type(&event_type),
@@ -66,7 +69,10 @@ pub fn build(
     let (conv_pk, conv_sk) = if conversation_key.is_empty() {
         (None, None)
     } else {
-        (Some(format!("{}#{}", provider.as_str(), conversation_key)), Some(format!("{occurred_at}#{id}")))
+        (
+            Some(format!("{}#{}", provider.as_str(), conversation_key)),
+            Some(format!("{occurred_at}#{id}")),
+        )
     };
     StoredEvent {
         pk: partition_key(provider, &id),
@@ -95,7 +101,10 @@ fn encode_raw(body: &[u8]) -> (Option<String>, Option<Vec<u8>>) {
     match std::str::from_utf8(body) {
         Ok(text) if body.len() <= INLINE_RAW_MAX => (Some(text.to_owned()), None),
         _ => {
-            let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 2 + 64), Compression::default());
+            let mut encoder = GzEncoder::new(
+                Vec::with_capacity(body.len() / 2 + 64),
+                Compression::default(),
+            );
             // Writing to a Vec cannot fail.
             let _ = encoder.write_all(body);
             (None, Some(encoder.finish().unwrap_or_default()))
@@ -137,17 +146,32 @@ mod tests {
 
     #[test]
     fn small_utf8_is_inline_and_large_or_binary_is_compressed() {
-        let small = build(Provider::Bird, &Err(DecodeError::MalformedJson("x".into())), b"{}", Utc::now());
+        let small = build(
+            Provider::Bird,
+            &Err(DecodeError::MalformedJson("x".into())),
+            b"{}",
+            Utc::now(),
+        );
         assert_eq!(small.raw.as_deref(), Some("{}"));
         assert!(small.raw_gz.is_none());
 
         let large_body = vec![b'a'; 5000];
-        let large = build(Provider::Bird, &Err(DecodeError::MalformedJson("x".into())), &large_body, Utc::now());
+        let large = build(
+            Provider::Bird,
+            &Err(DecodeError::MalformedJson("x".into())),
+            &large_body,
+            Utc::now(),
+        );
         assert!(large.raw.is_none());
         assert!(large.raw_gz.as_ref().is_some_and(|gz| gz.len() < 200));
         assert_eq!(raw_body(&large).unwrap_or_default(), large_body);
 
-        let binary = build(Provider::Bird, &Err(DecodeError::MalformedJson("x".into())), &[0xff, 0xfe], Utc::now());
+        let binary = build(
+            Provider::Bird,
+            &Err(DecodeError::MalformedJson("x".into())),
+            &[0xff, 0xfe],
+            Utc::now(),
+        );
         assert_eq!(raw_body(&binary).unwrap_or_default(), vec![0xff, 0xfe]);
     }
 
@@ -162,7 +186,10 @@ mod tests {
         assert_eq!(item.status, Status::Quarantined);
         assert_eq!(item.event_type, "partoo.quarantined");
         assert!(item.dedup_key.starts_with("sha256:"));
-        assert!(item.reason.as_deref().is_some_and(|r| r.starts_with("malformed_json")));
+        assert!(item
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("malformed_json")));
         assert!(item.conv_pk.is_none());
         assert!(item.pk.starts_with("partoo#"));
     }

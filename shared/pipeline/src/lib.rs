@@ -19,4 +19,6 @@ pub mod ports;
 pub use error::{ApiError, Reply};
 pub use fanout::{fanout, FanoutReport, OutgoingMessage, StreamRecord};
 pub use ingest::{Ingest, Limits, WebhookRequest};
-pub use ports::{EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError};
+pub use ports::{
+    EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError,
+};

@@ -39,7 +39,11 @@ pub struct PublishError(pub String);
 pub trait Publisher: Send + Sync {
     /// Sends up to 10 messages to `family`'s queue. Returns the
     /// `dedup_id`s of the messages that failed; `Err` means all failed.
-    async fn send_batch(&self, family: Family, messages: &[OutgoingMessage]) -> Result<Vec<String>, PublishError>;
+    async fn send_batch(
+        &self,
+        family: Family,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<String>, PublishError>;
 }
 
 /// An in-memory [`EventStore`].
@@ -51,14 +55,20 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// All stored items, in key order.
     pub fn items(&self) -> Vec<StoredEvent> {
-        self.items.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.items
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl EventStore for MemoryStore {
     async fn insert(&self, event: &StoredEvent) -> Result<InsertOutcome, StoreError> {
-        let mut items = self.items.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
+        let mut items = self
+            .items
+            .lock()
+            .map_err(|_| StoreError("memory store poisoned".into()))?;
         if items.contains_key(&event.pk) {
             return Ok(InsertOutcome::Duplicate);
         }
@@ -91,9 +101,16 @@ impl MemoryPublisher {
 
 #[async_trait]
 impl Publisher for MemoryPublisher {
-    async fn send_batch(&self, family: Family, messages: &[OutgoingMessage]) -> Result<Vec<String>, PublishError> {
+    async fn send_batch(
+        &self,
+        family: Family,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<String>, PublishError> {
         let fail_ids = self.fail_ids.lock().map(|f| f.clone()).unwrap_or_default();
-        let mut sent = self.sent.lock().map_err(|_| PublishError("memory publisher poisoned".into()))?;
+        let mut sent = self
+            .sent
+            .lock()
+            .map_err(|_| PublishError("memory publisher poisoned".into()))?;
         let mut failed = Vec::new();
         for message in messages {
             if fail_ids.contains(&message.dedup_id) {

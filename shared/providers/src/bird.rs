@@ -9,8 +9,8 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text};
 use crate::{
-    body_dedup_key, classify_json_error, passthrough_type, timestamp, AuthError, ConfigError, DecodeError,
-    Decoded, Inbound, WebhookProvider,
+    body_dedup_key, classify_json_error, passthrough_type, timestamp, AuthError, ConfigError,
+    DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
@@ -50,18 +50,26 @@ impl std::fmt::Debug for Bird {
 impl Bird {
     /// Builds the provider. `webhook_url` must be the exact public URL Bird
     /// posts to (as registered in the subscription).
-    pub fn new<S: AsRef<str>>(keys: &[S], webhook_url: &str, tolerance_secs: u64) -> Result<Self, ConfigError> {
+    pub fn new<S: AsRef<str>>(
+        keys: &[S],
+        webhook_url: &str,
+        tolerance_secs: u64,
+    ) -> Result<Self, ConfigError> {
         if keys.is_empty() {
             return Err(ConfigError::Empty("Bird signing keys"));
         }
         let webhook_url = webhook_url.trim();
         if !(webhook_url.starts_with("https://") || webhook_url.starts_with("http://")) {
             return Err(ConfigError::Invalid(
-                "BIRD_WEBHOOK_URL must be the absolute public webhook URL (http:// or https://)".into(),
+                "BIRD_WEBHOOK_URL must be the absolute public webhook URL (http:// or https://)"
+                    .into(),
             ));
         }
         Ok(Self {
-            keys: keys.iter().map(|k| k.as_ref().as_bytes().to_vec()).collect(),
+            keys: keys
+                .iter()
+                .map(|k| k.as_ref().as_bytes().to_vec())
+                .collect(),
             webhook_url: webhook_url.to_owned(),
             tolerance_secs,
         })
@@ -110,10 +118,14 @@ impl WebhookProvider for Bird {
             .parse::<i64>()
             .ok()
             .and_then(timestamp::from_unix)
-            .ok_or(AuthError::MalformedTimestamp("messagebird-request-timestamp"))?;
+            .ok_or(AuthError::MalformedTimestamp(
+                "messagebird-request-timestamp",
+            ))?;
         let skew = (now - sent_at).num_seconds().unsigned_abs();
         if skew > self.tolerance_secs {
-            return Err(AuthError::TimestampOutOfWindow { tolerance_secs: self.tolerance_secs });
+            return Err(AuthError::TimestampOutOfWindow {
+                tolerance_secs: self.tolerance_secs,
+            });
         }
         let signature = STANDARD
             .decode(signature)
@@ -126,7 +138,11 @@ impl WebhookProvider for Bird {
         let valid = self
             .keys
             .iter()
-            .map(|key| mac(key, stamp, &self.webhook_url, request.body).verify_slice(&signature).is_ok())
+            .map(|key| {
+                mac(key, stamp, &self.webhook_url, request.body)
+                    .verify_slice(&signature)
+                    .is_ok()
+            })
             .fold(false, |acc, ok| acc | ok);
         if valid {
             Ok(())
@@ -136,7 +152,11 @@ impl WebhookProvider for Bird {
     }
 
     fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError> {
-        decode(request.body, request.header(REQUEST_ID_HEADER), request.header(TIMESTAMP_HEADER))
+        decode(
+            request.body,
+            request.header(REQUEST_ID_HEADER),
+            request.header(TIMESTAMP_HEADER),
+        )
     }
 }
 
@@ -183,7 +203,9 @@ struct Participant {
 impl Participant {
     fn to_actor(&self) -> Actor {
         let contact = self.contact.as_ref();
-        let address = contact.and_then(|c| non_empty(c.platform_address.clone()).or(non_empty(c.identifier_value.clone())));
+        let address = contact.and_then(|c| {
+            non_empty(c.platform_address.clone()).or(non_empty(c.identifier_value.clone()))
+        });
         let is_email = contact
             .and_then(|c| c.identifier_key.as_deref())
             .is_some_and(|k| k.contains("email"));
@@ -268,13 +290,20 @@ struct BirdConversation {
 
 /// Decodes a Bird body. `request_id` and `sent_at` are the optional
 /// `messagebird-request-id` and `messagebird-request-timestamp` headers.
-pub fn decode(body: &[u8], request_id: Option<&str>, sent_at: Option<&str>) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| classify_json_error("Bird", &e))?;
+pub fn decode(
+    body: &[u8],
+    request_id: Option<&str>,
+    sent_at: Option<&str>,
+) -> Result<Decoded, DecodeError> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| classify_json_error("Bird", &e))?;
     let native_type = envelope.event;
     let payload: BirdConversation = serde_json::from_value(envelope.payload).unwrap_or_default();
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);
-    let header_time = sent_at.and_then(|s| s.trim().parse::<i64>().ok()).and_then(timestamp::from_unix);
+    let header_time = sent_at
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(timestamp::from_unix);
 
     let dedup_key = match request_id.map(str::trim).filter(|id| !id.is_empty()) {
         Some(id) => format!("request:{id}"),
@@ -285,7 +314,9 @@ pub fn decode(body: &[u8], request_id: Option<&str>, sent_at: Option<&str>) -> R
     };
 
     let canonical = match native_type.as_str() {
-        "conversation.created" | "conversation.updated" | "conversation.deleted" => Some(native_type.clone()),
+        "conversation.created" | "conversation.updated" | "conversation.deleted" => {
+            Some(native_type.clone())
+        }
         _ => None,
     };
     let Some(event_type) = canonical else {
@@ -299,10 +330,13 @@ pub fn decode(body: &[u8], request_id: Option<&str>, sent_at: Option<&str>) -> R
         });
     };
 
-    let key = payload.id.clone().ok_or_else(|| DecodeError::MissingField {
-        event_type: native_type.clone(),
-        field: "payload.id",
-    })?;
+    let key = payload
+        .id
+        .clone()
+        .ok_or_else(|| DecodeError::MissingField {
+            event_type: native_type.clone(),
+            field: "payload.id",
+        })?;
     let occurred_at = match event_type.as_str() {
         "conversation.created" => created.or(updated),
         _ => updated.or(created),
@@ -314,7 +348,11 @@ pub fn decode(body: &[u8], request_id: Option<&str>, sent_at: Option<&str>) -> R
         text: m.preview.as_ref().and_then(|p| non_empty(p.text.clone())),
         status: non_empty(m.status.clone()),
         sender: m.sender.as_ref().map(Participant::to_actor),
-        created_at: m.created_at.as_deref().and_then(timestamp::parse).map(timestamp::format),
+        created_at: m
+            .created_at
+            .as_deref()
+            .and_then(timestamp::parse)
+            .map(timestamp::format),
         ..Message::default()
     });
     let normalized = Normalized {
@@ -326,11 +364,25 @@ pub fn decode(body: &[u8], request_id: Option<&str>, sent_at: Option<&str>) -> R
             channel: payload.channel_id.clone(),
             created_at: created.map(timestamp::format),
             updated_at: updated.map(timestamp::format),
-            participants: payload.featured_participants.iter().map(Participant::to_actor).collect(),
+            participants: payload
+                .featured_participants
+                .iter()
+                .map(Participant::to_actor)
+                .collect(),
             ..Conversation::default()
         }),
         message,
-        actor: payload.initiating_participant.as_ref().map(Participant::to_actor),
+        actor: payload
+            .initiating_participant
+            .as_ref()
+            .map(Participant::to_actor),
     };
-    Ok(Decoded { native_type, event_type, dedup_key, conversation_key: Some(key), occurred_at, normalized })
+    Ok(Decoded {
+        native_type,
+        event_type,
+        dedup_key,
+        conversation_key: Some(key),
+        occurred_at,
+        normalized,
+    })
 }

@@ -49,8 +49,22 @@ pub fn to_text(html: &str) -> String {
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "br" | "div" | "p" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-            | "blockquote" | "pre" | "tr" | "figure" | "figcaption"
+        "br" | "div"
+            | "p"
+            | "li"
+            | "ul"
+            | "ol"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "blockquote"
+            | "pre"
+            | "tr"
+            | "figure"
+            | "figcaption"
     )
 }
 
@@ -120,7 +134,9 @@ mod tests {
     #[test]
     fn keeps_line_structure_and_decodes_entities() {
         assert_eq!(
-            to_text("<div>Hello &amp; welcome<br>line&nbsp;two &#x1F600; &#233;</div><p>3 &lt; 4</p>"),
+            to_text(
+                "<div>Hello &amp; welcome<br>line&nbsp;two &#x1F600; &#233;</div><p>3 &lt; 4</p>"
+            ),
             "Hello & welcome\nline two 😀 é\n3 < 4"
         );
     }

@@ -222,10 +222,28 @@ pub fn split_key_list(raw: &str) -> Vec<String> {
 
 /// Sorts a serde error into "not JSON at all" versus "JSON, but not the
 /// provider's envelope" (wrong shape, missing `type`, duplicate keys).
-pub(crate) fn classify_json_error(provider: &'static str, error: &serde_json::Error) -> DecodeError {
+pub(crate) fn classify_json_error(
+    provider: &'static str,
+    error: &serde_json::Error,
+) -> DecodeError {
     match error.classify() {
-        serde_json::error::Category::Data => DecodeError::NoEnvelope { provider, detail: error.to_string() },
+        serde_json::error::Category::Data => DecodeError::NoEnvelope {
+            provider,
+            detail: error.to_string(),
+        },
         _ => DecodeError::MalformedJson(error.to_string()),
+    }
+}
+
+/// Decodes a stored body of `provider` without request headers: what the
+/// fanout uses to rebuild an accepted event's normalised data from its raw
+/// body. Header-derived facts (dedup key, occurred time) are stored with the
+/// event, so they are not needed here.
+pub fn decode_body(provider: Provider, body: &[u8]) -> Result<Decoded, DecodeError> {
+    match provider {
+        Provider::Zipmessage => zipmessage::decode(body),
+        Provider::Partoo => partoo::decode(body),
+        Provider::Bird => bird::decode(body, None, None),
     }
 }
 
@@ -239,17 +257,5 @@ mod tests {
         assert_eq!(split_key_list(" a b\n"), ["a", "b"]);
         assert_eq!(split_key_list(r#"["x", " y ", ""]"#), ["x", "y"]);
         assert!(split_key_list("  ").is_empty());
-    }
-}
-
-/// Decodes a stored body of `provider` without request headers: what the
-/// fanout uses to rebuild an accepted event's normalised data from its raw
-/// body. Header-derived facts (dedup key, occurred time) are stored with the
-/// event, so they are not needed here.
-pub fn decode_body(provider: Provider, body: &[u8]) -> Result<Decoded, DecodeError> {
-    match provider {
-        Provider::Zipmessage => zipmessage::decode(body),
-        Provider::Partoo => partoo::decode(body),
-        Provider::Bird => bird::decode(body, None, None),
     }
 }

@@ -13,8 +13,8 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text};
 use crate::{
-    body_dedup_key, classify_json_error, passthrough_type, sha256_hex, timestamp, AuthError, ConfigError,
-    DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, classify_json_error, passthrough_type, sha256_hex, timestamp, AuthError,
+    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -61,7 +61,9 @@ impl Partoo {
 }
 
 fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
-    let bytes = STANDARD.decode(text.trim()).map_err(|_| "not base64".to_owned())?;
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|_| "not base64".to_owned())?;
     if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
         return VerifyingKey::from_bytes(&raw).map_err(|_| "not an Ed25519 public key".to_owned());
     }
@@ -84,9 +86,13 @@ impl WebhookProvider for Partoo {
             .decode(header)
             .map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;
         // A wrong length is a malformed (e.g. truncated) signature, never a pass.
-        let signature =
-            Signature::from_slice(&bytes).map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;
-        if self.keys.iter().any(|key| key.verify_strict(request.body, &signature).is_ok()) {
+        let signature = Signature::from_slice(&bytes)
+            .map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;
+        if self
+            .keys
+            .iter()
+            .any(|key| key.verify_strict(request.body, &signature).is_ok())
+        {
             Ok(())
         } else {
             Err(AuthError::InvalidSignature)
@@ -251,9 +257,16 @@ impl PartooConversation {
             id: self.id.clone(),
             title: non_empty(self.consumer_name.clone()),
             status: non_empty(self.status.clone()),
-            channel: non_empty(self.messaging_partner.clone())
-                .or_else(|| self.custom_channel.as_ref().and_then(|c| non_empty(c.name.clone()))),
-            created_at: self.created_at.as_deref().and_then(timestamp::parse).map(timestamp::format),
+            channel: non_empty(self.messaging_partner.clone()).or_else(|| {
+                self.custom_channel
+                    .as_ref()
+                    .and_then(|c| non_empty(c.name.clone()))
+            }),
+            created_at: self
+                .created_at
+                .as_deref()
+                .and_then(timestamp::parse)
+                .map(timestamp::format),
             participants: self.consumer().into_iter().collect(),
             ..Conversation::default()
         }
@@ -272,7 +285,10 @@ impl PartooMessage {
     }
 
     fn normalize(&self) -> Message {
-        let is_text = self.content_type.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("text"));
+        let is_text = self
+            .content_type
+            .as_deref()
+            .is_none_or(|k| k.eq_ignore_ascii_case("text"));
         let content = non_empty(self.content.clone());
         Message {
             id: self.id.clone(),
@@ -281,7 +297,11 @@ impl PartooMessage {
             media_url: if is_text { None } else { content },
             status: non_empty(self.status.clone()),
             sender: self.sender(),
-            created_at: self.date.as_deref().and_then(timestamp::parse).map(timestamp::format),
+            created_at: self
+                .date
+                .as_deref()
+                .and_then(timestamp::parse)
+                .map(timestamp::format),
             deleted: self.is_deleted,
             automated: self.is_automated,
             ..Message::default()
@@ -291,17 +311,26 @@ impl PartooMessage {
     /// A digest of the state an update can change, so two different updates
     /// of one message are two events and a redelivered update is one.
     fn state_digest(&self) -> String {
-        let state = serde_json::json!([self.status, self.is_deleted, self.content_type, self.content]);
+        let state = serde_json::json!([
+            self.status,
+            self.is_deleted,
+            self.content_type,
+            self.content
+        ]);
         sha256_hex(state.to_string().as_bytes())[..32].to_owned()
     }
 }
 
 /// Decodes a Partoo body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| classify_json_error("Partoo", &e))?;
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| classify_json_error("Partoo", &e))?;
     let native_type = envelope.event_type;
     let payload: Payload = serde_json::from_value(envelope.payload).unwrap_or_default();
-    let missing = |field| DecodeError::MissingField { event_type: native_type.clone(), field };
+    let missing = |field| DecodeError::MissingField {
+        event_type: native_type.clone(),
+        field,
+    };
     let conversation_id = payload
         .message
         .as_ref()
@@ -325,8 +354,14 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
         });
     };
 
-    let message = payload.message.as_ref().ok_or_else(|| missing("payload.message"))?;
-    let message_id = message.id.clone().ok_or_else(|| missing("payload.message.id"))?;
+    let message = payload
+        .message
+        .as_ref()
+        .ok_or_else(|| missing("payload.message"))?;
+    let message_id = message
+        .id
+        .clone()
+        .ok_or_else(|| missing("payload.message.id"))?;
     let key = conversation_id.ok_or_else(|| missing("payload.message.conversation_id"))?;
     let dedup_key = if event_type == "message.updated" {
         format!("{native_type}:{message_id}:{}", message.state_digest())
@@ -342,7 +377,11 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     };
     let conversation = match &payload.conversation {
         Some(c) => c.normalize(key.clone()),
-        None => Conversation { key: key.clone(), id: Some(key.clone()), ..Conversation::default() },
+        None => Conversation {
+            key: key.clone(),
+            id: Some(key.clone()),
+            ..Conversation::default()
+        },
     };
     let normalized = Normalized {
         conversation: Some(conversation),

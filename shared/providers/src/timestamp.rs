@@ -29,7 +29,11 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
         return Some(t);
     }
     // Space (or T) separated, optional fraction, optional offset.
-    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(text, format) {
             return Some(t.with_timezone(&Utc));
         }
@@ -93,7 +97,10 @@ mod tests {
 
     #[test]
     fn reads_rfc3339_with_any_offset() {
-        assert_eq!(iso("2022-04-01T14:23:59.799+00:00"), "2022-04-01T14:23:59.799Z");
+        assert_eq!(
+            iso("2022-04-01T14:23:59.799+00:00"),
+            "2022-04-01T14:23:59.799Z"
+        );
         assert_eq!(iso("2024-11-27T19:33:53.504Z"), "2024-11-27T19:33:53.504Z");
         assert_eq!(iso("2022-04-01T16:23:59+02:00"), "2022-04-01T14:23:59Z");
     }
@@ -106,7 +113,10 @@ mod tests {
 
     #[test]
     fn reads_partoo_space_separated_format() {
-        assert_eq!(iso("2023-01-31 16:22:17.327878+00:00"), "2023-01-31T16:22:17.327878Z");
+        assert_eq!(
+            iso("2023-01-31 16:22:17.327878+00:00"),
+            "2023-01-31T16:22:17.327878Z"
+        );
         assert_eq!(iso("2023-01-31 16:22:17+0100"), "2023-01-31T15:22:17Z");
         assert_eq!(iso("2023-01-31 16:22:17.5+00"), "2023-01-31T16:22:17.500Z");
         assert_eq!(iso("2023-01-31 16:22:17"), "2023-01-31T16:22:17Z");
@@ -123,7 +133,13 @@ mod tests {
 
     #[test]
     fn unreadable_timestamps_are_none_not_errors() {
-        for junk in ["", "<string>", "yesterday", "2022-13-45 99:99:99", "12:1648823039"] {
+        for junk in [
+            "",
+            "<string>",
+            "yesterday",
+            "2022-13-45 99:99:99",
+            "12:1648823039",
+        ] {
             assert_eq!(parse(junk), None, "{junk}");
         }
     }

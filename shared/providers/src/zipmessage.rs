@@ -10,8 +10,8 @@
 
 use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text};
 use crate::{
-    body_dedup_key, classify_json_error, html, passthrough_type, timestamp, AuthError, ConfigError, DecodeError, Decoded, Inbound,
-    WebhookProvider,
+    body_dedup_key, classify_json_error, html, passthrough_type, timestamp, AuthError, ConfigError,
+    DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -30,7 +30,10 @@ pub struct Zipmessage {
 impl std::fmt::Debug for Zipmessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Zipmessage")
-            .field("tokens", &format_args!("[{} redacted]", self.token_digests.len()))
+            .field(
+                "tokens",
+                &format_args!("[{} redacted]", self.token_digests.len()),
+            )
             .finish()
     }
 }
@@ -70,13 +73,18 @@ impl WebhookProvider for Zipmessage {
     }
 
     fn authenticate(&self, request: &Inbound<'_>, _now: DateTime<Utc>) -> Result<(), AuthError> {
-        let token = request.path_token.filter(|t| !t.is_empty()).ok_or(AuthError::MissingToken)?;
+        let token = request
+            .path_token
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::MissingToken)?;
         let candidate: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Compare against every token without stopping early.
         let matched = self
             .token_digests
             .iter()
-            .fold(subtle::Choice::from(0), |acc, digest| acc | digest.ct_eq(&candidate));
+            .fold(subtle::Choice::from(0), |acc, digest| {
+                acc | digest.ct_eq(&candidate)
+            });
         if bool::from(matched) {
             Ok(())
         } else {
@@ -209,23 +217,33 @@ struct ConversationPayload {
 
 /// Decodes a ZipMessage body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| classify_json_error("ZipMessage", &e))?;
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| classify_json_error("ZipMessage", &e))?;
     let native_type = envelope.event_type.clone();
     let occurred_at = envelope.occurred_at.as_deref().and_then(timestamp::parse);
     let dedup_key = match non_empty(envelope.id) {
         Some(id) => format!("id:{id}"),
         None => body_dedup_key(body),
     };
-    let missing = |field| DecodeError::MissingField { event_type: native_type.clone(), field };
+    let missing = |field| DecodeError::MissingField {
+        event_type: native_type.clone(),
+        field,
+    };
 
     let (event_type, conversation_key, normalized, fallback_time) = match native_type.as_str() {
         "conversation_created" => {
-            let payload: ConversationPayload = serde_json::from_value(envelope.payload).unwrap_or_default();
-            let conversation = payload.conversation.ok_or_else(|| missing("payload.conversation"))?;
+            let payload: ConversationPayload =
+                serde_json::from_value(envelope.payload).unwrap_or_default();
+            let conversation = payload
+                .conversation
+                .ok_or_else(|| missing("payload.conversation"))?;
             let key = non_empty(conversation.slug.clone())
                 .or_else(|| conversation.url.as_deref().and_then(last_path_segment))
                 .ok_or_else(|| missing("payload.conversation.slug"))?;
-            let created = conversation.created_at.as_deref().and_then(timestamp::parse);
+            let created = conversation
+                .created_at
+                .as_deref()
+                .and_then(timestamp::parse);
             let normalized = Normalized {
                 conversation: Some(Conversation {
                     key: key.clone(),
@@ -240,10 +258,15 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             ("conversation.created", key, normalized, created)
         }
         "message_created" | "message_played" => {
-            let payload: MessagePayload = serde_json::from_value(envelope.payload).unwrap_or_default();
+            let payload: MessagePayload =
+                serde_json::from_value(envelope.payload).unwrap_or_default();
             let message = payload.message.ok_or_else(|| missing("payload.message"))?;
-            let key = conversation_slug(&message).ok_or_else(|| missing("payload.message.message_url"))?;
-            let created = message.message_created_time.as_deref().and_then(timestamp::parse);
+            let key = conversation_slug(&message)
+                .ok_or_else(|| missing("payload.message.message_url"))?;
+            let created = message
+                .message_created_time
+                .as_deref()
+                .and_then(timestamp::parse);
             let author = message.author.map(Author::into_actor);
             let (text, html) = match non_empty(message.text) {
                 Some(t) if t.contains('<') => (Some(html::to_text(&t)), Some(t)),
@@ -252,11 +275,18 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             let conversation = Conversation {
                 key: key.clone(),
                 title: non_empty(message.conversation_title),
-                url: message.message_url.as_deref().map(|u| u.split('#').next().unwrap_or(u).to_owned()),
+                url: message
+                    .message_url
+                    .as_deref()
+                    .map(|u| u.split('#').next().unwrap_or(u).to_owned()),
                 ..Conversation::default()
             };
             let played = native_type == "message_played";
-            let actor = if played { payload.played_by.as_ref().map(player) } else { author.clone() };
+            let actor = if played {
+                payload.played_by.as_ref().map(player)
+            } else {
+                author.clone()
+            };
             let normalized = Normalized {
                 conversation: Some(conversation),
                 message: Some(Message {
@@ -267,14 +297,24 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
                     sender: author,
                     created_at: created.map(timestamp::format),
                     url: non_empty(message.message_url),
-                    media_url: non_empty(message.download_media_url).or(non_empty(message.access_media_file)),
+                    media_url: non_empty(message.download_media_url)
+                        .or(non_empty(message.access_media_file)),
                     duration_seconds: message.recorded_duration_seconds,
                     ..Message::default()
                 }),
                 actor,
             };
-            let event_type = if played { "message.played" } else { "message.created" };
-            (event_type, key, normalized, if played { None } else { created })
+            let event_type = if played {
+                "message.played"
+            } else {
+                "message.created"
+            };
+            (
+                event_type,
+                key,
+                normalized,
+                if played { None } else { created },
+            )
         }
         // Documented but not modelled (new_appointment, new_purchase, …):
         // accepted and delivered with their raw data.
@@ -302,17 +342,27 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
 /// Who played a message: `"anonymous"`, a name or e-mail, or an object.
 fn player(value: &Value) -> Actor {
     match value {
-        Value::String(s) if s.eq_ignore_ascii_case("anonymous") || s.is_empty() => {
-            Actor { kind: Some("anonymous".into()), ..Actor::default() }
-        }
-        Value::String(s) if s.contains('@') => {
-            Actor { kind: Some("user".into()), email: Some(s.clone()), ..Actor::default() }
-        }
-        Value::String(s) => Actor { kind: Some("user".into()), name: Some(s.clone()), ..Actor::default() },
+        Value::String(s) if s.eq_ignore_ascii_case("anonymous") || s.is_empty() => Actor {
+            kind: Some("anonymous".into()),
+            ..Actor::default()
+        },
+        Value::String(s) if s.contains('@') => Actor {
+            kind: Some("user".into()),
+            email: Some(s.clone()),
+            ..Actor::default()
+        },
+        Value::String(s) => Actor {
+            kind: Some("user".into()),
+            name: Some(s.clone()),
+            ..Actor::default()
+        },
         Value::Object(_) => serde_json::from_value::<Author>(value.clone())
             .map(Author::into_actor)
             .unwrap_or_default(),
-        _ => Actor { kind: Some("anonymous".into()), ..Actor::default() },
+        _ => Actor {
+            kind: Some("anonymous".into()),
+            ..Actor::default()
+        },
     }
 }
 
@@ -347,7 +397,9 @@ mod tests {
     #[test]
     fn slug_comes_from_embed_query_then_message_url() {
         let m = ZipMessageBody {
-            message_embed_url: Some("http://z.com/embeds/messages/co/330?conversation_slug=the-slug".into()),
+            message_embed_url: Some(
+                "http://z.com/embeds/messages/co/330?conversation_slug=the-slug".into(),
+            ),
             message_url: Some("http://z.com/co/other-slug#message-330".into()),
             ..ZipMessageBody::default()
         };

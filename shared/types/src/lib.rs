@@ -55,7 +55,9 @@ impl fmt::Display for Provider {
 }
 
 /// Which SQS queue an event goes to, by the family of its canonical type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// `conversation.*` events.
@@ -278,7 +280,14 @@ pub fn event_id(provider: Provider, dedup_key: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The partition key of an event item: provider-prefixed so IAM can confine
@@ -363,7 +372,10 @@ mod tests {
 
     #[test]
     fn family_follows_type_prefix() {
-        assert_eq!(Family::of_type("conversation.deleted"), Family::Conversations);
+        assert_eq!(
+            Family::of_type("conversation.deleted"),
+            Family::Conversations
+        );
         assert_eq!(Family::of_type("message.played"), Family::Messages);
         assert_eq!(Family::of_type("partoo.lead_received"), Family::Other);
     }
