@@ -15,9 +15,13 @@ cargo build --locked --workspace --bins --tests
 trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"
 log "cargo test --workspace"
-cargo test --locked --workspace
+mkdir -p "$STATE"
+cargo test --locked --workspace --all-targets 2>&1 | tee "$STATE/cargo-test.log"
+read -r PASSED FAILED < <(sed 's/\x1b\[[0-9;]*m//g' "$STATE/cargo-test.log" \
+  | awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }')
 log "cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
 log "sam validate --lint"
 "$VENV/bin/sam" validate --lint --template template.yaml --region "$AWS_REGION"
 log "all tests passed"
+echo "tests: $PASSED passed, $FAILED failed"

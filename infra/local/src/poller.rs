@@ -99,23 +99,11 @@ fn convert(record: &aws_sdk_dynamodbstreams::types::Record) -> StreamRecord {
         .event_name()
         .map(|n| n.as_str().to_owned())
         .unwrap_or_default();
-    let item = if event_name == "INSERT" {
+    StreamRecord::parse(id, event_name, || {
         change
             .and_then(|c| c.new_image())
-            .ok_or_else(|| "the record has no new image".to_owned())
-            .and_then(|image| {
-                serde_dynamo::from_item(image.clone())
-                    .map(Some)
-                    .map_err(|e| e.to_string())
-            })
-    } else {
-        Ok(None)
-    };
-    StreamRecord {
-        id,
-        event_name,
-        item,
-    }
+            .map(|image| serde_dynamo::from_item(image.clone()))
+    })
 }
 
 async fn deliver(

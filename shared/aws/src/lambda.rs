@@ -129,18 +129,10 @@ impl FanoutHandler {
                     .sequence_number
                     .clone()
                     .unwrap_or(record.event_id);
-                let item = if record.event_name == "INSERT" {
-                    serde_dynamo::from_item(record.change.new_image)
-                        .map(Some)
-                        .map_err(|e| e.to_string())
-                } else {
-                    Ok(None)
-                };
-                StreamRecord {
-                    id,
-                    event_name: record.event_name,
-                    item,
-                }
+                let image = record.change.new_image;
+                StreamRecord::parse(id, record.event_name, || {
+                    Some(serde_dynamo::from_item(image))
+                })
             })
             .collect();
         let report = fanout(self.publisher.as_ref(), &records).await;

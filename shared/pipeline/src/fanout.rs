@@ -31,6 +31,30 @@ pub struct StreamRecord {
     pub item: Result<Option<StoredEvent>, String>,
 }
 
+impl StreamRecord {
+    /// A record whose new image is parsed only for inserts — the only
+    /// records ever published — so updates and removals cost nothing.
+    pub fn parse<E: std::fmt::Display>(
+        id: String,
+        event_name: String,
+        image: impl FnOnce() -> Option<Result<StoredEvent, E>>,
+    ) -> Self {
+        let item = if event_name == "INSERT" {
+            match image() {
+                Some(parsed) => parsed.map(Some).map_err(|e| e.to_string()),
+                None => Err("the record has no new image".to_owned()),
+            }
+        } else {
+            Ok(None)
+        };
+        Self {
+            id,
+            event_name,
+            item,
+        }
+    }
+}
+
 /// A message ready for SQS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingMessage {
