@@ -4,6 +4,7 @@
 //! emulator to drive the real function binaries.
 #![forbid(unsafe_code)]
 
+pub mod cost;
 pub mod runtime;
 
 use base64::engine::general_purpose::STANDARD;
@@ -89,6 +90,49 @@ pub fn partoo_signature(key: &SigningKey, body: &[u8]) -> String {
     STANDARD.encode(key.sign(body).to_bytes())
 }
 
+/// The test keys as secret values, by the variable naming each secret.
+pub fn test_secret_values() -> HashMap<String, String> {
+    let json = |v: Vec<String>| serde_json::to_string(&v).unwrap_or_default();
+    HashMap::from([
+        (
+            "ZIPMESSAGE_SECRET_ID".to_owned(),
+            json(vec![
+                keys::ZIPMESSAGE_TOKEN.into(),
+                keys::ZIPMESSAGE_OLD_TOKEN.into(),
+            ]),
+        ),
+        (
+            "PARTOO_SECRET_ID".to_owned(),
+            json(keys::partoo_public_keys()),
+        ),
+        (
+            "BIRD_SECRET_ID".to_owned(),
+            json(vec![keys::BIRD_KEY.into(), keys::BIRD_OLD_KEY.into()]),
+        ),
+    ])
+}
+
+/// Provisions template.yaml's resources under a unique stack name, without
+/// starting the gateway or the poller (for benchmarks that run the binaries).
+pub async fn provision_only() -> (
+    aws_config::SdkConfig,
+    switchboard_local::provision::Provisioned,
+) {
+    let sdk = switchboard_local::local_sdk_config().await;
+    let template = switchboard_local::template::Template::load(
+        &root().join("template.yaml"),
+        &unique("b"),
+        "us-east-1",
+        &HashMap::new(),
+    )
+    .expect("template.yaml loads");
+    let provisioned =
+        switchboard_local::provision::provision(&sdk, &template, &test_secret_values())
+            .await
+            .unwrap_or_else(|e| panic!("provisioning on moto: {e:#}"));
+    (sdk, provisioned)
+}
+
 /// A started local stack with test keys, unique resource names, and helpers.
 #[derive(Debug)]
 pub struct TestStack {
@@ -123,28 +167,11 @@ impl TestStack {
     /// Starts a stack with extra function environment.
     pub async fn start_with(env_overrides: HashMap<String, String>) -> Self {
         moto_endpoint();
-        let json = |v: Vec<String>| serde_json::to_string(&v).unwrap_or_default();
         let options = LocalOptions {
             template: root().join("template.yaml"),
             stack_name: unique("t"),
             bind: ([127, 0, 0, 1], 0).into(),
-            secret_values: HashMap::from([
-                (
-                    "ZIPMESSAGE_SECRET_ID".to_owned(),
-                    json(vec![
-                        keys::ZIPMESSAGE_TOKEN.into(),
-                        keys::ZIPMESSAGE_OLD_TOKEN.into(),
-                    ]),
-                ),
-                (
-                    "PARTOO_SECRET_ID".to_owned(),
-                    json(keys::partoo_public_keys()),
-                ),
-                (
-                    "BIRD_SECRET_ID".to_owned(),
-                    json(vec![keys::BIRD_KEY.into(), keys::BIRD_OLD_KEY.into()]),
-                ),
-            ]),
+            secret_values: test_secret_values(),
             env_overrides,
         };
         let stack = LocalStack::start(options)

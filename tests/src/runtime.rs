@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::Path as FsPath;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
@@ -35,6 +35,7 @@ struct Shared {
     results: Mutex<HashMap<String, Outcome>>,
     result_ready: Notify,
     init_error: Mutex<Option<String>>,
+    first_poll: Mutex<Option<Instant>>,
 }
 
 /// A running emulator and, once spawned, the function process.
@@ -48,6 +49,9 @@ pub struct RuntimeApi {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if let Ok(mut first) = shared.first_poll.lock() {
+        first.get_or_insert_with(Instant::now);
+    }
     loop {
         let ready = shared.pending_ready.notified();
         let item = shared.pending.lock().ok().and_then(|mut p| p.pop_front());
@@ -164,6 +168,34 @@ impl RuntimeApi {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         self.child = Some(command.spawn().expect("spawn the function binary"));
+    }
+
+    /// When the function first asked for an invocation: the end of its init.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.first_poll.lock().ok().and_then(|f| *f)
+    }
+
+    /// Waits (up to 30 s) for the function to finish its init.
+    pub async fn wait_ready(&self) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(at) = self.first_poll() {
+                return at;
+            }
+            if let Some(e) = self.shared.init_error.lock().ok().and_then(|e| e.clone()) {
+                panic!("the function failed to initialise: {e}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the function did not poll for work within 30 s"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
+    /// The function process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// Sends one invocation and waits for its outcome.

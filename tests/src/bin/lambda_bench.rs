@@ -1,0 +1,293 @@
+//! Lambda-level benchmarks of the release binaries, run by `make bench`:
+//!
+//! - cold start: exec of the binary → its first poll of the Lambda Runtime
+//!   API, with config, SDK clients and secrets (from moto's Secrets Manager)
+//!   loaded as in production; and the first invocation's latency after it;
+//! - memory: peak RSS (VmHWM) of a webhook binary after N invocations;
+//! - write cost: DynamoDB write units per seed event item and per index entry.
+//!
+//! Needs moto at AWS_ENDPOINT_URL and `cargo build --release` binaries.
+//! Prints its figures; it is a measurement, not a test.
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use switchboard_pipeline::item;
+use switchboard_providers::{bird, decode_body};
+use switchboard_tests::cost::{index_entry_size, item_size, write_units};
+use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
+use switchboard_tests::{
+    fixture, keys, moto_endpoint, partoo_signature, provision_only, root, unique,
+};
+use switchboard_types::Provider;
+
+const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
+const WEBHOOKS: [&str; 3] = ["zipmessage-webhook", "partoo-webhook", "bird-webhook"];
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A distinct, authentic API Gateway event for `function`, number `n`.
+fn event(function: &str, run: &str, n: usize) -> Value {
+    let json = [("content-type", "application/json")];
+    match function {
+        "zipmessage-webhook" => {
+            let body = String::from_utf8(fixture("zipmessage", "message_created.json"))
+                .unwrap_or_default();
+            let body = body.replace(
+                "c6ec4301-8d97-4c53-8dff-06947ff750ca",
+                &format!("{run}-{n}"),
+            );
+            let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
+            http_api_event(
+                "POST",
+                "/webhooks/zipmessage/{token}",
+                &path,
+                &json,
+                body.as_bytes(),
+                Some(("token", keys::ZIPMESSAGE_TOKEN)),
+            )
+        }
+        "partoo-webhook" => {
+            let body =
+                String::from_utf8(fixture("partoo", "message_created.json")).unwrap_or_default();
+            let body = body.replacen("\"id\": 123,", &format!("\"id\": {},", 1_000_000 + n), 1);
+            let signature = partoo_signature(&keys::partoo(), body.as_bytes());
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-partoo-signature-v1", signature.as_str()),
+            ];
+            let mut event = http_api_event(
+                "POST",
+                "/webhooks/partoo",
+                "/webhooks/partoo",
+                &headers,
+                body.as_bytes(),
+                None,
+            );
+            // Distinct per run too: the message id space restarts each run.
+            event["headers"]["x-bench-run"] = Value::from(run);
+            event
+        }
+        _ => {
+            let body = fixture("bird", "conversation.updated.json");
+            let ts = chrono::Utc::now().timestamp().to_string();
+            let signature = bird::sign(keys::BIRD_KEY.as_bytes(), &ts, BIRD_URL, &body);
+            let request_id = format!("{run}-{n}");
+            let headers = [
+                ("content-type", "application/json"),
+                ("messagebird-request-timestamp", ts.as_str()),
+                ("messagebird-signature", signature.as_str()),
+                ("messagebird-request-id", request_id.as_str()),
+            ];
+            http_api_event(
+                "POST",
+                "/webhooks/bird",
+                "/webhooks/bird",
+                &headers,
+                &body,
+                None,
+            )
+        }
+    }
+}
+
+fn status_of(outcome: &Outcome) -> u64 {
+    match outcome {
+        Outcome::Response(r) => r["statusCode"].as_u64().unwrap_or_default(),
+        Outcome::Error(_) => 0,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cold_runs = env_number("BENCH_COLD_RUNS", 30);
+    let invocations = env_number("BENCH_INVOCATIONS", 1000);
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("release");
+    let (_sdk, provisioned) = provision_only().await;
+    let env_of = |binary: &str| -> Result<HashMap<String, String>> {
+        let function = provisioned
+            .functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .context("function in template")?;
+        let mut env = function.env.clone();
+        env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+        env.insert("BIRD_WEBHOOK_URL".into(), BIRD_URL.into());
+        env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ] {
+            env.insert(k.into(), std::env::var(k).unwrap_or_else(|_| v.into()));
+        }
+        Ok(env)
+    };
+
+    println!("== cold start: exec → first Runtime API poll (config, SDK clients, secret fetch), then the first invocation");
+    println!("   {cold_runs} runs each; release binaries; AWS on loopback (moto, plain HTTP: no TLS handshake is measured)");
+    println!(
+        "{:<20} {:>12} {:>12} {:>12} {:>16} {:>16}",
+        "function", "init p50", "init p90", "init min", "1st invoke p50", "1st invoke p90"
+    );
+    let mut worst_init_p50 = Duration::ZERO;
+    for function in WEBHOOKS {
+        let binary = release.join(function);
+        if !binary.exists() {
+            bail!(
+                "{} is not built: cargo build --release -p {function}",
+                binary.display()
+            );
+        }
+        let env = env_of(function)?;
+        let (mut inits, mut firsts) = (Vec::new(), Vec::new());
+        for n in 0..cold_runs {
+            let mut api = RuntimeApi::start().await;
+            let started = Instant::now();
+            api.spawn(&binary, function, &env);
+            let ready = api.wait_ready().await;
+            inits.push(ready - started);
+            let event = event(function, &unique("c"), n);
+            let sent = Instant::now();
+            let outcome = api.invoke(&event).await;
+            firsts.push(sent.elapsed());
+            if status_of(&outcome) != 202 {
+                bail!("{function}: first invocation answered {outcome:?}");
+            }
+        }
+        inits.sort();
+        firsts.sort();
+        worst_init_p50 = worst_init_p50.max(percentile(&inits, 0.5));
+        println!(
+            "{:<20} {:>12} {:>12} {:>12} {:>16} {:>16}",
+            function,
+            ms(percentile(&inits, 0.5)),
+            ms(percentile(&inits, 0.9)),
+            ms(inits[0]),
+            ms(percentile(&firsts, 0.5)),
+            ms(percentile(&firsts, 0.9))
+        );
+    }
+    println!(
+        "cold start (init) median, worst webhook: {} (target ≤ 10 ms)",
+        ms(worst_init_p50)
+    );
+
+    println!();
+    println!("== memory: peak RSS (VmHWM) after {invocations} invocations of distinct events");
+    let mut worst_rss = 0;
+    for function in WEBHOOKS {
+        let mut api = RuntimeApi::start().await;
+        api.spawn(&release.join(function), function, &env_of(function)?);
+        api.wait_ready().await;
+        let run = unique("m");
+        let started = Instant::now();
+        for n in 0..invocations {
+            let outcome = api.invoke(&event(function, &run, n)).await;
+            if status_of(&outcome) != 202 {
+                bail!("{function}: invocation {n} answered {outcome:?}");
+            }
+        }
+        let elapsed = started.elapsed();
+        let rss = peak_rss_kib(api.pid().context("pid")?)?;
+        worst_rss = worst_rss.max(rss);
+        println!(
+            "{:<20} peak RSS {:>6.1} MiB   mean invocation {} (round trip through the emulator and moto)",
+            function,
+            rss as f64 / 1024.0,
+            ms(elapsed / invocations as u32)
+        );
+    }
+    println!(
+        "peak RSS, worst webhook: {:.1} MiB (target ≤ 32 MB)",
+        worst_rss as f64 / 1024.0
+    );
+
+    println!();
+    println!("== write cost per seed event (DynamoDB item-size rules; 1 WRU per started KB)");
+    println!(
+        "{:<38} {:>10} {:>9} {:>22} {:>18}",
+        "seed", "item bytes", "item WRU", "by-conversation (ALL)", "by-day (INCLUDE)"
+    );
+    let mut worst_wru = 0;
+    for (provider, dir, file) in [
+        (
+            Provider::Zipmessage,
+            "zipmessage",
+            "conversation_created.json",
+        ),
+        (Provider::Zipmessage, "zipmessage", "message_created.json"),
+        (Provider::Zipmessage, "zipmessage", "message_played.json"),
+        (Provider::Partoo, "partoo", "message_created.json"),
+        (Provider::Bird, "bird", "conversation.updated.json"),
+    ] {
+        let body = fixture(dir, file);
+        let stored = item::build(
+            provider,
+            &decode_body(provider, &body),
+            &body,
+            chrono::Utc::now(),
+        );
+        let attributes: HashMap<String, AttributeValue> = serde_dynamo::to_item(&stored)?;
+        let size = item_size(&attributes);
+        let wru = write_units(size);
+        worst_wru = worst_wru.max(wru);
+        let conv = index_entry_size(&attributes, &["pk"], &["conv_pk", "conv_sk"], None);
+        let day = index_entry_size(
+            &attributes,
+            &["pk"],
+            &["day", "day_sk"],
+            Some(&[
+                "event_id",
+                "provider",
+                "type",
+                "status",
+                "conversation_key",
+                "occurred_at",
+            ]),
+        );
+        let show = |s: Option<usize>| {
+            s.map(|b| format!("{b} B = {} WRU", write_units(b)))
+                .unwrap_or_else(|| "no entry".into())
+        };
+        println!(
+            "{:<38} {:>10} {:>9} {:>22} {:>18}",
+            format!("{dir}/{file} ({} B body)", body.len()),
+            size,
+            wru,
+            show(conv),
+            show(day)
+        );
+    }
+    println!("event item WRU, worst seed: {worst_wru} (target ≤ 2)");
+    Ok(())
+}
