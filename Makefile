@@ -1,5 +1,5 @@
 # switchboard — see README.md.
-.PHONY: local test lint fmt clean-local
+.PHONY: local test bench lint fmt clean-local
 
 ## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout.
 local:
@@ -8,6 +8,10 @@ local:
 ## Run every test (unit, integration against moto, Lambda binaries, template lint).
 test:
 	bash infra/scripts/test.sh
+
+## Every performance figure of docs/performance.md (takes several minutes).
+bench:
+	bash infra/scripts/bench.sh
 
 ## rustfmt and clippy, as CI runs them.
 lint:

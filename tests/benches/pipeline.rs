@@ -94,5 +94,109 @@ fn pipeline(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, pipeline);
+/// Where the time goes, stage by stage, for ZipMessage's message_created.
+fn stages(c: &mut Criterion) {
+    let body = fixture("zipmessage", "message_created.json");
+    let now = Utc
+        .timestamp_opt(1_795_000_000, 0)
+        .single()
+        .unwrap_or_default();
+    let decoded =
+        switchboard_providers::decode_body(switchboard_types::Provider::Zipmessage, &body);
+    let stored = item::build(
+        switchboard_types::Provider::Zipmessage,
+        &decoded,
+        &body,
+        now,
+    );
+    let gz = item::gzip(&body);
+    c.bench_function("stage/decode", |b| {
+        b.iter(|| {
+            switchboard_providers::decode_body(
+                switchboard_types::Provider::Zipmessage,
+                black_box(&body),
+            )
+        })
+    });
+    c.bench_function("stage/gzip", |b| b.iter(|| item::gzip(black_box(&body))));
+    c.bench_function("stage/gunzip", |b| b.iter(|| item::gunzip(black_box(&gz))));
+    c.bench_function("stage/build_item", |b| {
+        b.iter(|| {
+            item::build(
+                switchboard_types::Provider::Zipmessage,
+                black_box(&decoded),
+                &body,
+                now,
+            )
+        })
+    });
+    c.bench_function("stage/to_dynamodb_item", |b| {
+        b.iter(|| {
+            let i: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+                serde_dynamo::to_item(black_box(&stored)).expect("item");
+            i
+        })
+    });
+    c.bench_function("stage/cloudevent_message", |b| {
+        b.iter(|| message_for(black_box(&stored)))
+    });
+
+    let now = Utc
+        .timestamp_opt(1_795_000_000, 0)
+        .single()
+        .unwrap_or_default();
+    let partoo = Partoo::new(&keys::partoo_public_keys()).expect("keys");
+    let partoo_body = fixture("partoo", "message_created.json");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-partoo-signature-v1",
+        partoo_signature(&keys::partoo(), &partoo_body)
+            .parse()
+            .expect("header"),
+    );
+    c.bench_function("stage/partoo_ed25519_verify", |b| {
+        b.iter(|| {
+            partoo.authenticate(
+                &Inbound {
+                    headers: &headers,
+                    body: black_box(&partoo_body),
+                    path_token: None,
+                },
+                now,
+            )
+        })
+    });
+    let bird_provider = Bird::new(&[keys::BIRD_KEY], BIRD_URL, u64::MAX / 4).expect("config");
+    let bird_body = fixture("bird", "conversation.updated.json");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "messagebird-request-timestamp",
+        "1795000000".parse().expect("header"),
+    );
+    headers.insert(
+        "messagebird-signature",
+        bird::sign(
+            keys::BIRD_KEY.as_bytes(),
+            "1795000000",
+            BIRD_URL,
+            &bird_body,
+        )
+        .parse()
+        .expect("header"),
+    );
+    c.bench_function("stage/bird_hmac_verify", |b| {
+        b.iter(|| {
+            bird_provider.authenticate(
+                &Inbound {
+                    headers: &headers,
+                    body: black_box(&bird_body),
+                    path_token: None,
+                },
+                now,
+            )
+        })
+    });
+}
+
+criterion_group!(benches, pipeline, stages);
 criterion_main!(benches);

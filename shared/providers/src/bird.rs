@@ -7,7 +7,7 @@
 //! webhook URL from configuration — never rebuilt from the Host header, which
 //! a caller controls. Envelope: `{service, event, payload}`.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text};
+use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::{
     body_dedup_key, classify_json_error, passthrough_type, timestamp, AuthError, ConfigError,
     DecodeError, Decoded, Inbound, WebhookProvider,
@@ -17,6 +17,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
@@ -167,7 +168,7 @@ struct Envelope {
     service: Option<String>,
     event: String,
     #[serde(default)]
-    payload: Value,
+    payload: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -298,7 +299,7 @@ pub fn decode(
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| classify_json_error("Bird", &e))?;
     let native_type = envelope.event;
-    let payload: BirdConversation = serde_json::from_value(envelope.payload).unwrap_or_default();
+    let payload: BirdConversation = payload(envelope.payload.as_deref());
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);
     let header_time = sent_at

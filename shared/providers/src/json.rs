@@ -1,6 +1,7 @@
 //! Small serde helpers shared by the provider models.
 
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Deserialises an optional id that a provider may send as a number or a
@@ -46,14 +47,22 @@ pub fn opt_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>
 }
 
 /// Deserialises a value that should be an object but may be `null` or of the
-/// wrong shape: anything that does not decode becomes `None`.
+/// wrong shape: anything that does not decode becomes `None`. It captures the
+/// raw JSON text and parses that, instead of building a `Value` tree first.
 pub fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let value = Value::deserialize(deserializer)?;
-    Ok(serde_json::from_value(value).ok())
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    Ok(serde_json::from_str(raw.get()).ok())
+}
+
+/// Parses an envelope's `payload` text leniently: a payload of the wrong
+/// shape decodes as the default (every field absent).
+pub fn payload<T: serde::de::DeserializeOwned + Default>(raw: Option<&RawValue>) -> T {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+        .unwrap_or_default()
 }
 
 /// A list that may be `null`, missing, or contain items of the wrong shape
@@ -63,13 +72,15 @@ where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect(),
-        _ => Vec::new(),
-    })
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    Ok(serde_json::from_str::<Vec<Box<RawValue>>>(raw.get())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| serde_json::from_str(item.get()).ok())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Empty strings carry no information in these payloads (`"name": ""`).

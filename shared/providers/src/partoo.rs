@@ -11,7 +11,7 @@
 //! Partoo retries only on 5xx and drops an event on any 4xx, which is why the
 //! pipeline never answers an authentic Partoo body with a 4xx.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text};
+use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text, payload};
 use crate::{
     body_dedup_key, classify_json_error, passthrough_type, sha256_hex, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 
 /// The signature header.
@@ -109,7 +109,7 @@ struct Envelope {
     #[serde(rename = "type")]
     event_type: String,
     #[serde(default)]
-    payload: Value,
+    payload: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -326,7 +326,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| classify_json_error("Partoo", &e))?;
     let native_type = envelope.event_type;
-    let payload: Payload = serde_json::from_value(envelope.payload).unwrap_or_default();
+    let payload: Payload = payload(envelope.payload.as_deref());
     let missing = |field| DecodeError::MissingField {
         event_type: native_type.clone(),
         field,

@@ -8,13 +8,14 @@
 //! `message_embed_url` (`?conversation_slug=`) and `message_url`; the slug is
 //! therefore the conversation key for every ZipMessage event.
 
-use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text};
+use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
 use crate::{
     body_dedup_key, classify_json_error, html, passthrough_type, timestamp, AuthError, ConfigError,
     DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -106,7 +107,7 @@ struct Envelope {
     #[serde(default, deserialize_with = "opt_text")]
     occurred_at: Option<String>,
     #[serde(default)]
-    payload: Value,
+    payload: Option<Box<RawValue>>,
 }
 
 /// `payload.conversation` of `conversation_created`.
@@ -232,8 +233,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
 
     let (event_type, conversation_key, normalized, fallback_time) = match native_type.as_str() {
         "conversation_created" => {
-            let payload: ConversationPayload =
-                serde_json::from_value(envelope.payload).unwrap_or_default();
+            let payload: ConversationPayload = payload(envelope.payload.as_deref());
             let conversation = payload
                 .conversation
                 .ok_or_else(|| missing("payload.conversation"))?;
@@ -258,8 +258,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             ("conversation.created", key, normalized, created)
         }
         "message_created" | "message_played" => {
-            let payload: MessagePayload =
-                serde_json::from_value(envelope.payload).unwrap_or_default();
+            let payload: MessagePayload = payload(envelope.payload.as_deref());
             let message = payload.message.ok_or_else(|| missing("payload.message"))?;
             let key = conversation_slug(&message)
                 .ok_or_else(|| missing("payload.message.message_url"))?;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make bench`: every performance figure of docs/performance.md.
+#   1. pipeline CPU per event (criterion, in-process, in-memory ports)
+#   2. release binaries; moto on a free loopback port
+#   3. cold start + first invoke, peak RSS over 1,000 invocations, write units
+#      (target/release/lambda-bench against moto)
+#   4. size of each arm64 bootstrap as `sam build` makes it (cargo lambda build --arm64)
+# Each step prints its figures; nothing here is a pass/fail test.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+bootstrap_venv
+FUNCTIONS=(-p zipmessage-webhook -p partoo-webhook -p bird-webhook -p fanout)
+
+log "1/4 pipeline CPU per event (criterion)"
+cargo bench --locked -p switchboard-tests --bench pipeline
+
+log "2/4 release build"
+cargo build --locked --release "${FUNCTIONS[@]}"
+cargo build --locked --release -p switchboard-tests --bin lambda-bench
+trap stop_moto EXIT
+start_moto "${MOTO_PORT:-$(free_port)}"
+
+log "3/4 cold start, memory, write cost (release binaries, Lambda Runtime API emulator, moto)"
+"$ROOT/target/release/lambda-bench"
+
+log "4/4 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
+rustup target add aarch64-unknown-linux-gnu >/dev/null
+PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
+for f in zipmessage-webhook partoo-webhook bird-webhook fanout; do
+  bin="$ROOT/target/lambda/$f/bootstrap"
+  bytes=$(stat -c %s "$bin")
+  machine=$(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ')   # ELF e_machine: b700 = aarch64
+  [[ "$machine" == "b700" ]] && arch=aarch64 || arch="e_machine=$machine"
+  awk -v f="$f" -v b="$bytes" -v a="$arch" 'BEGIN { printf "%-20s bootstrap %9d bytes = %5.2f MB (%s)\n", f, b, b / 1e6, a }'
+done
