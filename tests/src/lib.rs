@@ -112,6 +112,29 @@ pub fn test_secret_values() -> HashMap<String, String> {
     ])
 }
 
+/// What a function binary gets run with: its environment as template.yaml
+/// resolves it, plus what the machine provides (moto's endpoint, test
+/// credentials and region unless the environment sets them).
+pub fn lambda_env(
+    functions: &[switchboard_local::provision::LocalFunction],
+    binary: &str,
+) -> HashMap<String, String> {
+    let function = functions
+        .iter()
+        .find(|f| f.binary == binary)
+        .unwrap_or_else(|| panic!("template.yaml has a function built from {binary}"));
+    let mut env = function.env.clone();
+    env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        env.insert(k.into(), std::env::var(k).unwrap_or_else(|_| v.into()));
+    }
+    env
+}
+
 /// Provisions template.yaml's resources under a unique stack name, without
 /// starting the gateway or the poller (for benchmarks that run the binaries).
 pub async fn provision_only() -> (

@@ -5,41 +5,17 @@
 //! proves each `main.rs` wires config, clients and handler correctly.
 
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
 use switchboard_pipeline::item;
 use switchboard_providers::{bird, decode_body};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
-use switchboard_tests::{binary, fixture, keys, moto_endpoint, partoo_signature, TestStack};
+use switchboard_tests::{binary, fixture, keys, lambda_env, partoo_signature, TestStack};
 use switchboard_types::{Family, Provider};
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
 
-/// The function's environment as template.yaml resolves it, plus what the
-/// test machine provides (moto's endpoint, test credentials).
-fn function_env(t: &TestStack, binary_name: &str) -> HashMap<String, String> {
-    let function = t
-        .stack
-        .provisioned
-        .functions
-        .iter()
-        .find(|f| f.binary == binary_name)
-        .unwrap_or_else(|| panic!("template.yaml has a function built from {binary_name}"));
-    let mut env = function.env.clone();
-    env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        env.entry(k.into())
-            .or_insert_with(|| std::env::var(k).unwrap_or_else(|_| v.into()));
-    }
-    env
-}
-
 async fn start_function(t: &TestStack, name: &str, extra: &[(&str, &str)]) -> RuntimeApi {
-    let mut env = function_env(t, name);
+    let mut env = lambda_env(&t.stack.provisioned.functions, name);
     for (k, v) in extra {
         env.insert((*k).into(), (*v).into());
     }

@@ -20,7 +20,7 @@ use switchboard_providers::{bird, decode_body};
 use switchboard_tests::cost::{index_entry_size, item_size, write_units};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
 use switchboard_tests::{
-    fixture, keys, moto_endpoint, partoo_signature, provision_only, root, unique,
+    fixture, keys, lambda_env, partoo_signature, provision_only, root, unique,
 };
 use switchboard_types::Provider;
 
@@ -135,22 +135,9 @@ async fn main() -> Result<()> {
         .join("release");
     let (_sdk, provisioned) = provision_only().await;
     let env_of = |binary: &str| -> Result<HashMap<String, String>> {
-        let function = provisioned
-            .functions
-            .iter()
-            .find(|f| f.binary == binary)
-            .context("function in template")?;
-        let mut env = function.env.clone();
-        env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+        let mut env = lambda_env(&provisioned.functions, binary);
         env.insert("BIRD_WEBHOOK_URL".into(), BIRD_URL.into());
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
-        for (k, v) in [
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            env.insert(k.into(), std::env::var(k).unwrap_or_else(|_| v.into()));
-        }
         Ok(env)
     };
 
