@@ -19,10 +19,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_aws::{
-    load_provider, sdk_loader, DynamoStore, QueueUrls, SqsPublisher, WebhookConfig,
-};
-use switchboard_pipeline::Ingest;
+use switchboard_aws::lambda::webhook_ingest;
+use switchboard_aws::{sdk_loader, QueueUrls, SqsPublisher};
 use switchboard_types::{Family, Provider};
 use tokio::task::JoinHandle;
 
@@ -111,22 +109,17 @@ impl LocalStack {
         )?;
         let provisioned = provision::provision(&sdk, &template, &options.secret_values).await?;
 
-        let mut defaults = HashMap::from([(
-            "BIRD_WEBHOOK_URL".to_owned(),
-            format!("http://{addr}/webhooks/bird"),
-        )]);
-        defaults.extend(options.env_overrides.clone());
         let mut routes = Vec::new();
         let mut tasks = Vec::new();
         let mut table_name = String::new();
         let mut queues = None;
         for function in &provisioned.functions {
+            // The template's environment, the local Bird URL unless the
+            // template sets one, then the caller's overrides.
             let mut env = function.env.clone();
-            for (k, v) in &defaults {
-                if !env.contains_key(k) || options.env_overrides.contains_key(k) {
-                    env.insert(k.clone(), v.clone());
-                }
-            }
+            env.entry("BIRD_WEBHOOK_URL".to_owned())
+                .or_insert_with(|| format!("http://{addr}/webhooks/bird"));
+            env.extend(options.env_overrides.clone());
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {
                 let provider = function
@@ -134,15 +127,10 @@ impl LocalStack {
                     .strip_suffix("-webhook")
                     .and_then(Provider::from_name)
                     .ok_or_else(|| anyhow!("cannot tell the provider of {}", function.binary))?;
-                let config = WebhookConfig::from_lookup(provider, &lookup)
-                    .with_context(|| function.logical_id.clone())?;
-                let verifier = load_provider(provider, &lookup, &sdk)
+                let (ingest, config) = webhook_ingest(provider, &lookup, &sdk)
                     .await
                     .with_context(|| function.logical_id.clone())?;
-                let store =
-                    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-                table_name = config.table_name.clone();
-                let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
+                table_name = config.table_name;
                 for (_, path) in &function.routes {
                     routes.push(gateway::Route::new(path, ingest.clone()));
                 }

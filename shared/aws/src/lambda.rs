@@ -2,9 +2,10 @@
 //! binaries so each `main.rs` only wires things together.
 
 use crate::config::{
-    load_provider, process_env, sdk_config, ConfigError, QueueUrls, WebhookConfig,
+    load_provider, process_env, sdk_config, ConfigError, Lookup, QueueUrls, WebhookConfig,
 };
 use crate::{DynamoStore, SqsPublisher};
+use aws_config::SdkConfig;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use bytes::Bytes;
@@ -29,15 +30,9 @@ impl WebhookHandler {
 
     /// Cold-start wiring: configuration, SDK clients and keys, once.
     pub async fn from_env(provider: Provider) -> Result<Self, ConfigError> {
-        let config = WebhookConfig::from_lookup(provider, &process_env)?;
         let sdk = sdk_config().await;
-        let verifier = load_provider(provider, &process_env, &sdk).await?;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
-        Ok(Self::new(Ingest::new(
-            verifier,
-            Arc::new(store),
-            config.limits,
-        )))
+        let (ingest, _) = webhook_ingest(provider, &process_env, &sdk).await?;
+        Ok(Self::new(ingest))
     }
 
     /// Handles one API Gateway request. Every outcome, errors included, is
@@ -50,6 +45,22 @@ impl WebhookHandler {
             .await
             .into_response())
     }
+}
+
+/// A webhook function's pipeline from its environment: configuration, the
+/// provider's keys (inline or from Secrets Manager) and the DynamoDB store.
+/// The Lambda and the local stack both wire webhooks through this, so they
+/// cannot drift apart.
+pub async fn webhook_ingest(
+    provider: Provider,
+    env: Lookup<'_>,
+    sdk: &SdkConfig,
+) -> Result<(Ingest, WebhookConfig), ConfigError> {
+    let config = WebhookConfig::from_lookup(provider, env)?;
+    let verifier = load_provider(provider, env, sdk).await?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+    let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
+    Ok((ingest, config))
 }
 
 /// The path token of `/webhooks/zipmessage/{token}`: API Gateway's path
