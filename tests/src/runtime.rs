@@ -16,6 +16,7 @@ use std::path::Path as FsPath;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
@@ -36,6 +37,7 @@ struct Shared {
     result_ready: Notify,
     init_error: Mutex<Option<String>>,
     first_poll: Mutex<Option<Instant>>,
+    stdout: Mutex<Vec<String>>,
 }
 
 /// A running emulator and, once spawned, the function process.
@@ -164,10 +166,33 @@ impl RuntimeApi {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .envs(env)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        self.child = Some(command.spawn().expect("spawn the function binary"));
+        let mut child = command.spawn().expect("spawn the function binary");
+        // Keep what the function prints (its logs and EMF metrics), as
+        // CloudWatch Logs would.
+        if let Some(stdout) = child.stdout.take() {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(mut out) = shared.stdout.lock() {
+                        out.push(line);
+                    }
+                }
+            });
+        }
+        self.child = Some(child);
+    }
+
+    /// The lines the function has printed to stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.shared
+            .stdout
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// When the function first asked for an invocation: the end of its init.

@@ -72,6 +72,98 @@ async fn zipmessage_binary_stores_seeds_and_refuses_bad_tokens() {
     assert_eq!(t.items().await.len(), 1);
 }
 
+/// The JSON objects among a function's stdout lines.
+fn json_lines(api: &RuntimeApi) -> Vec<Value> {
+    api.stdout_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_binary_logs_each_request_and_emits_emf_metrics_without_secrets() {
+    let t = TestStack::start().await;
+    let mut api = start_function(&t, "zipmessage-webhook", &[]).await;
+    let route = "/webhooks/zipmessage/{token}";
+    let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
+    let body = fixture("zipmessage", "message_created.json");
+    let event = http_api_event(
+        "POST",
+        route,
+        &path,
+        &[("content-type", "application/json")],
+        &body,
+        Some(("token", keys::ZIPMESSAGE_TOKEN)),
+    );
+    let (_, accepted) = response(api.invoke(&event).await);
+    let event_id = accepted["event_ids"][0].as_str().expect("id").to_owned();
+    let bad = http_api_event(
+        "POST",
+        route,
+        "/webhooks/zipmessage/wrong-token-value",
+        &[],
+        &body,
+        Some(("token", "wrong-token-value")),
+    );
+    response(api.invoke(&bad).await);
+    // stdout is read asynchronously: give the last lines a moment.
+    let mut lines = json_lines(&api);
+    for _ in 0..50 {
+        if lines.iter().filter(|l| l.get("_aws").is_some()).count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        lines = json_lines(&api);
+    }
+    let namespace = lambda_env(&t.stack.provisioned.functions, "zipmessage-webhook")
+        ["METRICS_NAMESPACE"]
+        .clone();
+    assert!(namespace.starts_with("Switchboard/"), "{namespace}");
+
+    // One EMF document per request, in the template's namespace.
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(emf.len(), 2, "{lines:#?}");
+    assert_eq!(emf[0]["accepted"], 1);
+    assert_eq!(emf[0]["Provider"], "zipmessage");
+    assert_eq!(emf[0]["event_id"], event_id.as_str());
+    assert!(emf[0]["ingest_latency"].as_f64().is_some_and(|ms| ms > 0.0));
+    assert_eq!(
+        emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        namespace.as_str()
+    );
+    assert_eq!(emf[1]["auth_failed"], 1);
+    assert_eq!(emf[1]["Reason"], "invalid_token");
+
+    // One structured log line per request with the event's identity.
+    let handled: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "webhook handled")
+        .collect();
+    assert_eq!(handled.len(), 2, "{lines:#?}");
+    let fields = &handled[0]["fields"];
+    assert_eq!(fields["outcome"], "accepted");
+    assert_eq!(fields["provider"], "zipmessage");
+    assert_eq!(fields["event_id"], event_id.as_str());
+    assert_eq!(fields["type"], "message.created");
+    assert!(fields["conversation"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty()));
+    assert_eq!(handled[1]["fields"]["outcome"], "auth_failed");
+    assert_eq!(handled[1]["fields"]["reason"], "invalid_token");
+
+    // Never a token or a body in the logs.
+    let all = api.stdout_lines().join("\n");
+    assert!(
+        !all.contains(keys::ZIPMESSAGE_TOKEN),
+        "the URL token leaked"
+    );
+    assert!(
+        !all.contains("wrong-token-value"),
+        "a presented token leaked"
+    );
+    assert!(!all.contains("trix-content"), "the body leaked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partoo_binary_verifies_with_keys_from_secrets_manager() {
     let t = TestStack::start().await;
@@ -226,4 +318,13 @@ async fn fanout_binary_publishes_and_reports_the_poison_record() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].body["id"], good.event_id.as_str());
     assert_eq!(messages[0].group_id, "partoo:123");
+    // The batch's EMF document: the alarm-worthy `failed` count included.
+    let emf = json_lines(&api)
+        .into_iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF document");
+    assert_eq!(
+        (emf["published"].as_u64(), emf["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
 }

@@ -6,7 +6,8 @@ use chrono::Utc;
 use http::{HeaderMap, Method};
 use std::sync::Arc;
 use switchboard_pipeline::{
-    fanout, Ingest, Limits, MemoryPublisher, MemoryStore, Reply, StreamRecord, WebhookRequest,
+    fanout, Handled, Ingest, Limits, MemoryPublisher, MemoryStore, OutcomeKind, Reply,
+    StreamRecord, WebhookRequest,
 };
 use switchboard_providers::{Partoo, Zipmessage};
 use switchboard_tests::{fixture, keys, partoo_signature};
@@ -38,7 +39,7 @@ fn signed(body: &[u8]) -> WebhookRequest {
 }
 
 async fn send(ingest: &Ingest, request: &WebhookRequest) -> Reply {
-    ingest.handle(request, Utc::now()).await
+    ingest.handle(request, Utc::now()).await.reply
 }
 
 #[tokio::test]
@@ -57,6 +58,44 @@ async fn accepted_then_duplicate_with_the_same_event_id() {
         second.json_body()["event_ids"]
     );
     assert_eq!(store.items().len(), 1);
+}
+
+#[tokio::test]
+async fn outcomes_name_the_event_for_logs_and_metrics() {
+    let store = Arc::new(MemoryStore::default());
+    let ingest = partoo_ingest(store.clone());
+    let body = fixture("partoo", "message_created.json");
+    let first = ingest.handle(&signed(&body), Utc::now()).await.outcome;
+    let again = ingest.handle(&signed(&body), Utc::now()).await.outcome;
+    assert_eq!(first.kind, OutcomeKind::Accepted);
+    assert_eq!(again.kind, OutcomeKind::Duplicate);
+    let event = first.event.expect("event");
+    assert_eq!(Some(&event), again.event.as_ref());
+    assert_eq!(event.event_id, store.items()[0].event_id);
+    assert_eq!(event.event_type, "message.created");
+    assert!(!event.conversation.is_empty());
+    let quarantined = ingest.handle(&signed(b"[]"), Utc::now()).await.outcome;
+    assert_eq!(quarantined.kind, OutcomeKind::Quarantined);
+    assert!(quarantined.reason.is_some());
+}
+
+#[tokio::test]
+async fn retention_sets_the_ttl_attribute_and_zero_keeps_forever() {
+    let body = fixture("partoo", "message_created.json");
+    let now = Utc::now();
+    for (days, expected) in [(0, None), (30, Some(now.timestamp() + 30 * 86_400))] {
+        let store = Arc::new(MemoryStore::default());
+        let ingest = Ingest::new(
+            Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
+            store.clone(),
+            Limits {
+                retention_days: days,
+                ..Limits::default()
+            },
+        );
+        assert_eq!(ingest.handle(&signed(&body), now).await.reply.status, 202);
+        assert_eq!(store.items()[0].expires_at, expected, "{days} days");
+    }
 }
 
 #[tokio::test]
@@ -87,7 +126,7 @@ async fn futures_join(ingest: &Ingest, request: &WebhookRequest, n: usize) -> Ve
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let (ingest, request) = (ingest.clone(), request.clone());
-            tokio::spawn(async move { ingest.handle(&request, Utc::now()).await })
+            tokio::spawn(async move { ingest.handle(&request, Utc::now()).await.reply })
         })
         .collect();
     let mut out = Vec::new();
@@ -122,6 +161,7 @@ async fn refusals_store_nothing_and_say_why() {
         store.clone(),
         Limits {
             max_body_bytes: 4096,
+            retention_days: 0,
         },
     );
     let body = fixture("partoo", "message_created.json");
@@ -141,12 +181,20 @@ async fn refusals_store_nothing_and_say_why() {
         (signed(&over), 413, "payload_too_large"),
     ];
     for (request, status, code) in cases {
-        let reply = send(&ingest, &request).await;
+        let Handled { reply, outcome } = ingest.handle(&request, Utc::now()).await;
         assert_eq!(
             (reply.status.as_u16(), reply.json_body()["error"].as_str()),
             (status, Some(code))
         );
         assert!(reply.json_body()["message"].is_string());
+        // Logs and metrics see the same code, and no event.
+        let kind = if status == 401 {
+            OutcomeKind::AuthFailed
+        } else {
+            OutcomeKind::Rejected
+        };
+        assert_eq!((outcome.kind, outcome.reason), (kind, Some(code)));
+        assert!(outcome.event.is_none());
     }
     assert!(
         store.items().is_empty(),
@@ -176,7 +224,7 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
             body: Bytes::from(body),
             path_token: Some(keys::ZIPMESSAGE_TOKEN.into()),
         };
-        assert_eq!(zip.handle(&request, Utc::now()).await.status, 202);
+        assert_eq!(zip.handle(&request, Utc::now()).await.reply.status, 202);
     }
     let items = store.items();
     let records: Vec<StreamRecord> = items

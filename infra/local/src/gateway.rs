@@ -73,9 +73,8 @@ async fn handle(State(routes): State<Arc<Vec<Route>>>, request: Request<Body>) -
         body,
         path_token: token,
     };
-    route
-        .ingest
-        .handle(&request, Utc::now())
-        .await
-        .into_response()
+    let started = std::time::Instant::now();
+    let handled = route.ingest.handle(&request, Utc::now()).await;
+    handled.outcome.log(started.elapsed());
+    handled.reply.into_response()
 }

@@ -118,7 +118,7 @@ impl LocalStack {
             // template sets one, then the caller's overrides.
             let mut env = function.env.clone();
             env.entry("BIRD_WEBHOOK_URL".to_owned())
-                .or_insert_with(|| format!("http://{addr}/webhooks/bird"));
+                .or_insert_with(|| format!("http://{addr}{}", Provider::Bird.route()));
             env.extend(options.env_overrides.clone());
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {

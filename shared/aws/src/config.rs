@@ -4,12 +4,14 @@
 //! |---|---|---|
 //! | `TABLE_NAME` | webhooks | the events table |
 //! | `MAX_BODY_BYTES` | webhooks | body limit (default 262144, at most 389120) |
+//! | `RETENTION_DAYS` | webhooks | days to keep events (DynamoDB TTL); 0 or unset keeps them forever |
 //! | `ZIPMESSAGE_TOKENS` / `ZIPMESSAGE_SECRET_ID` | zipmessage | tokens, inline (local) or the secret holding them |
 //! | `PARTOO_PUBLIC_KEYS` / `PARTOO_SECRET_ID` | partoo | base64 DER keys, inline or the secret holding them |
 //! | `BIRD_SIGNING_KEYS` / `BIRD_SECRET_ID` | bird | signing keys, inline or the secret holding them |
 //! | `BIRD_WEBHOOK_URL` | bird | the public URL Bird posts to (part of the signature) |
 //! | `BIRD_TIMESTAMP_TOLERANCE_SECS` | bird | accepted clock skew (default 300) |
 //! | `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL` | fanout | the FIFO queues |
+//! | `METRICS_NAMESPACE` | all | CloudWatch namespace of the EMF metrics (default `Switchboard`) |
 //!
 //! Inline keys win over the secret; in AWS only the secret ids are set, so no
 //! secret value sits in the function's environment.
@@ -116,8 +118,9 @@ fn parsed<T: std::str::FromStr>(
     }
 }
 
-/// The variables that configure a provider's keys.
-fn key_variables(provider: Provider) -> (&'static str, &'static str) {
+/// The variables that configure a provider's keys: inline (local and
+/// tests only; never set in template.yaml) and the secret id.
+pub fn key_variables(provider: Provider) -> (&'static str, &'static str) {
     match provider {
         Provider::Zipmessage => ("ZIPMESSAGE_TOKENS", "ZIPMESSAGE_SECRET_ID"),
         Provider::Partoo => ("PARTOO_PUBLIC_KEYS", "PARTOO_SECRET_ID"),
@@ -125,15 +128,40 @@ fn key_variables(provider: Provider) -> (&'static str, &'static str) {
     }
 }
 
-/// Configuration of one webhook function.
+/// Where a provider's keys come from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Listed in the environment (local stack and tests only).
+    Inline(Vec<String>),
+    /// A Secrets Manager secret id, read once per cold start.
+    Secret(String),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Never print key material.
+            KeySource::Inline(keys) => write!(f, "Inline({} keys)", keys.len()),
+            KeySource::Secret(id) => f.debug_tuple("Secret").field(id).finish(),
+        }
+    }
+}
+
+/// Configuration of one webhook function: everything it reads from its
+/// environment, read in one place (the template test checks these names
+/// against template.yaml).
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// Which provider this function serves.
     pub provider: Provider,
     /// The events table.
     pub table_name: String,
-    /// Body limit.
+    /// Body limit and retention.
     pub limits: Limits,
+    /// The provider's keys.
+    pub keys: KeySource,
+    /// Bird only: the public URL Bird signs, and the timestamp tolerance.
+    pub bird: Option<(String, u64)>,
 }
 
 impl WebhookConfig {
@@ -149,42 +177,54 @@ impl WebhookConfig {
                 ),
             });
         }
+        let (inline, secret) = key_variables(provider);
+        let keys = match (var(env, inline), var(env, secret)) {
+            (Some(list), _) => KeySource::Inline(split_key_list(&list)),
+            (None, Some(secret_id)) => KeySource::Secret(secret_id),
+            (None, None) => return Err(ConfigError::NoKeys { inline, secret }),
+        };
+        let bird = match provider {
+            Provider::Bird => Some((
+                required(env, "BIRD_WEBHOOK_URL")?,
+                parsed(
+                    env,
+                    "BIRD_TIMESTAMP_TOLERANCE_SECS",
+                    bird::DEFAULT_TOLERANCE_SECS,
+                )?,
+            )),
+            _ => None,
+        };
         Ok(Self {
             provider,
             table_name: required(env, "TABLE_NAME")?,
-            limits: Limits { max_body_bytes },
+            limits: Limits {
+                max_body_bytes,
+                retention_days: parsed(env, "RETENTION_DAYS", 0)?,
+            },
+            keys,
+            bird,
         })
     }
 }
 
-/// Builds a provider from its configured keys: inline from the environment
-/// when set, otherwise fetched once from Secrets Manager.
+/// Builds the configured provider: its keys inline, or fetched once from
+/// Secrets Manager.
 pub async fn load_provider(
-    provider: Provider,
-    env: Lookup<'_>,
+    config: &WebhookConfig,
     sdk: &SdkConfig,
 ) -> Result<Arc<dyn WebhookProvider>, ConfigError> {
-    let (inline, secret) = key_variables(provider);
-    let keys = match (var(env, inline), var(env, secret)) {
-        (Some(list), _) => split_key_list(&list),
-        (None, Some(secret_id)) => {
+    let keys = match &config.keys {
+        KeySource::Inline(keys) => keys.clone(),
+        KeySource::Secret(secret_id) => {
             let client = aws_sdk_secretsmanager::Client::new(sdk);
-            secrets::fetch_keys(&client, &secret_id).await?
+            secrets::fetch_keys(&client, secret_id).await?
         }
-        (None, None) => return Err(ConfigError::NoKeys { inline, secret }),
     };
-    Ok(match provider {
-        Provider::Zipmessage => Arc::new(Zipmessage::new(&keys)?),
-        Provider::Partoo => Arc::new(Partoo::new(&keys)?),
-        Provider::Bird => Arc::new(Bird::new(
-            &keys,
-            &required(env, "BIRD_WEBHOOK_URL")?,
-            parsed(
-                env,
-                "BIRD_TIMESTAMP_TOLERANCE_SECS",
-                bird::DEFAULT_TOLERANCE_SECS,
-            )?,
-        )?),
+    Ok(match (config.provider, &config.bird) {
+        (Provider::Zipmessage, _) => Arc::new(Zipmessage::new(&keys)?),
+        (Provider::Partoo, _) => Arc::new(Partoo::new(&keys)?),
+        (Provider::Bird, Some((url, tolerance))) => Arc::new(Bird::new(&keys, url, *tolerance)?),
+        (Provider::Bird, None) => return Err(ConfigError::Missing("BIRD_WEBHOOK_URL")),
     })
 }
 

@@ -4,6 +4,7 @@
 use crate::config::{
     load_provider, process_env, sdk_config, ConfigError, Lookup, QueueUrls, WebhookConfig,
 };
+use crate::metrics::{self, Metrics};
 use crate::{DynamoStore, SqsPublisher};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -13,6 +14,7 @@ use chrono::Utc;
 use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
+use std::time::Instant;
 use switchboard_pipeline::{fanout, Ingest, Publisher, StreamRecord, WebhookRequest};
 use switchboard_types::Provider;
 
@@ -20,30 +22,38 @@ use switchboard_types::Provider;
 #[derive(Debug, Clone)]
 pub struct WebhookHandler {
     ingest: Ingest,
+    metrics: Metrics,
 }
 
 impl WebhookHandler {
     /// Wraps a pipeline.
-    pub fn new(ingest: Ingest) -> Self {
-        Self { ingest }
+    pub fn new(ingest: Ingest, metrics: Metrics) -> Self {
+        Self { ingest, metrics }
     }
 
     /// Cold-start wiring: configuration, SDK clients and keys, once.
     pub async fn from_env(provider: Provider) -> Result<Self, ConfigError> {
         let sdk = sdk_config().await;
         let (ingest, _) = webhook_ingest(provider, &process_env, &sdk).await?;
-        Ok(Self::new(ingest))
+        Ok(Self::new(ingest, Metrics::from_lookup(&process_env)))
     }
 
-    /// Handles one API Gateway request. Every outcome, errors included, is
-    /// an `Ok` response: an `Err` would become a generic 502.
+    /// Handles one API Gateway request: one log line and one EMF document
+    /// per request. Every outcome, errors included, is an `Ok` response: an
+    /// `Err` would become a generic 502.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let started = Instant::now();
         let request = webhook_request(request);
-        Ok(self
-            .ingest
-            .handle(&request, Utc::now())
-            .await
-            .into_response())
+        let now = Utc::now();
+        let handled = self.ingest.handle(&request, now).await;
+        let elapsed = started.elapsed();
+        handled.outcome.log(elapsed);
+        metrics::emit(
+            &self
+                .metrics
+                .webhook(&handled.outcome, elapsed, now.timestamp_millis()),
+        );
+        Ok(handled.reply.into_response())
     }
 }
 
@@ -57,7 +67,7 @@ pub async fn webhook_ingest(
     sdk: &SdkConfig,
 ) -> Result<(Ingest, WebhookConfig), ConfigError> {
     let config = WebhookConfig::from_lookup(provider, env)?;
-    let verifier = load_provider(provider, env, sdk).await?;
+    let verifier = load_provider(&config, sdk).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
     let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
     Ok((ingest, config))
@@ -72,7 +82,8 @@ fn path_token(request: &Request) -> Option<String> {
         .map(str::to_owned)
         .or_else(|| {
             let path = request.raw_http_path();
-            path.strip_prefix("/webhooks/zipmessage/")
+            let prefix = Provider::Zipmessage.route().trim_end_matches("{token}");
+            path.strip_prefix(prefix)
                 .filter(|t| !t.is_empty() && !t.contains('/'))
                 .map(str::to_owned)
         })
@@ -100,6 +111,7 @@ pub fn webhook_request(request: Request) -> WebhookRequest {
 #[derive(Clone)]
 pub struct FanoutHandler {
     publisher: Arc<dyn Publisher>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for FanoutHandler {
@@ -110,18 +122,18 @@ impl std::fmt::Debug for FanoutHandler {
 
 impl FanoutHandler {
     /// Wraps a publisher.
-    pub fn new(publisher: Arc<dyn Publisher>) -> Self {
-        Self { publisher }
+    pub fn new(publisher: Arc<dyn Publisher>, metrics: Metrics) -> Self {
+        Self { publisher, metrics }
     }
 
     /// Cold-start wiring: queue URLs and the SQS client, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let queues = QueueUrls::from_lookup(&process_env)?;
         let sdk = sdk_config().await;
-        Ok(Self::new(Arc::new(SqsPublisher::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            queues,
-        ))))
+        Ok(Self::new(
+            Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queues)),
+            Metrics::from_lookup(&process_env),
+        ))
     }
 
     /// Publishes a batch of stream records and reports the failed ones, so
@@ -147,6 +159,7 @@ impl FanoutHandler {
             })
             .collect();
         let report = fanout(self.publisher.as_ref(), &records).await;
+        metrics::emit(&self.metrics.fanout(&report, Utc::now().timestamp_millis()));
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = report
             .failed

@@ -1,6 +1,7 @@
 //! AWS adapters for the pipeline: configuration from the environment, the
 //! DynamoDB event store, the SQS publisher, provider keys from Secrets
-//! Manager, and the glue between Lambda events and the pipeline.
+//! Manager, CloudWatch metrics (EMF), and the glue between Lambda events and
+//! the pipeline.
 //!
 //! The Lambda `main.rs` files only call into this crate; the local gateway
 //! (`infra/local`) uses the same adapters against moto.
@@ -9,12 +10,13 @@
 pub mod config;
 pub mod dynamo;
 pub mod lambda;
+pub mod metrics;
 pub mod secrets;
 pub mod sqs;
 
 pub use config::{
-    load_provider, process_env, sdk_config, sdk_loader, ConfigError, Lookup, QueueUrls,
-    WebhookConfig,
+    key_variables, load_provider, process_env, sdk_config, sdk_loader, ConfigError, KeySource,
+    Lookup, QueueUrls, WebhookConfig,
 };
 pub use dynamo::DynamoStore;
 pub use sqs::SqsPublisher;

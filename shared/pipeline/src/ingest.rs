@@ -7,6 +7,7 @@
 
 use crate::error::{ApiError, Reply};
 use crate::item;
+use crate::outcome::{EventSummary, Handled, Outcome, OutcomeKind};
 use crate::ports::{EventStore, InsertOutcome};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -29,22 +30,32 @@ pub struct WebhookRequest {
     pub path_token: Option<String>,
 }
 
-/// Request limits.
+/// Request limits and storage policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest accepted body, in bytes.
     pub max_body_bytes: usize,
+    /// Days to keep each event (DynamoDB TTL on `expires_at`); 0 keeps
+    /// events forever.
+    pub retention_days: u32,
 }
 
 impl Limits {
     /// The default body limit: 256 KiB.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+    /// The `expires_at` (epoch seconds) of an event received at `now`, or
+    /// `None` when events are kept forever.
+    pub fn expires_at(&self, now: DateTime<Utc>) -> Option<i64> {
+        (self.retention_days > 0).then(|| now.timestamp() + i64::from(self.retention_days) * 86_400)
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            retention_days: 0,
         }
     }
 }
@@ -76,6 +87,7 @@ impl Ingest {
     ) -> Self {
         let limits = Limits {
             max_body_bytes: limits.max_body_bytes.min(item::MAX_BODY_LIMIT),
+            ..limits
         };
         Self {
             provider,
@@ -89,8 +101,9 @@ impl Ingest {
         self.limits
     }
 
-    /// Handles one request received at `now`.
-    pub async fn handle(&self, request: &WebhookRequest, now: DateTime<Utc>) -> Reply {
+    /// Handles one request received at `now`: the HTTP reply and what
+    /// happened. Logging and metrics are the caller's (see [`Outcome::log`]).
+    pub async fn handle(&self, request: &WebhookRequest, now: DateTime<Utc>) -> Handled {
         let provider = self.provider.provider();
         if request.method != Method::POST {
             return self.refuse(ApiError::MethodNotAllowed);
@@ -113,53 +126,74 @@ impl Ingest {
         }
 
         let decoded = self.provider.decode(&inbound);
-        let event = item::build(provider, &decoded, &request.body, now);
+        let mut event = item::build(provider, &decoded, &request.body, now);
+        event.expires_at = self.limits.expires_at(now);
+        let summary = EventSummary {
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            conversation: event.conversation_key.clone(),
+        };
+        let quarantine_code = decoded.as_ref().err().map(|e| e.code());
         let outcome = match self.store.insert(&event).await {
             Ok(outcome) => outcome,
             Err(error) => {
+                // The cause goes to the log; the provider gets a generic 503.
                 tracing::error!(
                     provider = provider.as_str(),
                     event_id = %event.event_id,
-                    outcome = "storage_unavailable",
                     error = %error,
                     "could not store webhook event"
                 );
-                return ApiError::StorageUnavailable.reply();
+                return Handled {
+                    reply: ApiError::StorageUnavailable.reply(),
+                    outcome: Outcome {
+                        provider,
+                        kind: OutcomeKind::StorageUnavailable,
+                        reason: Some(ApiError::StorageUnavailable.code()),
+                        event: Some(summary),
+                    },
+                };
             }
         };
-        let (status, word) = match (outcome, event.status) {
-            (InsertOutcome::Duplicate, _) => (StatusCode::OK, "duplicate"),
-            (InsertOutcome::Created, Status::Accepted) => (StatusCode::ACCEPTED, "accepted"),
-            (InsertOutcome::Created, Status::Quarantined) => (StatusCode::ACCEPTED, "quarantined"),
+        let (status, kind) = match (outcome, event.status) {
+            (InsertOutcome::Duplicate, _) => (StatusCode::OK, OutcomeKind::Duplicate),
+            (InsertOutcome::Created, Status::Accepted) => {
+                (StatusCode::ACCEPTED, OutcomeKind::Accepted)
+            }
+            (InsertOutcome::Created, Status::Quarantined) => {
+                (StatusCode::ACCEPTED, OutcomeKind::Quarantined)
+            }
         };
-        tracing::info!(
-            provider = provider.as_str(),
-            event_id = %event.event_id,
-            r#type = %event.event_type,
-            conversation = %event.conversation_key,
-            outcome = word,
-            reason = event.reason.as_deref().unwrap_or(""),
-            "webhook handled"
-        );
-        let mut body = json!({ "status": word, "event_ids": [event.event_id] });
+        let mut body = json!({ "status": kind.metric(), "event_ids": [event.event_id] });
         if let (Some(reason), InsertOutcome::Created) = (&event.reason, outcome) {
             body["reason"] = json!(reason);
         }
-        Reply::json(status, &body)
+        Handled {
+            reply: Reply::json(status, &body),
+            outcome: Outcome {
+                provider,
+                kind,
+                reason: quarantine_code,
+                event: Some(summary),
+            },
+        }
     }
 
-    fn refuse(&self, error: ApiError) -> Reply {
-        tracing::warn!(
-            provider = self.provider.provider().as_str(),
-            outcome = if matches!(error, ApiError::Unauthorized(_)) {
-                "auth_failed"
-            } else {
-                "rejected"
+    fn refuse(&self, error: ApiError) -> Handled {
+        let kind = if matches!(error, ApiError::Unauthorized(_)) {
+            OutcomeKind::AuthFailed
+        } else {
+            OutcomeKind::Rejected
+        };
+        Handled {
+            reply: error.reply(),
+            outcome: Outcome {
+                provider: self.provider.provider(),
+                kind,
+                reason: Some(error.code()),
+                event: None,
             },
-            code = error.code(),
-            "webhook refused"
-        );
-        error.reply()
+        }
     }
 }
 

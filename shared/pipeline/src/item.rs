@@ -94,6 +94,7 @@ pub fn build(
         conv_pk,
         conv_sk,
         event_id: id,
+        expires_at: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //!   SQS messages, reporting exactly which records failed.
 //! - [`ports`]: the storage and publishing traits, with in-memory adapters for
 //!   tests; the AWS adapters live in `switchboard-aws`.
+//! - [`outcome`]: what each request came to, for logs and metrics.
 //! - [`item`]: building the stored item and reading its raw body back.
 #![forbid(unsafe_code)]
 
@@ -14,11 +15,13 @@ pub mod error;
 pub mod fanout;
 pub mod ingest;
 pub mod item;
+pub mod outcome;
 pub mod ports;
 
 pub use error::{ApiError, Reply};
 pub use fanout::{fanout, FanoutReport, OutgoingMessage, StreamRecord};
 pub use ingest::{Ingest, Limits, WebhookRequest};
+pub use outcome::{EventSummary, Handled, Outcome, OutcomeKind};
 pub use ports::{
     EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError,
 };

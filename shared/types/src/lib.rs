@@ -42,6 +42,25 @@ impl Provider {
         format!("urn:switchboard:{}", self.as_str())
     }
 
+    /// The webhook route this provider is served at (API Gateway syntax:
+    /// `{token}` is a path parameter). template.yaml declares exactly these.
+    pub fn route(self) -> &'static str {
+        match self {
+            Provider::Zipmessage => "/webhooks/zipmessage/{token}",
+            Provider::Partoo => "/webhooks/partoo",
+            Provider::Bird => "/webhooks/bird",
+        }
+    }
+
+    /// The name of this provider's webhook function crate and binary.
+    pub fn function_binary(self) -> &'static str {
+        match self {
+            Provider::Zipmessage => "zipmessage-webhook",
+            Provider::Partoo => "partoo-webhook",
+            Provider::Bird => "bird-webhook",
+        }
+    }
+
     /// Parses the lowercase name (as in the webhook path).
     pub fn from_name(name: &str) -> Option<Provider> {
         Provider::ALL.into_iter().find(|p| p.as_str() == name)
@@ -354,6 +373,10 @@ pub struct StoredEvent {
     pub day: String,
     /// `by-day` index sort key: `<received_at>#<event_id>`.
     pub day_sk: String,
+    /// When DynamoDB may delete the item (TTL, epoch seconds); absent when
+    /// events are kept forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 #[cfg(test)]
