@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value as Json;
@@ -382,11 +383,25 @@ async fn create_table(
                 .build()?,
         );
     }
-    // PointInTimeRecovery, SSE and deletion policies have no local meaning.
+    // PointInTimeRecovery, SSE and deletion protection have no local meaning.
     let output = request
         .send()
         .await
         .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    if let Some(ttl) = props.get("TimeToLiveSpecification") {
+        client
+            .update_time_to_live()
+            .table_name(&name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(text(ttl, "AttributeName")?)
+                    .enabled(ttl.get("Enabled").and_then(Json::as_bool).unwrap_or(false))
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    }
     let stream_arn = output
         .table_description()
         .and_then(|d| d.latest_stream_arn())

@@ -1,0 +1,378 @@
+//! template.yaml and the code, held together: every function crate has a
+//! resource (and back), every environment variable the code reads is set
+//! (and every one set is read), no key material sits in an environment,
+//! every route the code serves is in the API (and back), each webhook's
+//! role reaches only its own provider's items and secret, and the alarms
+//! watch metrics the code emits.
+//!
+//! These tests read the file only; no AWS and no moto.
+
+use serde_yaml::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use switchboard_aws::config::{key_variables, KeySource};
+use switchboard_aws::metrics::{Metrics, INGEST_LATENCY};
+use switchboard_aws::{ConfigError, QueueUrls, WebhookConfig};
+use switchboard_local::provision::{resolve_functions, LocalFunction};
+use switchboard_local::template::{Physical, Template};
+use switchboard_pipeline::OutcomeKind;
+use switchboard_tests::root;
+use switchboard_types::{partition_key, Provider};
+
+fn raw() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+fn resources(doc: &Value) -> &serde_yaml::Mapping {
+    doc.get("Resources")
+        .and_then(Value::as_mapping)
+        .expect("Resources")
+}
+
+/// `(tag, target)` of a `!Ref X` / `!GetAtt X.Attr` value.
+fn tagged(value: &Value) -> Option<(String, String)> {
+    match value {
+        Value::Tagged(t) => Some((t.tag.to_string(), t.value.as_str()?.to_owned())),
+        _ => None,
+    }
+}
+
+/// The functions with their environments resolved, every resource standing
+/// in as a placeholder name, with template parameters `params`.
+fn functions(params: &[(&str, &str)]) -> Vec<LocalFunction> {
+    let params: HashMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let template = Template::load(&root().join("template.yaml"), "stack", "eu-west-1", &params)
+        .expect("template loads");
+    let mut physical = Physical::default();
+    for (id, _) in resources(&raw()) {
+        let id = id.as_str().expect("id").to_owned();
+        physical.refs.insert(id.clone(), format!("ref-{id}"));
+        for attr in ["Arn", "StreamArn", "QueueName", "QueueUrl"] {
+            physical
+                .attrs
+                .insert((id.clone(), attr.into()), format!("{attr}-{id}"));
+        }
+    }
+    resolve_functions(&template, &physical).expect("functions resolve")
+}
+
+fn provider_of(binary: &str) -> Option<Provider> {
+    Provider::ALL
+        .into_iter()
+        .find(|p| p.function_binary() == binary)
+}
+
+/// The variables a config reader asks for, answered from `env`.
+struct Recorder<'a> {
+    env: &'a HashMap<String, String>,
+    read: RefCell<BTreeSet<String>>,
+}
+
+impl Recorder<'_> {
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.read.borrow_mut().insert(name.to_owned());
+        self.env.get(name).cloned()
+    }
+}
+
+#[test]
+fn every_function_crate_has_a_resource_and_every_resource_a_crate() {
+    let mut crates = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let dir = entry.expect("entry").path();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+        let name = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_owned())
+            .expect("package name");
+        let folder = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        crates.insert(format!("functions/{folder}"), name);
+    }
+    let doc = raw();
+    let mut in_template = BTreeMap::new();
+    for (id, resource) in resources(&doc) {
+        if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let code_uri = resource["Properties"]["CodeUri"]
+            .as_str()
+            .expect("CodeUri")
+            .to_owned();
+        let metadata = &resource["Metadata"];
+        assert_eq!(
+            metadata["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id:?} builds with cargo-lambda"
+        );
+        let binary = metadata["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary")
+            .to_owned();
+        assert!(
+            in_template.insert(code_uri, binary).is_none(),
+            "one resource per crate"
+        );
+    }
+    assert_eq!(crates, in_template);
+    assert_eq!(doc["Globals"]["Function"]["Architectures"][0], "arm64");
+    assert_eq!(doc["Globals"]["Function"]["Runtime"], "provided.al2023");
+}
+
+#[test]
+fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
+    let bird_url = "https://abc.execute-api.eu-west-1.amazonaws.com/live/webhooks/bird";
+    let all = functions(&[("BirdWebhookUrl", bird_url), ("RetentionDays", "30")]);
+    assert_eq!(all.len(), 4);
+    for function in &all {
+        let recorder = Recorder {
+            env: &function.env,
+            read: RefCell::default(),
+        };
+        let lookup = |name: &str| recorder.lookup(name);
+        let mut may_be_unset = BTreeSet::new();
+        match provider_of(&function.binary) {
+            Some(provider) => {
+                let config = WebhookConfig::from_lookup(provider, &lookup)
+                    .unwrap_or_else(|e| panic!("{}: {e}", function.binary));
+                assert!(
+                    matches!(config.keys, KeySource::Secret(_)),
+                    "{}: keys come from Secrets Manager",
+                    function.binary
+                );
+                assert_eq!(config.limits.retention_days, 30);
+                if provider == Provider::Bird {
+                    assert_eq!(config.bird.as_ref().map(|b| b.0.as_str()), Some(bird_url));
+                }
+                // The inline key variable is for local runs and must never
+                // be set in the template: no key material in an environment.
+                let (inline, _) = key_variables(provider);
+                assert!(
+                    !function.env.contains_key(inline),
+                    "{} sets {inline}",
+                    function.binary
+                );
+                may_be_unset.insert(inline.to_owned());
+            }
+            None => {
+                assert_eq!(function.binary, "fanout");
+                QueueUrls::from_lookup(&lookup).expect("queue URLs");
+            }
+        }
+        Metrics::from_lookup(&lookup);
+        let read = recorder.read.into_inner();
+        let set: BTreeSet<String> = function.env.keys().cloned().collect();
+        let unread: Vec<_> = set.difference(&read).collect();
+        assert!(
+            unread.is_empty(),
+            "{} sets variables no code reads: {unread:?}",
+            function.binary
+        );
+        let unset: Vec<_> = read
+            .difference(&set)
+            .filter(|v| !may_be_unset.contains(*v))
+            .collect();
+        assert!(
+            unset.is_empty(),
+            "{} reads variables the template does not set: {unset:?}",
+            function.binary
+        );
+    }
+}
+
+#[test]
+fn bird_refuses_to_start_until_its_public_url_is_set() {
+    // With the default (empty) BirdWebhookUrl the variable is left out, and
+    // the Bird function fails its cold start: API Gateway answers 5xx and
+    // Bird keeps retrying until the URL is set (docs/operations.md).
+    let all = functions(&[]);
+    let bird = all
+        .iter()
+        .find(|f| f.binary == Provider::Bird.function_binary())
+        .expect("bird function");
+    assert!(!bird.env.contains_key("BIRD_WEBHOOK_URL"));
+    let lookup = |name: &str| bird.env.get(name).cloned();
+    assert!(matches!(
+        WebhookConfig::from_lookup(Provider::Bird, &lookup),
+        Err(ConfigError::Missing("BIRD_WEBHOOK_URL"))
+    ));
+}
+
+#[test]
+fn the_api_routes_are_exactly_the_providers_routes() {
+    let mut routes = BTreeSet::new();
+    for function in functions(&[]) {
+        for (method, path) in &function.routes {
+            let provider = provider_of(&function.binary)
+                .unwrap_or_else(|| panic!("{} serves a route", function.binary));
+            // ANY, so a GET reaches the function and gets its 405 + Allow.
+            assert_eq!(method, "ANY", "{path}");
+            routes.insert((provider.as_str(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<_> = Provider::ALL
+        .into_iter()
+        .map(|p| (p.as_str(), p.route().to_owned()))
+        .collect();
+    assert_eq!(routes, expected);
+}
+
+/// The statements of the role a function resource names.
+fn role_statements<'a>(doc: &'a Value, function: &Value) -> Vec<&'a Value> {
+    let (tag, target) = tagged(&function["Properties"]["Role"]).expect("Role: !GetAtt X.Arn");
+    assert_eq!(tag, "!GetAtt");
+    let role_id = target.strip_suffix(".Arn").expect(".Arn");
+    let role = &resources(doc)[role_id];
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    assert!(
+        role["Properties"].get("ManagedPolicyArns").is_none(),
+        "{role_id}: no managed policies"
+    );
+    role["Properties"]["Policies"]
+        .as_sequence()
+        .expect("Policies")
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .expect("Statement")
+        })
+        .collect()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        other => panic!("Action {other:?}"),
+    }
+}
+
+#[test]
+fn each_role_names_single_resources_and_each_webhook_only_its_own() {
+    let doc = raw();
+    for (id, function) in resources(&doc) {
+        if function.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        assert!(
+            function["Properties"].get("Policies").is_none(),
+            "{id:?}: permissions live in its own role"
+        );
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("binary");
+        let statements = role_statements(&doc, function);
+        for statement in &statements {
+            assert_eq!(statement["Effect"], "Allow");
+            if statement["Resource"] == "*" {
+                assert_eq!(
+                    actions(statement),
+                    ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                    "{binary}: only X-Ray may use Resource \"*\""
+                );
+            }
+        }
+        let Some(provider) = provider_of(binary) else {
+            continue;
+        };
+        // PutItem, on its provider's keys only; the prefix is the one the
+        // code writes.
+        let put = statements
+            .iter()
+            .find(|s| actions(s) == ["dynamodb:PutItem"])
+            .expect("PutItem statement");
+        let prefixes = put["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            .as_sequence()
+            .expect("LeadingKeys");
+        assert_eq!(prefixes.len(), 1);
+        let prefix = prefixes[0].as_str().expect("prefix");
+        assert_eq!(prefix, format!("{}#*", provider.as_str()));
+        assert!(partition_key(provider, "x").starts_with(prefix.trim_end_matches('*')));
+        // Its own secret: the one its *_SECRET_ID names.
+        let (_, secret_var) = key_variables(provider);
+        let (_, secret) =
+            tagged(&function["Properties"]["Environment"]["Variables"][secret_var]).expect("!Ref");
+        let read = statements
+            .iter()
+            .find(|s| actions(s) == ["secretsmanager:GetSecretValue"])
+            .expect("GetSecretValue statement");
+        assert_eq!(tagged(&read["Resource"]), Some(("!Ref".into(), secret)));
+        // Nothing else that reads or writes data.
+        let data: Vec<String> = statements
+            .iter()
+            .flat_map(|s| actions(s))
+            .filter(|a| !a.starts_with("logs:") && !a.starts_with("xray:"))
+            .collect();
+        assert_eq!(
+            data,
+            ["dynamodb:PutItem", "secretsmanager:GetSecretValue"],
+            "{binary}"
+        );
+    }
+}
+
+#[test]
+fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
+    let doc = raw();
+    let namespace =
+        tagged(&doc["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"])
+            .expect("METRICS_NAMESPACE: !Sub ...");
+    let emitted: BTreeSet<&str> = OutcomeKind::ALL
+        .iter()
+        .map(|k| k.metric())
+        .chain([INGEST_LATENCY, "published", "failed", "skipped"])
+        .collect();
+    let mut watched = BTreeSet::new();
+    for (id, alarm) in resources(&doc) {
+        if alarm.get("Type").and_then(Value::as_str) != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let props = &alarm["Properties"];
+        assert!(
+            props["AlarmDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains("docs/operations.md#")),
+            "{id:?} names its runbook"
+        );
+        if let Some(ns) = tagged(&props["Namespace"]) {
+            assert_eq!(ns, namespace, "{id:?}");
+            let metric = props["MetricName"].as_str().expect("MetricName");
+            assert!(emitted.contains(metric), "{id:?} watches {metric}");
+            watched.insert(metric.to_owned());
+        }
+    }
+    assert_eq!(
+        watched,
+        BTreeSet::from(["auth_failed".to_owned(), "quarantined".to_owned()])
+    );
+    // Every runbook an alarm names exists.
+    let operations =
+        std::fs::read_to_string(root().join("docs/operations.md")).expect("docs/operations.md");
+    for (id, alarm) in resources(&doc) {
+        if let Some(description) = alarm["Properties"]["AlarmDescription"].as_str() {
+            let anchor = description
+                .split("docs/operations.md#")
+                .nth(1)
+                .expect("anchor");
+            let heading = format!("### {}", anchor.replace('-', " "));
+            assert!(
+                operations
+                    .lines()
+                    .any(|l| l.to_lowercase().starts_with(&heading)),
+                "{id:?}: docs/operations.md has no heading for #{anchor}"
+            );
+        }
+    }
+}
