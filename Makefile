@@ -1,5 +1,5 @@
 # switchboard — see README.md.
-.PHONY: local test bench lint fmt clean-local
+.PHONY: local test build bench lint fmt clean-local
 
 ## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout.
 local:
@@ -8,6 +8,10 @@ local:
 ## Run every test (unit, integration against moto, Lambda binaries, template lint).
 test:
 	bash infra/scripts/test.sh
+
+## sam build, as before `sam deploy`: arm64 bootstraps in .aws-sam/build (about 10 min the first time).
+build:
+	bash infra/scripts/build.sh
 
 ## Every performance figure of docs/performance.md (takes several minutes).
 bench:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: every test, from a clean checkout.
-#   1. .venv with moto[server], cfn-lint and aws-sam-cli (first run only)
+#   1. .venv with moto[server], cfn-lint, aws-sam-cli, checkov (first run only)
 #   2. builds the workspace, including the four Lambda binaries
 #   3. starts its own moto on a free loopback port (stopped on exit, by PID)
 #   4. cargo test --workspace: unit tests, seeds and variants, signatures,
 #      the pipeline in memory, the local gateway against moto, and each real
 #      Lambda binary through a Lambda Runtime API emulator
-#   5. cfn-lint and `sam validate --lint` on template.yaml
+#   5. cfn-lint, `sam validate --lint` and checkov on template.yaml
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv
@@ -23,5 +23,8 @@ log "cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
 log "sam validate --lint"
 "$VENV/bin/sam" validate --lint --template template.yaml --region "$AWS_REGION"
+log "checkov (every skipped check is listed in template.yaml with its reason)"
+"$VENV/bin/checkov" --file template.yaml --framework cloudformation \
+  --skip-download --compact --quiet
 log "all tests passed"
 echo "tests: $PASSED passed, $FAILED failed"
