@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cost;
+pub mod faults;
 pub mod runtime;
 
 use base64::engine::general_purpose::STANDARD;

@@ -223,14 +223,27 @@ impl RuntimeApi {
         self.child.as_ref().and_then(Child::id)
     }
 
-    /// Sends one invocation and waits for its outcome.
-    pub async fn invoke(&mut self, event: &Value) -> Outcome {
+    /// Queues one invocation without waiting for it; returns its request id.
+    pub fn enqueue(&mut self, event: &Value) -> String {
         self.counter += 1;
         let id = format!("req-{}", self.counter);
         if let Ok(mut pending) = self.shared.pending.lock() {
             pending.push_back((id.clone(), event.to_string()));
         }
         self.shared.pending_ready.notify_waiters();
+        id
+    }
+
+    /// Kills the function process (SIGKILL) and waits for it to exit.
+    pub async fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Sends one invocation and waits for its outcome.
+    pub async fn invoke(&mut self, event: &Value) -> Outcome {
+        let id = self.enqueue(event);
         let wait = async {
             loop {
                 let ready = self.shared.result_ready.notified();

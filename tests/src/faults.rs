@@ -1,0 +1,317 @@
+//! A fault-injecting proxy between the AWS SDK and moto.
+//!
+//! Every request is forwarded to moto unchanged, except those whose
+//! `X-Amz-Target` operation matches the armed fault (for example
+//! `PutItem` or `SendMessageBatch`), for the first `times` matches:
+//!
+//! - [`Fault::Respond`]: answer with an AWS error of the given status and
+//!   `__type` without reaching moto (throttling, internal errors);
+//! - [`Fault::Delay`]: wait, then forward (slower than the SDK's timeout);
+//! - [`Fault::ForwardThenFail`]: forward (the write happens), then answer 500
+//!   (a failure after the fact: the caller cannot know it was written);
+//! - [`Fault::ForwardThenHang`]: forward, then never answer;
+//! - [`Fault::FailBatchEntries`]: SQS `SendMessageBatch` with the entries at
+//!   odd positions removed before forwarding and reported as failed in the
+//!   response (a real partial batch failure).
+//!
+//! The proxy counts the matching requests it saw, so a test can check the
+//! SDK's retry policy too.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use axum::Router;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What to do to a matching request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer `status` with an AWS JSON error of type `error_type`.
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// The `__type`, e.g. `com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException`.
+        error_type: &'static str,
+    },
+    /// Wait this long, then forward.
+    Delay(Duration),
+    /// Forward, then answer 500 whatever moto said.
+    ForwardThenFail,
+    /// Forward, then never answer.
+    ForwardThenHang,
+    /// Remove the odd-positioned entries of a `SendMessageBatch`, forward
+    /// the rest, and report the removed ones as failed.
+    FailBatchEntries,
+}
+
+impl Fault {
+    /// DynamoDB's throttling error on a provisioned table.
+    pub const PROVISIONED_THROUGHPUT_EXCEEDED: Fault = Fault::Respond {
+        status: 400,
+        error_type: "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+    };
+    /// The control-plane style throttling error.
+    pub const THROTTLING: Fault = Fault::Respond {
+        status: 400,
+        error_type: "com.amazon.coral.availability#ThrottlingException",
+    };
+    /// DynamoDB's internal server error.
+    pub const INTERNAL_SERVER_ERROR: Fault = Fault::Respond {
+        status: 500,
+        error_type: "com.amazonaws.dynamodb.v20120810#InternalServerError",
+    };
+}
+
+#[derive(Debug, Default)]
+struct Armed {
+    operation: String,
+    fault: Option<Fault>,
+    remaining: usize,
+}
+
+#[derive(Debug)]
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    armed: Mutex<Armed>,
+    seen: AtomicUsize,
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (moto's URL) on a free loopback port.
+    pub async fn start(upstream: &str) -> Self {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            armed: Mutex::default(),
+            seen: AtomicUsize::new(0),
+        });
+        let app = Router::new().fallback(forward).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            addr,
+            shared,
+            server,
+        }
+    }
+
+    /// The URL to give the SDK as its endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Applies `fault` to the next `times` requests for `operation`
+    /// (`PutItem`, `SendMessageBatch`, …) and resets the counter.
+    pub fn arm(&self, operation: &str, fault: Fault, times: usize) {
+        if let Ok(mut armed) = self.shared.armed.lock() {
+            *armed = Armed {
+                operation: operation.to_owned(),
+                fault: Some(fault),
+                remaining: times,
+            };
+        }
+        self.shared.seen.store(0, Ordering::SeqCst);
+    }
+
+    /// Forwards everything again.
+    pub fn heal(&self) {
+        if let Ok(mut armed) = self.shared.armed.lock() {
+            armed.fault = None;
+        }
+    }
+
+    /// Requests for the armed operation seen since [`FaultProxy::arm`]
+    /// (faulted or not).
+    pub fn seen(&self) -> usize {
+        self.shared.seen.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The operation of an AWS JSON-protocol request: `PutItem` from
+/// `X-Amz-Target: DynamoDB_20120810.PutItem`.
+fn operation(headers: &HeaderMap) -> String {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let op = operation(&parts.headers);
+    let fault = {
+        let mut armed = shared.armed.lock().expect("lock");
+        if armed.fault.is_some() && armed.operation == op {
+            shared.seen.fetch_add(1, Ordering::SeqCst);
+            if armed.remaining > 0 {
+                armed.remaining -= 1;
+                armed.fault.clone()
+            } else {
+                None
+            }
+        } else {
+            None
+        }
+    };
+    match fault {
+        None => upstream(&shared, &parts.method, &parts.uri, &parts.headers, body).await,
+        Some(Fault::Respond { status, error_type }) => aws_error(status, error_type),
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            upstream(&shared, &parts.method, &parts.uri, &parts.headers, body).await
+        }
+        Some(Fault::ForwardThenFail) => {
+            let _ = upstream(&shared, &parts.method, &parts.uri, &parts.headers, body).await;
+            aws_error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError")
+        }
+        Some(Fault::ForwardThenHang) => {
+            let _ = upstream(&shared, &parts.method, &parts.uri, &parts.headers, body).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            aws_error(500, "hung")
+        }
+        Some(Fault::FailBatchEntries) => {
+            fail_batch_entries(&shared, &parts.method, &parts.uri, &parts.headers, body).await
+        }
+    }
+}
+
+async fn upstream(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = shared
+        .http
+        .request(method.clone(), format!("{}{path}", shared.upstream))
+        .body(body);
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.unwrap_or_default();
+            let mut out = Response::new(Body::from(bytes));
+            *out.status_mut() = status;
+            for (name, value) in &headers {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out.headers_mut().insert(name, value.clone());
+                }
+            }
+            out
+        }
+        Err(_) => aws_error(502, "proxy#UpstreamUnavailable"),
+    }
+}
+
+fn aws_error(status: u16, error_type: &str) -> Response<Body> {
+    let body = json!({ "__type": error_type, "message": "injected by the fault proxy" });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    response.headers_mut().insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().expect("static"),
+    );
+    response
+}
+
+async fn fail_batch_entries(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+        return aws_error(400, "proxy#NotJson");
+    };
+    let entries = request["Entries"].as_array().cloned().unwrap_or_default();
+    let (kept, dropped): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let failed: Vec<Value> = dropped
+        .iter()
+        .map(|(_, e)| {
+            json!({ "Id": e["Id"], "SenderFault": false, "Code": "InternalError",
+                    "Message": "injected by the fault proxy" })
+        })
+        .collect();
+    if kept.is_empty() {
+        return Response::new(Body::from(
+            json!({ "Successful": [], "Failed": failed }).to_string(),
+        ));
+    }
+    request["Entries"] = Value::Array(kept.into_iter().map(|(_, e)| e).collect());
+    let forwarded = upstream(
+        shared,
+        method,
+        uri,
+        headers,
+        Bytes::from(request.to_string()),
+    )
+    .await;
+    let status = forwarded.status();
+    let bytes = axum::body::to_bytes(forwarded.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut reply: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    let mut all_failed = reply["Failed"].as_array().cloned().unwrap_or_default();
+    all_failed.extend(failed);
+    reply["Failed"] = Value::Array(all_failed);
+    let mut response = Response::new(Body::from(reply.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().expect("static"),
+    );
+    response
+}
+
+/// An SDK configuration like the functions' (same timeouts and retries),
+/// pointed at `endpoint`, with test credentials.
+pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    switchboard_aws::sdk_loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "faults",
+        ))
+        .load()
+        .await
+}
