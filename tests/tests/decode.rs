@@ -349,3 +349,22 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
     // The schema is not vacuous: a wrong event fails it.
     assert!(!validator.is_valid(&json!({"specversion": "1.0", "id": 5})));
 }
+
+/// Found by tests/fuzz.rs: a blank type used to decode as `<provider>.`.
+#[test]
+fn a_blank_event_type_is_not_an_envelope() {
+    for (provider, body) in [
+        (
+            Provider::Zipmessage,
+            br#"{"type":" ","id":"x","payload":{}}"#.as_slice(),
+        ),
+        (Provider::Partoo, br#"{"type":"","payload":{}}"#.as_slice()),
+        (
+            Provider::Bird,
+            br#"{"service":"conversations","event":"","payload":{}}"#.as_slice(),
+        ),
+    ] {
+        let error = decode_body(provider, body).expect_err("blank type");
+        assert_eq!(error.code(), "no_envelope", "{provider}");
+    }
+}

@@ -9,8 +9,8 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, classify_json_error, passthrough_type, timestamp, AuthError, ConfigError,
-    DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, classify_json_error, passthrough_type, required_type, timestamp, AuthError,
+    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
@@ -298,7 +298,7 @@ pub fn decode(
 ) -> Result<Decoded, DecodeError> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| classify_json_error("Bird", &e))?;
-    let native_type = envelope.event;
+    let native_type = required_type("Bird", "event", envelope.event)?;
     let payload: BirdConversation = payload(envelope.payload.as_deref());
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);

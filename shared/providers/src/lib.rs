@@ -199,6 +199,23 @@ pub fn passthrough_type(provider: Provider, native_type: &str) -> String {
     format!("{}.{}", provider.as_str(), native_type)
 }
 
+/// The envelope's event type, which must not be blank: a body whose type is
+/// `""` is not the provider's envelope (found by fuzzing; such a body used
+/// to be published as `<provider>.`).
+pub(crate) fn required_type(
+    provider: &'static str,
+    field: &str,
+    native_type: String,
+) -> Result<String, DecodeError> {
+    if native_type.trim().is_empty() {
+        return Err(DecodeError::NoEnvelope {
+            provider,
+            detail: format!("`{field}` is empty"),
+        });
+    }
+    Ok(native_type)
+}
+
 /// Splits a configured list: comma- or whitespace-separated, or a JSON array
 /// of strings (the shape a Secrets Manager secret holds). Empty items are dropped.
 pub fn split_key_list(raw: &str) -> Vec<String> {

@@ -13,8 +13,8 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, classify_json_error, passthrough_type, sha256_hex, timestamp, AuthError,
-    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, classify_json_error, passthrough_type, required_type, sha256_hex, timestamp,
+    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -325,7 +325,7 @@ impl PartooMessage {
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| classify_json_error("Partoo", &e))?;
-    let native_type = envelope.event_type;
+    let native_type = required_type("Partoo", "type", envelope.event_type)?;
     let payload: Payload = payload(envelope.payload.as_deref());
     let missing = |field| DecodeError::MissingField {
         event_type: native_type.clone(),

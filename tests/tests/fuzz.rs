@@ -1,0 +1,249 @@
+//! Property-based fuzzing (proptest) of every provider's decoder and
+//! verifier, and of the whole ingest pipeline: arbitrary bytes, arbitrary
+//! JSON, and the seed payloads with any field replaced by any JSON value.
+//! The properties: no panic, and always one of the defined outcomes.
+//! Allocation is bounded before any parsing: bodies over the limit are
+//! refused with 413 (checked here too), and serde_json caps nesting at 128.
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use switchboard_pipeline::{Ingest, Limits, MemoryStore, OutcomeKind, WebhookRequest};
+use switchboard_providers::{decode_body, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
+use switchboard_tests::{fixture, keys};
+use switchboard_types::Provider;
+
+const URL: &str = "https://hooks.example.com/webhooks/bird";
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::String),
+        prop_oneof![
+            Just("2022-04-01T14:23:59.799+00:00"),
+            Just("2023-01-31 16:22:17.327878+00:00"),
+            Just("2022-04-01 14:23:1648823039"),
+            Just("1648823039"),
+            Just(""),
+        ]
+        .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every leaf path of a JSON value.
+fn leaves(value: &Value, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        Value::Object(map) => {
+            out.push(path.clone());
+            for (k, v) in map {
+                let mut p = path.clone();
+                p.push(k.clone());
+                leaves(v, p, out);
+            }
+        }
+        Value::Array(items) => {
+            out.push(path.clone());
+            for (i, v) in items.iter().enumerate() {
+                let mut p = path.clone();
+                p.push(i.to_string());
+                leaves(v, p, out);
+            }
+        }
+        _ => out.push(path),
+    }
+}
+
+fn replace(value: &mut Value, path: &[String], with: Value) {
+    let mut target = value;
+    for key in path {
+        target = match target {
+            Value::Object(map) => map.entry(key.clone()).or_insert(Value::Null),
+            Value::Array(items) => match key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(item) => item,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    *target = with;
+}
+
+fn seeds() -> Vec<(Provider, Value)> {
+    [
+        (
+            Provider::Zipmessage,
+            "zipmessage",
+            "conversation_created.json",
+        ),
+        (Provider::Zipmessage, "zipmessage", "message_created.json"),
+        (Provider::Zipmessage, "zipmessage", "message_played.json"),
+        (Provider::Partoo, "partoo", "message_created.json"),
+        (Provider::Bird, "bird", "conversation.updated.json"),
+    ]
+    .into_iter()
+    .map(|(p, dir, name)| {
+        (
+            p,
+            serde_json::from_slice(&fixture(dir, name)).expect("seed"),
+        )
+    })
+    .collect()
+}
+
+/// A decode outcome is defined when it is an error with a stable code, or an
+/// event with a canonical type, a native type and a dedup key.
+fn assert_defined(provider: Provider, body: &[u8]) {
+    match decode_body(provider, body) {
+        Ok(d) => {
+            assert!(!d.event_type.is_empty(), "{provider}: empty type");
+            assert!(!d.dedup_key.is_empty(), "{provider}: empty dedup key");
+            assert!(!d.native_type.is_empty(), "{provider}: empty native type");
+        }
+        Err(e) => assert!(
+            ["malformed_json", "no_envelope", "missing_field"].contains(&e.code()),
+            "{provider}: {}",
+            e.code()
+        ),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn decoders_survive_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..2048), p in 0usize..3) {
+        assert_defined(Provider::ALL[p], &body);
+    }
+
+    #[test]
+    fn decoders_survive_arbitrary_json_in_each_envelope(
+        native in prop_oneof![
+            prop::sample::select(vec![
+                "conversation_created", "message_created", "message_played",
+                "message_updated", "business_created", "conversation.created",
+                "conversation.updated", "conversation.deleted",
+            ]).prop_map(str::to_owned),
+            ".{0,20}",
+        ],
+        payload in arb_json(),
+        id in arb_json(),
+        occurred_at in arb_json(),
+    ) {
+        let zip = json!({ "type": native, "id": id, "occurred_at": occurred_at, "payload": payload });
+        let partoo = json!({ "type": native, "payload": payload });
+        let bird = json!({ "service": "conversations", "event": native, "payload": payload });
+        assert_defined(Provider::Zipmessage, zip.to_string().as_bytes());
+        assert_defined(Provider::Partoo, partoo.to_string().as_bytes());
+        assert_defined(Provider::Bird, bird.to_string().as_bytes());
+    }
+
+    #[test]
+    fn decoders_survive_seeds_with_any_field_replaced(which in 0usize..5, pick in any::<usize>(), with in arb_json()) {
+        let (provider, mut seed) = seeds().swap_remove(which);
+        let mut paths = Vec::new();
+        leaves(&seed, Vec::new(), &mut paths);
+        let path = paths[pick % paths.len()].clone();
+        replace(&mut seed, &path, with);
+        assert_defined(provider, seed.to_string().as_bytes());
+    }
+
+    #[test]
+    fn verifiers_refuse_arbitrary_credentials(
+        signature in prop_oneof![".{0,120}", "[A-Za-z0-9+/]{86}==", "[A-Za-z0-9+/]{43}="],
+        timestamp in prop_oneof![any::<i64>().prop_map(|t| t.to_string()), Just("1795000000".to_owned()), ".{0,12}"],
+        token in ".{0,64}",
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
+        let mut headers = HeaderMap::new();
+        for name in ["x-partoo-signature-v1", "messagebird-signature"] {
+            if let Ok(v) = HeaderValue::from_str(&signature) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(&timestamp) {
+            headers.insert(HeaderName::from_static("messagebird-request-timestamp"), v);
+        }
+        let providers: Vec<Box<dyn WebhookProvider>> = vec![
+            Box::new(Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("token")),
+            Box::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
+            Box::new(Bird::new(&[keys::BIRD_KEY.to_owned()], URL, 300).expect("bird")),
+        ];
+        for provider in providers {
+            let inbound = Inbound { headers: &headers, body: &body, path_token: Some(token.as_str()) };
+            let result = provider.authenticate(&inbound, now);
+            prop_assert!(result.is_err(), "{:?} accepted random credentials", provider.provider());
+        }
+    }
+
+    #[test]
+    fn the_pipeline_answers_only_defined_statuses(
+        method in prop_oneof![Just(Method::POST), Just(Method::GET), Just(Method::PUT), Just(Method::DELETE)],
+        content_type in prop_oneof![
+            Just(None),
+            Just(Some("application/json".to_owned())),
+            Just(Some("text/plain".to_owned())),
+            ".{0,30}".prop_map(Some),
+        ],
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..3000),
+            arb_json().prop_map(|v| v.to_string().into_bytes()),
+        ],
+        token_ok in any::<bool>(),
+    ) {
+        let store = Arc::new(MemoryStore::default());
+        let ingest = Ingest::new(
+            Arc::new(Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("token")),
+            store.clone(),
+            Limits { max_body_bytes: 2048, ..Limits::default() },
+        );
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(http::header::CONTENT_TYPE, ct);
+        }
+        let request = WebhookRequest {
+            method,
+            headers,
+            body: Bytes::from(body.clone()),
+            path_token: Some(if token_ok { keys::ZIPMESSAGE_TOKEN.to_owned() } else { "wrong".to_owned() }),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let handled = runtime.block_on(ingest.handle(&request, Utc::now()));
+        let status = handled.reply.status.as_u16();
+        prop_assert!([200, 202, 401, 405, 413, 415].contains(&status), "status {}", status);
+        let reply = handled.reply.json_body();
+        prop_assert!(reply["status"].is_string() || reply["error"].is_string());
+        let stored = store.items().len();
+        match handled.outcome.kind {
+            OutcomeKind::Accepted | OutcomeKind::Quarantined => prop_assert_eq!(stored, 1),
+            _ => prop_assert_eq!(stored, 0),
+        }
+        if body.len() > 2048 {
+            prop_assert!(status == 405 || status == 413);
+        }
+    }
+}
