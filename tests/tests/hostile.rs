@@ -10,6 +10,11 @@ use switchboard_tests::{fixture, keys, partoo_signature, TestStack};
 
 const LIMIT: usize = 4096;
 
+/// (name, path, headers, expected status, expected status word or code)
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a [u8])>, u16, &'a str);
+/// (name, path, headers, body, expected error code)
+type Attempt<'a> = (&'a str, &'a str, Vec<(String, Vec<u8>)>, Vec<u8>, &'a str);
+
 async fn stack() -> TestStack {
     TestStack::start_with(HashMap::from([(
         "MAX_BODY_BYTES".to_owned(),
@@ -117,7 +122,7 @@ async fn content_types_query_strings_and_junk_headers() {
     let t = stack().await;
     let body = fixture("zipmessage", "conversation_created.json");
     let path = zip_path();
-    let cases: Vec<(&str, String, Vec<(&str, &[u8])>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "text/plain",
             path.clone(),
@@ -182,7 +187,7 @@ async fn authentication_bypass_attempts_get_401_and_store_nothing() {
     let truncated = signature[..signature.len() - 4].to_owned();
     let hmac_as_partoo = bird::sign(keys::BIRD_KEY.as_bytes(), "0", "x", &partoo_body);
 
-    let mut attempts: Vec<(&str, &str, Vec<(String, Vec<u8>)>, Vec<u8>, &str)> = vec![
+    let mut attempts: Vec<Attempt> = vec![
         (
             "partoo: no signature",
             "/webhooks/partoo",
