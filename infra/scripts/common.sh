@@ -20,7 +20,7 @@ bootstrap_venv() {
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
-  log "installing Python tools into .venv (moto, cfn-lint, aws-sam-cli, checkov, cargo-lambda)"
+  log "installing Python tools into .venv (moto, cfn-lint, aws-sam-cli, checkov, schemathesis, cargo-lambda)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet -r "$ROOT/infra/requirements.txt"
