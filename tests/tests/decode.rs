@@ -368,3 +368,24 @@ fn a_blank_event_type_is_not_an_envelope() {
         assert_eq!(error.code(), "no_envelope", "{provider}");
     }
 }
+
+/// Found by tests/tools.rs: serde fills a struct positionally from a JSON
+/// array, so `["message_created"]` used to decode as an envelope.
+#[test]
+fn arrays_never_fill_an_envelope_or_a_payload() {
+    for provider in Provider::ALL {
+        for body in [
+            br#"["message_created"]"#.as_slice(),
+            br#"["conversations", "conversation.created", {"id": "x"}]"#.as_slice(),
+            b"  [\"x\", \"y\", {}]",
+        ] {
+            let error = decode_body(provider, body).expect_err("an array is no envelope");
+            assert_eq!(error.code(), "no_envelope", "{provider}");
+        }
+    }
+    let error = zip(serde_json::json!({
+        "type": "message_created", "id": "x", "payload": [{"id": 1}, {"id": 2}]
+    }))
+    .expect_err("a payload array is no payload");
+    assert_eq!(error.code(), "missing_field");
+}

@@ -10,7 +10,7 @@
 use serde_yaml::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use switchboard_aws::config::{key_variables, KeySource};
+use switchboard_aws::config::{key_variables, table_name, KeySource};
 use switchboard_aws::metrics::{Metrics, INGEST_LATENCY};
 use switchboard_aws::{ConfigError, QueueUrls, WebhookConfig};
 use switchboard_local::provision::{resolve_functions, LocalFunction};
@@ -131,7 +131,7 @@ fn every_function_crate_has_a_resource_and_every_resource_a_crate() {
 fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
     let bird_url = "https://abc.execute-api.eu-west-1.amazonaws.com/live/webhooks/bird";
     let all = functions(&[("BirdWebhookUrl", bird_url), ("RetentionDays", "30")]);
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 6);
     for function in &all {
         let recorder = Recorder {
             env: &function.env,
@@ -162,10 +162,19 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                 );
                 may_be_unset.insert(inline.to_owned());
             }
-            None => {
-                assert_eq!(function.binary, "fanout");
-                QueueUrls::from_lookup(&lookup).expect("queue URLs");
-            }
+            None => match function.binary.as_str() {
+                "fanout" => {
+                    QueueUrls::from_lookup(&lookup).expect("queue URLs");
+                }
+                "replay" => {
+                    table_name(&lookup).expect("table");
+                    QueueUrls::from_lookup(&lookup).expect("queue URLs");
+                }
+                "reprocess" => {
+                    table_name(&lookup).expect("table");
+                }
+                other => panic!("{other}: which configuration does it read?"),
+            },
         }
         Metrics::from_lookup(&lookup);
         let read = recorder.read.into_inner();
@@ -285,6 +294,32 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
             }
         }
         let Some(provider) = provider_of(binary) else {
+            // The others: exactly the data actions each needs.
+            let mut data: Vec<String> = statements
+                .iter()
+                .flat_map(|s| actions(s))
+                .filter(|a| !a.starts_with("logs:") && !a.starts_with("xray:"))
+                .collect();
+            data.sort();
+            let expected: &[&str] = match binary {
+                "fanout" => &[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                    "sqs:SendMessage",
+                    "sqs:SendMessage",
+                ],
+                "replay" => &["dynamodb:BatchGetItem", "dynamodb:Query", "sqs:SendMessage"],
+                "reprocess" => &[
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                ],
+                other => panic!("{other}: which permissions does it need?"),
+            };
+            assert_eq!(data, expected, "{binary}");
             continue;
         };
         // PutItem, on its provider's keys only; the prefix is the one the

@@ -7,7 +7,13 @@
 //! switchboard-local env
 //! switchboard-local watch  [--stack switchboard-local]   # print (and consume) queue messages
 //! switchboard-local events [--stack switchboard-local]   # list stored events
+//! switchboard-local replay    REQUEST [--stack switchboard-local]
+//! switchboard-local reprocess REQUEST [--stack switchboard-local]
 //! ```
+//! REQUEST is the JSON event the replay/reprocess Lambdas take, e.g.
+//! `'{"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}'`,
+//! `'{"conversation": {"provider": "partoo", "key": "123"}}'` or
+//! `'{"event_ids": ["…"]}'`.
 //! `up` needs `AWS_ENDPOINT_URL` (moto); `make local` starts moto and runs it.
 #![forbid(unsafe_code)]
 
@@ -85,7 +91,10 @@ async fn main() -> Result<()> {
         }
         Some("watch") => watch(&args).await,
         Some("events") => events(&args).await,
-        Some(other) => bail!("unknown command {other}: use up, sign, env, watch or events"),
+        Some(tool @ ("replay" | "reprocess")) => run_tool(tool, &args).await,
+        Some(other) => {
+            bail!("unknown command {other}: use up, sign, env, watch, events, replay or reprocess")
+        }
     }
 }
 
@@ -132,6 +141,84 @@ fn resource_names(template: &Template, kind: &str, property: &str) -> Vec<String
         .filter_map(|v| template.resolve(&v, &Physical::default()).ok().flatten())
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect()
+}
+
+/// The running local stack's resources by logical id (tables, queues,
+/// secrets), so each function's environment resolves as in `up`.
+async fn stack_physical(template: &Template, sdk: &aws_config::SdkConfig) -> Result<Physical> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut physical = Physical::default();
+    let name_of = |resource: &serde_yaml::Value, property: &str| {
+        resource
+            .get("Properties")
+            .and_then(|p| p.get(property))
+            .and_then(|v| template.resolve(v, &Physical::default()).ok().flatten())
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    for (id, resource) in template.resources("AWS::DynamoDB::Table") {
+        if let Some(name) = name_of(resource, "TableName") {
+            physical.refs.insert(id, name);
+        }
+    }
+    for (id, resource) in template.resources("AWS::SecretsManager::Secret") {
+        if let Some(name) = name_of(resource, "Name") {
+            physical.refs.insert(id, name);
+        }
+    }
+    for (id, resource) in template.resources("AWS::SQS::Queue") {
+        let Some(name) = name_of(resource, "QueueName") else {
+            continue;
+        };
+        let url = sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .with_context(|| format!("queue {name} (is make local running?)"))?;
+        physical
+            .refs
+            .insert(id, url.queue_url().unwrap_or_default().to_owned());
+    }
+    Ok(physical)
+}
+
+/// Runs `replay` or `reprocess` against the local stack with the
+/// environment template.yaml gives the Lambda of the same name.
+async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
+    let Some(request) = args.get(1).filter(|a| !a.starts_with("--")) else {
+        bail!("usage: switchboard-local {tool} REQUEST [--stack NAME] (REQUEST: see --help in the source header or docs/operations.md)");
+    };
+    let template = stack_template(args)?;
+    let sdk = local_sdk_config().await;
+    let physical = stack_physical(&template, &sdk).await?;
+    let functions = switchboard_local::provision::resolve_functions(&template, &physical)?;
+    let function = functions
+        .iter()
+        .find(|f| f.binary == tool)
+        .with_context(|| format!("template.yaml has no {tool} function"))?;
+    let env = |name: &str| function.env.get(name).cloned();
+    let payload: serde_json::Value =
+        serde_json::from_str(request).context("REQUEST must be JSON")?;
+    let (request, selection) =
+        switchboard_aws::lambda::tool_request(payload).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = switchboard_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        switchboard_aws::config::table_name(&env)?,
+    );
+    let report = if tool == "replay" {
+        let publisher = switchboard_aws::SqsPublisher::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            switchboard_aws::QueueUrls::from_lookup(&env)?,
+        );
+        let replay_id = request.replay_id()?;
+        serde_json::to_value(
+            switchboard_pipeline::replay(&store, &publisher, &selection, &replay_id).await?,
+        )?
+    } else {
+        serde_json::to_value(switchboard_pipeline::reprocess(&store, &store, &selection).await?)?
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 /// Long-polls every queue of the stack and prints each message, then deletes it.

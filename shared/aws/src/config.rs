@@ -2,7 +2,7 @@
 //!
 //! | variable | used by | meaning |
 //! |---|---|---|
-//! | `TABLE_NAME` | webhooks | the events table |
+//! | `TABLE_NAME` | webhooks, replay, reprocess | the events table |
 //! | `MAX_BODY_BYTES` | webhooks | body limit (default 262144, at most 389120) |
 //! | `RETENTION_DAYS` | webhooks | days to keep events (DynamoDB TTL); 0 or unset keeps them forever |
 //! | `ZIPMESSAGE_TOKENS` / `ZIPMESSAGE_SECRET_ID` | zipmessage | tokens, inline (local) or the secret holding them |
@@ -10,7 +10,7 @@
 //! | `BIRD_SIGNING_KEYS` / `BIRD_SECRET_ID` | bird | signing keys, inline or the secret holding them |
 //! | `BIRD_WEBHOOK_URL` | bird | the public URL Bird posts to (part of the signature) |
 //! | `BIRD_TIMESTAMP_TOLERANCE_SECS` | bird | accepted clock skew (default 300) |
-//! | `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL` | fanout | the FIFO queues |
+//! | `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL` | fanout, replay | the FIFO queues |
 //! | `METRICS_NAMESPACE` | all | CloudWatch namespace of the EMF metrics (default `Switchboard`) |
 //!
 //! Inline keys win over the secret; in AWS only the secret ids are set, so no
@@ -226,6 +226,11 @@ pub async fn load_provider(
         (Provider::Bird, Some((url, tolerance))) => Arc::new(Bird::new(&keys, url, *tolerance)?),
         (Provider::Bird, None) => return Err(ConfigError::Missing("BIRD_WEBHOOK_URL")),
     })
+}
+
+/// The events table (`TABLE_NAME`): what the operator tools read.
+pub fn table_name(env: Lookup<'_>) -> Result<String, ConfigError> {
+    required(env, "TABLE_NAME")
 }
 
 /// The queue URL of each family.

@@ -2,7 +2,8 @@
 //! binaries so each `main.rs` only wires things together.
 
 use crate::config::{
-    load_provider, process_env, sdk_config, ConfigError, Lookup, QueueUrls, WebhookConfig,
+    load_provider, process_env, sdk_config, table_name, ConfigError, Lookup, QueueUrls,
+    WebhookConfig,
 };
 use crate::metrics::{self, Metrics};
 use crate::{DynamoStore, SqsPublisher};
@@ -15,7 +16,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
 use std::time::Instant;
-use switchboard_pipeline::{fanout, Ingest, Publisher, StreamRecord, WebhookRequest};
+use switchboard_pipeline::{
+    fanout, replay, reprocess, Ingest, Publisher, ReplayReport, ReprocessReport, Selection,
+    StreamRecord, ToolRequest, WebhookRequest,
+};
 use switchboard_types::Provider;
 
 /// The webhook function's handler: one provider's ingest pipeline.
@@ -171,5 +175,122 @@ impl FanoutHandler {
             })
             .collect();
         Ok(response)
+    }
+}
+
+/// Parses a tool's JSON event (or the local command's argument) into the
+/// request and its selection, with a message that shows the expected shape.
+pub fn tool_request(
+    payload: serde_json::Value,
+) -> Result<(ToolRequest, Selection), lambda_runtime::Error> {
+    let request: ToolRequest = serde_json::from_value(payload).map_err(|e| {
+        format!(
+            "invalid request: {e}; expected one of {{\"window\": {{\"from\": …, \"to\": …}}}}, \
+             {{\"conversation\": {{\"provider\": …, \"key\": …}}}}, {{\"event_ids\": […]}}"
+        )
+    })?;
+    let selection = request.selection()?;
+    Ok((request, selection))
+}
+
+/// The replay function's handler.
+#[derive(Clone)]
+pub struct ReplayHandler {
+    archive: DynamoStore,
+    publisher: Arc<dyn Publisher>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for ReplayHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayHandler").finish_non_exhaustive()
+    }
+}
+
+impl ReplayHandler {
+    /// Wraps an archive and a publisher.
+    pub fn new(archive: DynamoStore, publisher: Arc<dyn Publisher>, metrics: Metrics) -> Self {
+        Self {
+            archive,
+            publisher,
+            metrics,
+        }
+    }
+
+    /// Cold-start wiring: table, queues and clients, once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let table = table_name(&process_env)?;
+        let queues = QueueUrls::from_lookup(&process_env)?;
+        let sdk = sdk_config().await;
+        Ok(Self::new(
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            Arc::new(SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queues)),
+            Metrics::from_lookup(&process_env),
+        ))
+    }
+
+    /// Runs one replay request and returns its report.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<ReplayReport, lambda_runtime::Error> {
+        let (request, selection) = tool_request(event.payload)?;
+        let replay_id = request.replay_id()?;
+        let report = replay(
+            &self.archive,
+            self.publisher.as_ref(),
+            &selection,
+            &replay_id,
+        )
+        .await?;
+        metrics::emit(&self.metrics.counts(
+            &[
+                ("replayed", report.published),
+                ("replay_failed", report.failed.len()),
+            ],
+            Utc::now().timestamp_millis(),
+        ));
+        Ok(report)
+    }
+}
+
+/// The reprocess function's handler.
+#[derive(Debug, Clone)]
+pub struct ReprocessHandler {
+    store: DynamoStore,
+    metrics: Metrics,
+}
+
+impl ReprocessHandler {
+    /// Wraps the table.
+    pub fn new(store: DynamoStore, metrics: Metrics) -> Self {
+        Self { store, metrics }
+    }
+
+    /// Cold-start wiring: table and client, once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let table = table_name(&process_env)?;
+        let sdk = sdk_config().await;
+        Ok(Self::new(
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            Metrics::from_lookup(&process_env),
+        ))
+    }
+
+    /// Runs one reprocess request and returns its report.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<ReprocessReport, lambda_runtime::Error> {
+        let (_, selection) = tool_request(event.payload)?;
+        let report = reprocess(&self.store, &self.store, &selection).await?;
+        metrics::emit(&self.metrics.counts(
+            &[
+                ("reprocessed", report.accepted.len()),
+                ("reprocess_failed", report.failed.len()),
+            ],
+            Utc::now().timestamp_millis(),
+        ));
+        Ok(report)
     }
 }

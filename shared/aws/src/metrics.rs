@@ -10,6 +10,8 @@
 //! | the same, with the reason code | Count | `[Provider, Reason]` | webhooks, refusals and quarantines |
 //! | `ingest_latency` | Milliseconds | `[Provider]`, `[]` | webhooks |
 //! | `published`, `failed`, `skipped` | Count | `[]` | fanout, one document per batch |
+//! | `replayed`, `replay_failed` | Count | `[]` | replay, one document per run |
+//! | `reprocessed`, `reprocess_failed` | Count | `[]` | reprocess, one document per run |
 //!
 //! The dimensionless series (`[]`) are what the alarms watch; the per-provider
 //! series feed the dashboard. template.yaml's alarms and dashboard use these
@@ -97,6 +99,24 @@ impl Metrics {
                 { "Name": "failed", "Unit": "Count" },
                 { "Name": "skipped", "Unit": "Count" },
             ],
+        })];
+        document(directives, fields, timestamp_ms)
+    }
+}
+
+impl Metrics {
+    /// A dimensionless document of counts (the operator tools' runs).
+    pub fn counts(&self, counts: &[(&str, usize)], timestamp_ms: i64) -> Value {
+        let mut fields = Map::new();
+        let mut metrics = Vec::new();
+        for (name, count) in counts {
+            fields.insert((*name).into(), json!(count));
+            metrics.push(json!({ "Name": name, "Unit": "Count" }));
+        }
+        let directives = vec![json!({
+            "Namespace": self.namespace,
+            "Dimensions": [[]],
+            "Metrics": metrics,
         })];
         document(directives, fields, timestamp_ms)
     }

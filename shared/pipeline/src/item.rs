@@ -95,6 +95,7 @@ pub fn build(
         conv_sk,
         event_id: id,
         expires_at: None,
+        reprocessed_to: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`ports`]: the storage and publishing traits, with in-memory adapters for
 //!   tests; the AWS adapters live in `switchboard-aws`.
 //! - [`outcome`]: what each request came to, for logs and metrics.
+//! - [`tools`]: the operator tools `replay` and `reprocess`.
 //! - [`item`]: building the stored item and reading its raw body back.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod ingest;
 pub mod item;
 pub mod outcome;
 pub mod ports;
+pub mod tools;
 
 pub use error::{ApiError, Reply};
 pub use fanout::{fanout, FanoutReport, OutgoingMessage, StreamRecord};
@@ -24,4 +26,8 @@ pub use ingest::{Ingest, Limits, WebhookRequest};
 pub use outcome::{EventSummary, Handled, Outcome, OutcomeKind};
 pub use ports::{
     EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError,
+};
+pub use tools::{
+    replay, reprocess, EventArchive, ReplayReport, ReprocessReport, RequestError, Selection,
+    ToolRequest,
 };

@@ -53,6 +53,23 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Changes the stored item `pk` in place.
+    pub fn update(
+        &self,
+        pk: &str,
+        change: impl FnOnce(&mut StoredEvent),
+    ) -> Result<(), StoreError> {
+        let mut items = self
+            .items
+            .lock()
+            .map_err(|_| StoreError("memory store poisoned".into()))?;
+        let item = items
+            .get_mut(pk)
+            .ok_or_else(|| StoreError(format!("no item {pk}")))?;
+        change(item);
+        Ok(())
+    }
+
     /// All stored items, in key order.
     pub fn items(&self) -> Vec<StoredEvent> {
         self.items

@@ -9,7 +9,7 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, classify_json_error, passthrough_type, required_type, timestamp, AuthError,
+    body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -296,8 +296,7 @@ pub fn decode(
     request_id: Option<&str>,
     sent_at: Option<&str>,
 ) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|e| classify_json_error("Bird", &e))?;
+    let envelope: Envelope = parse_envelope("Bird", body)?;
     let native_type = required_type("Bird", "event", envelope.event)?;
     let payload: BirdConversation = payload(envelope.payload.as_deref());
     let created = payload.created_at.as_deref().and_then(timestamp::parse);

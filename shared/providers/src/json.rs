@@ -55,13 +55,20 @@ where
     T: serde::de::DeserializeOwned,
 {
     let raw = Box::<RawValue>::deserialize(deserializer)?;
-    Ok(serde_json::from_str(raw.get()).ok())
+    Ok(object_text(raw.get()).and_then(|text| serde_json::from_str(text).ok()))
+}
+
+/// The text of a JSON object, or `None` for any other JSON value: structs
+/// must not be filled positionally from an array.
+fn object_text(raw: &str) -> Option<&str> {
+    raw.trim_start().starts_with('{').then_some(raw)
 }
 
 /// Parses an envelope's `payload` text leniently: a payload of the wrong
 /// shape decodes as the default (every field absent).
 pub fn payload<T: serde::de::DeserializeOwned + Default>(raw: Option<&RawValue>) -> T {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+    raw.and_then(|r| object_text(r.get()))
+        .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default()
 }
 

@@ -252,6 +252,33 @@ pub(crate) fn classify_json_error(
     }
 }
 
+/// Parses a body as the provider's envelope, which must be a JSON object:
+/// serde would otherwise read a JSON array positionally into the envelope
+/// struct (`["x"]` as `{"type": "x"}`), which is no envelope at all.
+pub(crate) fn parse_envelope<T: serde::de::DeserializeOwned>(
+    provider: &'static str,
+    body: &[u8],
+) -> Result<T, DecodeError> {
+    let starts_as_object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if !starts_as_object {
+        // Invalid JSON keeps its malformed_json code; valid JSON that is not
+        // an object is not the envelope.
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => classify_json_error(provider, &e),
+                Ok(_) => DecodeError::NoEnvelope {
+                    provider,
+                    detail: "the body is not a JSON object".into(),
+                },
+            },
+        );
+    }
+    serde_json::from_slice(body).map_err(|e| classify_json_error(provider, &e))
+}
+
 /// Decodes a stored body of `provider` without request headers: what the
 /// fanout uses to rebuild an accepted event's normalised data from its raw
 /// body. Header-derived facts (dedup key, occurred time) are stored with the

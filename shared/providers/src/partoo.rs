@@ -13,7 +13,7 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, classify_json_error, passthrough_type, required_type, sha256_hex, timestamp,
+    body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
     AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
@@ -323,8 +323,7 @@ impl PartooMessage {
 
 /// Decodes a Partoo body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|e| classify_json_error("Partoo", &e))?;
+    let envelope: Envelope = parse_envelope("Partoo", body)?;
     let native_type = required_type("Partoo", "type", envelope.event_type)?;
     let payload: Payload = payload(envelope.payload.as_deref());
     let missing = |field| DecodeError::MissingField {

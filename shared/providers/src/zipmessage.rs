@@ -10,8 +10,8 @@
 
 use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, classify_json_error, html, passthrough_type, required_type, timestamp,
-    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
+    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -218,8 +218,7 @@ struct ConversationPayload {
 
 /// Decodes a ZipMessage body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|e| classify_json_error("ZipMessage", &e))?;
+    let envelope: Envelope = parse_envelope("ZipMessage", body)?;
     let native_type = required_type("ZipMessage", "type", envelope.event_type.clone())?;
     let occurred_at = envelope.occurred_at.as_deref().and_then(timestamp::parse);
     let dedup_key = match non_empty(envelope.id) {

@@ -377,6 +377,10 @@ pub struct StoredEvent {
     /// events are kept forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// On a quarantined item that `reprocess` later accepted: the accepted
+    /// event's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reprocessed_to: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,325 @@
+//! The operator tools on the local stack (moto): `replay` re-publishes
+//! stored events by window, conversation or id with the same CloudEvent ids;
+//! `reprocess` accepts quarantined events that decode today. Both report
+//! counts and are idempotent; the replay Lambda binary is driven through the
+//! Runtime API emulator as in AWS.
+
+use chrono::{Duration as Span, Utc};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+use switchboard_aws::{DynamoStore, QueueUrls, SqsPublisher};
+use switchboard_pipeline::{item, replay, reprocess, Selection, ToolRequest};
+use switchboard_providers::DecodeError;
+use switchboard_tests::runtime::{Outcome, RuntimeApi};
+use switchboard_tests::{binary, fixture, lambda_env, TestStack};
+use switchboard_types::{Family, Provider, Status};
+
+fn store(t: &TestStack) -> DynamoStore {
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.sdk),
+        &t.stack.table_name,
+    )
+}
+
+fn publisher(t: &TestStack) -> SqsPublisher {
+    let queues = QueueUrls(HashMap::from(
+        [Family::Conversations, Family::Messages, Family::Other]
+            .map(|f| (f, t.stack.queue_url(f).to_owned())),
+    ));
+    SqsPublisher::new(aws_sdk_sqs::Client::new(&t.stack.sdk), queues)
+}
+
+fn around_now() -> Selection {
+    Selection::Window {
+        from: Utc::now() - Span::hours(1),
+        to: Utc::now() + Span::hours(1),
+    }
+}
+
+/// Receives and deletes (acknowledges, as a consumer does) every message on
+/// the three queues until they stay quiet: `(CloudEvent id, deduplication id)`.
+/// Deleting matters: a FIFO queue holds back a group while one of its
+/// messages is in flight.
+async fn consume(t: &TestStack) -> Vec<(String, String)> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
+    let mut out = Vec::new();
+    let mut quiet = 0;
+    while quiet < 3 {
+        let mut got = 0;
+        for family in [Family::Conversations, Family::Messages, Family::Other] {
+            let url = t.stack.queue_url(family);
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(A::MessageDeduplicationId)
+                .send()
+                .await
+                .expect("receive");
+            for message in received.messages() {
+                got += 1;
+                let body: Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).expect("JSON");
+                let dedup = message
+                    .attributes()
+                    .and_then(|a| a.get(&A::MessageDeduplicationId))
+                    .cloned()
+                    .unwrap_or_default();
+                out.push((body["id"].as_str().unwrap_or_default().to_owned(), dedup));
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        quiet = if got == 0 { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudevent_ids() {
+    let t = TestStack::start().await;
+    let mut accepted = Vec::new();
+    for name in [
+        "conversation_created.json",
+        "message_created.json",
+        "message_played.json",
+    ] {
+        let (status, reply) = t.post_zipmessage(&fixture("zipmessage", name)).await;
+        assert_eq!(status, 202);
+        accepted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
+    }
+    let (status, reply) = t
+        .post_partoo(&fixture("partoo", "message_created.json"))
+        .await;
+    assert_eq!(status, 202);
+    accepted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
+    let (status, _) = t.post_zipmessage(b"[\"not an envelope\"]").await;
+    assert_eq!(status, 202, "quarantined");
+    // The originals, published by the fanout (and acknowledged).
+    assert_eq!(consume(&t).await.len(), 4);
+
+    // By window: every accepted event again, same ids; the quarantined one skipped.
+    let (store, publisher) = (store(&t), publisher(&t));
+    let window = around_now();
+    let report = replay(&store, &publisher, &window, "r1")
+        .await
+        .expect("replay");
+    assert_eq!(
+        (report.matched, report.published, report.skipped_quarantined),
+        (5, 4, 1)
+    );
+    assert!(report.failed.is_empty());
+    // The same replay again before anyone consumed the first: SQS
+    // deduplicates it (same deduplication id), so each event arrives once.
+    // (Real SQS also drops it after the first copy was consumed, for 5
+    // minutes; moto forgets deleted messages, so this test does not rely on it.)
+    let again = replay(&store, &publisher, &window, "r1")
+        .await
+        .expect("replay");
+    assert_eq!((again.matched, again.published), (5, 4));
+    let replayed = consume(&t).await;
+    assert_eq!(replayed.len(), 4, "idempotent: {replayed:?}");
+    let ids: BTreeSet<&str> = replayed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, accepted.iter().map(String::as_str).collect());
+    assert!(replayed
+        .iter()
+        .all(|(id, dedup)| *dedup == format!("{id}:replay:r1")));
+
+    // By conversation: that conversation's events only.
+    let items = t.items().await;
+    let message = items
+        .iter()
+        .find(|i| i.event_id == accepted[1])
+        .expect("message item");
+    let conversation = Selection::Conversation {
+        provider: Provider::Zipmessage,
+        key: message.conversation_key.clone(),
+    };
+    let in_conversation = items
+        .iter()
+        .filter(|i| {
+            i.provider == Provider::Zipmessage && i.conversation_key == message.conversation_key
+        })
+        .count();
+    let report = replay(&store, &publisher, &conversation, "r2")
+        .await
+        .expect("replay");
+    assert_eq!(
+        (report.matched, report.published),
+        (in_conversation, in_conversation)
+    );
+    assert_eq!(consume(&t).await.len(), in_conversation);
+
+    // By id, including an unknown one.
+    let by_id = Selection::EventIds(vec![accepted[3].clone(), "no-such-event".into()]);
+    let report = replay(&store, &publisher, &by_id, "r3")
+        .await
+        .expect("replay");
+    assert_eq!((report.matched, report.published), (1, 1));
+    let one = consume(&t).await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].0, accepted[3]);
+
+    // A window with nothing in it.
+    let empty = Selection::Window {
+        from: Utc::now() + Span::days(2),
+        to: Utc::now() + Span::days(3),
+    };
+    let report = replay(&store, &publisher, &empty, "r4")
+        .await
+        .expect("replay");
+    assert_eq!((report.matched, report.published), (0, 0));
+    // Nothing stored was changed by replaying.
+    assert_eq!(t.items().await, items);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
+    let t = TestStack::start().await;
+    // An event quarantined by an older decoder: its body is fine today.
+    let body = fixture("partoo", "message_created.json");
+    let old = item::build(
+        Provider::Partoo,
+        &Err(DecodeError::MalformedJson("an older parser choked".into())),
+        &body,
+        Utc::now(),
+    );
+    assert_eq!(old.status, Status::Quarantined);
+    aws_sdk_dynamodb::Client::new(&t.stack.sdk)
+        .put_item()
+        .table_name(&t.stack.table_name)
+        .set_item(Some(serde_dynamo::to_item(&old).expect("encode")))
+        .send()
+        .await
+        .expect("put");
+    // And one that still does not decode.
+    let (status, _) = t.post_partoo(b"{\"not\": \"partoo\"}").await;
+    assert_eq!(status, 202);
+    assert!(consume(&t).await.is_empty(), "quarantined: never published");
+
+    let store = store(&t);
+    let report = reprocess(&store, &store, &around_now())
+        .await
+        .expect("reprocess");
+    assert_eq!(report.examined, 2);
+    assert_eq!(report.accepted.len(), 1);
+    assert_eq!(report.still_quarantined, 1);
+    assert!(report.failed.is_empty());
+    let (quarantined_id, accepted_id) = report.accepted[0].clone();
+    assert_eq!(quarantined_id, old.event_id);
+
+    // The accepted event is published through the stream like a fresh one.
+    let messages = t
+        .drain(Family::Messages, 1, Duration::from_millis(800))
+        .await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body["id"], accepted_id.as_str());
+    assert_eq!(messages[0].body["type"], "message.created");
+    consume(&t).await;
+    // The original stays quarantined, pointing at its accepted twin.
+    let items = t.items().await;
+    let original = items.iter().find(|i| i.pk == old.pk).expect("original");
+    assert_eq!(original.status, Status::Quarantined);
+    assert_eq!(
+        original.reprocessed_to.as_deref(),
+        Some(accepted_id.as_str())
+    );
+    assert_eq!(
+        original.received_at,
+        items
+            .iter()
+            .find(|i| i.event_id == accepted_id)
+            .expect("accepted")
+            .received_at
+    );
+
+    // Idempotent: a second run accepts nothing more and publishes nothing.
+    let again = reprocess(&store, &store, &around_now())
+        .await
+        .expect("reprocess");
+    assert_eq!((again.examined, again.accepted.len()), (1, 0));
+    assert_eq!(again.still_quarantined, 1);
+    assert_eq!(t.items().await.len(), 3);
+    assert!(consume(&t).await.is_empty());
+}
+
+#[test]
+fn tool_requests_are_checked_with_clear_errors() {
+    let parse = |v: Value| serde_json::from_value::<ToolRequest>(v).map_err(|e| e.to_string());
+    let request =
+        parse(json!({"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}))
+            .expect("parses");
+    assert!(matches!(request.selection(), Ok(Selection::Window { .. })));
+    assert_eq!(
+        request.replay_id().expect("id").len(),
+        16,
+        "derived from the request"
+    );
+    for (bad, says) in [
+        (json!({}), "exactly one"),
+        (
+            json!({"event_ids": ["a"], "window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}),
+            "exactly one",
+        ),
+        (
+            json!({"window": {"from": "yesterday", "to": "2026-11-23T00:00:00Z"}}),
+            "not a timestamp",
+        ),
+        (
+            json!({"window": {"from": "2026-11-23T00:00:00Z", "to": "2026-11-22T00:00:00Z"}}),
+            "before",
+        ),
+        (
+            json!({"conversation": {"provider": "slack", "key": "x"}}),
+            "unknown provider",
+        ),
+        (json!({"event_ids": []}), "non-empty"),
+    ] {
+        let error = parse(bad.clone())
+            .expect("parses")
+            .selection()
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains(says), "{bad}: {error}");
+    }
+    assert!(
+        parse(json!({"windows": {}})).is_err(),
+        "unknown fields are refused"
+    );
+    let bad_id = parse(json!({"event_ids": ["a"], "replay_id": "no spaces"})).expect("parses");
+    assert!(bad_id.replay_id().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_lambda_binary_replays_by_id_and_refuses_bad_requests() {
+    let t = TestStack::start().await;
+    let (status, reply) = t
+        .post_zipmessage(&fixture("zipmessage", "conversation_created.json"))
+        .await;
+    assert_eq!(status, 202);
+    let id = reply["event_ids"][0].as_str().expect("id").to_owned();
+    assert_eq!(consume(&t).await.len(), 1);
+    let env = lambda_env(&t.stack.provisioned.functions, "replay");
+    let mut api = RuntimeApi::start().await;
+    api.spawn(&binary("replay"), "replay", &env);
+    let Outcome::Response(report) = api.invoke(&json!({"event_ids": [id]})).await else {
+        panic!("the replay failed")
+    };
+    assert_eq!(report["matched"], 1);
+    assert_eq!(report["published"], 1);
+    let replayed = consume(&t).await;
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].0, id);
+    let Outcome::Error(error) = api.invoke(&json!({"everything": true})).await else {
+        panic!("a bad request must fail")
+    };
+    assert!(error.to_string().contains("invalid request"), "{error}");
+}
