@@ -340,6 +340,52 @@ impl TestStack {
     }
 }
 
+impl TestStack {
+    /// One receive on `family`'s queue (up to 10 messages, no wait); each
+    /// message is deleted once read, as a consumer acknowledges it. (A FIFO
+    /// queue holds a group back while one of its messages is in flight.)
+    pub async fn receive_and_delete(&self, family: Family) -> Vec<QueueMessage> {
+        let url = self.stack.queue_url(family).to_owned();
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive");
+        let mut out = Vec::new();
+        for message in received.messages() {
+            out.push(QueueMessage::from_sdk(message));
+            self.sqs
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+        out
+    }
+}
+
+/// Serves `app` on a free loopback port; the task stops when aborted.
+pub async fn serve_on_loopback(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, server)
+}
+
 /// A message read from a queue.
 #[derive(Debug, Clone)]
 pub struct QueueMessage {

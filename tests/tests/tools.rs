@@ -39,42 +39,18 @@ fn around_now() -> Selection {
 
 /// Receives and deletes (acknowledges, as a consumer does) every message on
 /// the three queues until they stay quiet: `(CloudEvent id, deduplication id)`.
-/// Deleting matters: a FIFO queue holds back a group while one of its
-/// messages is in flight.
 async fn consume(t: &TestStack) -> Vec<(String, String)> {
-    use aws_sdk_sqs::types::MessageSystemAttributeName as A;
-    let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
     let mut out = Vec::new();
     let mut quiet = 0;
     while quiet < 3 {
         let mut got = 0;
         for family in [Family::Conversations, Family::Messages, Family::Other] {
-            let url = t.stack.queue_url(family);
-            let received = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .message_system_attribute_names(A::MessageDeduplicationId)
-                .send()
-                .await
-                .expect("receive");
-            for message in received.messages() {
+            for m in t.receive_and_delete(family).await {
                 got += 1;
-                let body: Value =
-                    serde_json::from_str(message.body().unwrap_or_default()).expect("JSON");
-                let dedup = message
-                    .attributes()
-                    .and_then(|a| a.get(&A::MessageDeduplicationId))
-                    .cloned()
-                    .unwrap_or_default();
-                out.push((body["id"].as_str().unwrap_or_default().to_owned(), dedup));
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(message.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
+                out.push((
+                    m.body["id"].as_str().unwrap_or_default().to_owned(),
+                    m.dedup_id,
+                ));
             }
         }
         quiet = if got == 0 { quiet + 1 } else { 0 };

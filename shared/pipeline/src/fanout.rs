@@ -95,7 +95,7 @@ fn publishable(record: &StreamRecord) -> Option<&StoredEvent> {
 pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> FanoutReport {
     let mut report = FanoutReport::default();
     // family → (record id, message), in stream order
-    let mut by_family: BTreeMap<Family, Vec<(String, OutgoingMessage)>> = BTreeMap::new();
+    let mut by_family = ByFamily::new();
     for record in records {
         if let Err(why) = &record.item {
             tracing::error!(record = %record.id, error = %why, "stream record has an unreadable image");
@@ -117,26 +117,9 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
             }
         }
     }
-    for (family, entries) in by_family {
-        for chunk in entries.chunks(BATCH) {
-            let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
-            match publisher.send_batch(family, &messages).await {
-                Ok(failed_ids) => {
-                    for (record_id, message) in chunk {
-                        if failed_ids.contains(&message.dedup_id) {
-                            report.failed.push(record_id.clone());
-                        } else {
-                            report.published += 1;
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(family = family.as_str(), error = %error, "publishing a batch failed");
-                    report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
-                }
-            }
-        }
-    }
+    let (published, failed) = publish_batches(publisher, by_family).await;
+    report.published += published;
+    report.failed.extend(failed);
     tracing::info!(
         published = report.published,
         skipped = report.skipped,
@@ -144,6 +127,39 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
         "fanout done"
     );
     report
+}
+
+/// Messages keyed by the caller's id (a stream record, an event), per family.
+pub(crate) type ByFamily = BTreeMap<Family, Vec<(String, OutgoingMessage)>>;
+
+/// Sends each family's messages in batches of ten, in order. Returns how
+/// many the queues accepted and the caller's ids of those they did not.
+pub(crate) async fn publish_batches(
+    publisher: &dyn Publisher,
+    by_family: ByFamily,
+) -> (usize, Vec<String>) {
+    let (mut published, mut failed) = (0, Vec::new());
+    for (family, entries) in by_family {
+        for chunk in entries.chunks(BATCH) {
+            let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
+            match publisher.send_batch(family, &messages).await {
+                Ok(failed_ids) => {
+                    for (id, message) in chunk {
+                        if failed_ids.contains(&message.dedup_id) {
+                            failed.push(id.clone());
+                        } else {
+                            published += 1;
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(family = family.as_str(), error = %error, "publishing a batch failed");
+                    failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+                }
+            }
+        }
+    }
+    (published, failed)
 }
 
 /// The SQS message for a stored, accepted event.

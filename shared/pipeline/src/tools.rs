@@ -4,19 +4,15 @@
 //! locally (`switchboard-local replay|reprocess`), report counts, and are
 //! idempotent.
 
-use crate::fanout::{message_for, OutgoingMessage};
+use crate::fanout::{message_for, publish_batches, ByFamily};
 use crate::item::{self, raw_body};
 use crate::ports::{EventStore, InsertOutcome, Publisher, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use switchboard_providers::{decode_body, timestamp};
-use switchboard_types::{Family, Provider, Status, StoredEvent};
-
-/// SQS's batch limit.
-const BATCH: usize = 10;
+use switchboard_types::{Provider, Status, StoredEvent};
 
 /// Which stored events a tool works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +219,7 @@ pub async fn replay(
         replay_id: replay_id.to_owned(),
         ..ReplayReport::default()
     };
-    let mut by_family: BTreeMap<Family, Vec<(String, OutgoingMessage)>> = BTreeMap::new();
+    let mut by_family = ByFamily::new();
     for item in &items {
         if item.status != Status::Accepted {
             report.skipped_quarantined += 1;
@@ -243,26 +239,9 @@ pub async fn replay(
             }
         }
     }
-    for (family, entries) in by_family {
-        for chunk in entries.chunks(BATCH) {
-            let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
-            match publisher.send_batch(family, &messages).await {
-                Ok(failed) => {
-                    for (id, message) in chunk {
-                        if failed.contains(&message.dedup_id) {
-                            report.failed.push(id.clone());
-                        } else {
-                            report.published += 1;
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(family = family.as_str(), error = %error, "replay batch failed");
-                    report.failed.extend(chunk.iter().map(|(id, _)| id.clone()));
-                }
-            }
-        }
-    }
+    let (published, failed) = publish_batches(publisher, by_family).await;
+    report.published = published;
+    report.failed.extend(failed);
     tracing::info!(
         matched = report.matched,
         published = report.published,

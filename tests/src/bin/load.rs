@@ -94,7 +94,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Receives (and deletes) every message of the three queues until `n`
 /// distinct event ids arrived and the queues stay quiet for 3 s.
 async fn drain_all(t: &TestStack, n: usize) -> (usize, HashSet<String>) {
-    let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
     let mut total = 0;
     let mut ids = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -102,41 +101,12 @@ async fn drain_all(t: &TestStack, n: usize) -> (usize, HashSet<String>) {
     loop {
         let mut got = 0;
         for family in [Family::Conversations, Family::Messages, Family::Other] {
-            let url = t.stack.queue_url(family);
-            let received = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .expect("receive");
-            let mut deletes = Vec::new();
-            for (i, message) in received.messages().iter().enumerate() {
+            for message in t.receive_and_delete(family).await {
                 got += 1;
                 total += 1;
-                let body: Value =
-                    serde_json::from_str(message.body().unwrap_or_default()).unwrap_or_default();
-                if let Some(id) = body["id"].as_str() {
+                if let Some(id) = message.body["id"].as_str() {
                     ids.insert(id.to_owned());
                 }
-                if let Some(handle) = message.receipt_handle() {
-                    deletes.push(
-                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                            .id(format!("d{i}"))
-                            .receipt_handle(handle)
-                            .build()
-                            .expect("entry"),
-                    );
-                }
-            }
-            if !deletes.is_empty() {
-                sqs.delete_message_batch()
-                    .queue_url(url)
-                    .set_entries(Some(deletes))
-                    .send()
-                    .await
-                    .expect("delete");
             }
         }
         if got == 0 {
