@@ -389,6 +389,9 @@ async fn up(args: &[String]) -> Result<()> {
         println!("  SQS {:<13} {}", family.as_str(), stack.queue_url(family));
     }
     println!();
+    println!("  Inspect: switchboard-local events | watch");
+    println!("  Operator tools: switchboard-local replay|reprocess '{{\"event_ids\": [\"...\"]}}' (docs/operations.md)");
+    println!();
     tokio::signal::ctrl_c().await?;
     stack.stop();
     println!("local stack stopped");
