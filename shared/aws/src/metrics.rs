@@ -87,20 +87,14 @@ impl Metrics {
 
     /// The document for one fanout batch.
     pub fn fanout(&self, report: &FanoutReport, timestamp_ms: i64) -> Value {
-        let mut fields = Map::new();
-        fields.insert("published".into(), json!(report.published));
-        fields.insert("failed".into(), json!(report.failed.len()));
-        fields.insert("skipped".into(), json!(report.skipped));
-        let directives = vec![json!({
-            "Namespace": self.namespace,
-            "Dimensions": [[]],
-            "Metrics": [
-                { "Name": "published", "Unit": "Count" },
-                { "Name": "failed", "Unit": "Count" },
-                { "Name": "skipped", "Unit": "Count" },
+        self.counts(
+            &[
+                ("published", report.published),
+                ("failed", report.failed.len()),
+                ("skipped", report.skipped),
             ],
-        })];
-        document(directives, fields, timestamp_ms)
+            timestamp_ms,
+        )
     }
 }
 
