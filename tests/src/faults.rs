@@ -234,9 +234,16 @@ async fn upstream(
 }
 
 fn aws_error(status: u16, error_type: &str) -> Response<Body> {
-    let body = json!({ "__type": error_type, "message": "injected by the fault proxy" });
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        &json!({ "__type": error_type, "message": "injected by the fault proxy" }),
+    )
+}
+
+/// An AWS JSON-protocol response.
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *response.status_mut() = status;
     response.headers_mut().insert(
         "content-type",
         "application/x-amz-json-1.0".parse().expect("static"),
@@ -267,9 +274,10 @@ async fn fail_batch_entries(
         })
         .collect();
     if kept.is_empty() {
-        return Response::new(Body::from(
-            json!({ "Successful": [], "Failed": failed }).to_string(),
-        ));
+        return json_response(
+            StatusCode::OK,
+            &json!({ "Successful": [], "Failed": failed }),
+        );
     }
     request["Entries"] = Value::Array(kept.into_iter().map(|(_, e)| e).collect());
     let forwarded = upstream(
@@ -288,13 +296,7 @@ async fn fail_batch_entries(
     let mut all_failed = reply["Failed"].as_array().cloned().unwrap_or_default();
     all_failed.extend(failed);
     reply["Failed"] = Value::Array(all_failed);
-    let mut response = Response::new(Body::from(reply.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        "content-type",
-        "application/x-amz-json-1.0".parse().expect("static"),
-    );
-    response
+    json_response(status, &reply)
 }
 
 /// An SDK configuration like the functions' (same timeouts and retries),

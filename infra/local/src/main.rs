@@ -132,15 +132,28 @@ fn stack_template(args: &[String]) -> Result<Template> {
     Template::load(&path, &stack_name, "us-east-1", &HashMap::new())
 }
 
-/// Resolved `Properties.<name>` of each resource of `kind`.
-fn resource_names(template: &Template, kind: &str, property: &str) -> Vec<String> {
+/// `(logical id, resolved Properties.<property>)` of each resource of `kind`.
+fn named_resources(template: &Template, kind: &str, property: &str) -> Vec<(String, String)> {
     template
         .resources(kind)
         .into_iter()
-        .filter_map(|(_, r)| r.get("Properties").and_then(|p| p.get(property)).cloned())
-        .filter_map(|v| template.resolve(&v, &Physical::default()).ok().flatten())
-        .filter_map(|v| v.as_str().map(str::to_owned))
+        .filter_map(|(id, r)| {
+            let value = r.get("Properties")?.get(property)?;
+            let resolved = template.resolve(value, &Physical::default()).ok()??;
+            Some((id, resolved.as_str()?.to_owned()))
+        })
         .collect()
+}
+
+/// The URL of the running local stack's queue `name`.
+async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
+    let url = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .with_context(|| format!("queue {name} (is make local running?)"))?;
+    Ok(url.queue_url().unwrap_or_default().to_owned())
 }
 
 /// The running local stack's resources by logical id (tables, queues,
@@ -148,36 +161,16 @@ fn resource_names(template: &Template, kind: &str, property: &str) -> Vec<String
 async fn stack_physical(template: &Template, sdk: &aws_config::SdkConfig) -> Result<Physical> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut physical = Physical::default();
-    let name_of = |resource: &serde_yaml::Value, property: &str| {
-        resource
-            .get("Properties")
-            .and_then(|p| p.get(property))
-            .and_then(|v| template.resolve(v, &Physical::default()).ok().flatten())
-            .and_then(|v| v.as_str().map(str::to_owned))
-    };
-    for (id, resource) in template.resources("AWS::DynamoDB::Table") {
-        if let Some(name) = name_of(resource, "TableName") {
-            physical.refs.insert(id, name);
-        }
-    }
-    for (id, resource) in template.resources("AWS::SecretsManager::Secret") {
-        if let Some(name) = name_of(resource, "Name") {
-            physical.refs.insert(id, name);
-        }
-    }
-    for (id, resource) in template.resources("AWS::SQS::Queue") {
-        let Some(name) = name_of(resource, "QueueName") else {
-            continue;
-        };
-        let url = sqs
-            .get_queue_url()
-            .queue_name(&name)
-            .send()
-            .await
-            .with_context(|| format!("queue {name} (is make local running?)"))?;
+    for (kind, property) in [
+        ("AWS::DynamoDB::Table", "TableName"),
+        ("AWS::SecretsManager::Secret", "Name"),
+    ] {
         physical
             .refs
-            .insert(id, url.queue_url().unwrap_or_default().to_owned());
+            .extend(named_resources(template, kind, property));
+    }
+    for (id, name) in named_resources(template, "AWS::SQS::Queue", "QueueName") {
+        physical.refs.insert(id, queue_url(&sqs, &name).await?);
     }
     Ok(physical)
 }
@@ -226,14 +219,9 @@ async fn watch(args: &[String]) -> Result<()> {
     let template = stack_template(args)?;
     let sqs = aws_sdk_sqs::Client::new(&local_sdk_config().await);
     let mut urls = Vec::new();
-    for name in resource_names(&template, "AWS::SQS::Queue", "QueueName") {
-        let url = sqs
-            .get_queue_url()
-            .queue_name(&name)
-            .send()
-            .await
-            .with_context(|| format!("queue {name} (is make local running?)"))?;
-        urls.push((name, url.queue_url().unwrap_or_default().to_owned()));
+    for (_, name) in named_resources(&template, "AWS::SQS::Queue", "QueueName") {
+        let url = queue_url(&sqs, &name).await?;
+        urls.push((name, url));
     }
     eprintln!("watching {} queues; Ctrl-C stops", urls.len());
     loop {
@@ -276,7 +264,7 @@ async fn watch(args: &[String]) -> Result<()> {
 async fn events(args: &[String]) -> Result<()> {
     let template = stack_template(args)?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&local_sdk_config().await);
-    for table in resource_names(&template, "AWS::DynamoDB::Table", "TableName") {
+    for (_, table) in named_resources(&template, "AWS::DynamoDB::Table", "TableName") {
         let mut items: Vec<switchboard_types::StoredEvent> = Vec::new();
         let mut start = None;
         loop {
