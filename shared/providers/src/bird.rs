@@ -7,7 +7,7 @@
 //! webhook URL from configuration — never rebuilt from the Host header, which
 //! a caller controls. Envelope: `{service, event, payload}`.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
+use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload, Unmodelled};
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 
@@ -237,7 +236,7 @@ struct LastMessage {
     #[serde(default, deserialize_with = "lenient")]
     preview: Option<Preview>,
     #[serde(default)]
-    recipients: Option<Value>,
+    recipients: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     status: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
@@ -268,9 +267,9 @@ struct BirdConversation {
     #[serde(default, deserialize_with = "lenient_vec")]
     featured_participants: Vec<Participant>,
     #[serde(default)]
-    active_participant_count: Option<Value>,
+    active_participant_count: Unmodelled,
     #[serde(default)]
-    pending_participant_count: Option<Value>,
+    pending_participant_count: Unmodelled,
     #[serde(default, deserialize_with = "lenient")]
     initiating_participant: Option<Participant>,
     #[serde(default, deserialize_with = "opt_id")]

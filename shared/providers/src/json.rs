@@ -4,6 +4,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+/// A documented field that is modelled but not normalised: accepted in any
+/// shape and skipped without building a value.
+pub type Unmodelled = Option<serde::de::IgnoredAny>;
+
 /// Deserialises an optional id that a provider may send as a number or a
 /// string (Partoo's ids are numbers in the docs, strings elsewhere). Any other
 /// JSON type becomes `None` rather than failing the whole event.
@@ -46,30 +50,101 @@ pub fn opt_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>
     })
 }
 
+// Nested objects are read leniently: an object of the wrong shape becomes
+// `None` instead of failing the event. serde_json cannot resume after an
+// error inside a value, so the first attempt reads everything in one pass
+// and any error inside a nested object fails that whole attempt; `payload`
+// then reads the payload again in tolerant mode, where each nested object is
+// captured as raw text first and parsed on its own (its failure stays
+// local). The fast attempt succeeds for every well-formed payload (the
+// documented ones and their variants), and when it does, its result is the
+// tolerant mode's result: it skips work, never changes the outcome.
+thread_local! {
+    static TOLERANT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn tolerant() -> bool {
+    TOLERANT.with(std::cell::Cell::get)
+}
+
+/// Parses an envelope's `payload` text leniently: a payload of the wrong
+/// shape decodes as the default (every field absent), a nested object of
+/// the wrong shape as `None`.
+pub fn payload<T: serde::de::DeserializeOwned + Default>(raw: Option<&RawValue>) -> T {
+    let Some(text) = raw.and_then(|r| object_text(r.get())) else {
+        return T::default();
+    };
+    if let Ok(value) = serde_json::from_str(text) {
+        return value;
+    }
+    TOLERANT.with(|mode| mode.set(true));
+    let value = serde_json::from_str(text).unwrap_or_default();
+    TOLERANT.with(|mode| mode.set(false));
+    value
+}
+
 /// Deserialises a value that should be an object but may be `null` or of the
-/// wrong shape: anything that does not decode becomes `None`. It captures the
-/// raw JSON text and parses that, instead of building a `Value` tree first.
+/// wrong shape: anything else becomes `None` (see `payload` for the two modes).
 pub fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let raw = Box::<RawValue>::deserialize(deserializer)?;
-    Ok(object_text(raw.get()).and_then(|text| serde_json::from_str(text).ok()))
+    if tolerant() {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        return Ok(object_text(raw.get()).and_then(|text| serde_json::from_str(text).ok()));
+    }
+    deserializer.deserialize_any(ObjectOrNone(std::marker::PhantomData))
+}
+
+/// Reads an object as `T` in one pass and any other JSON value as `None`.
+struct ObjectOrNone<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOrNone<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 /// The text of a JSON object, or `None` for any other JSON value: structs
 /// must not be filled positionally from an array.
 fn object_text(raw: &str) -> Option<&str> {
     raw.trim_start().starts_with('{').then_some(raw)
-}
-
-/// Parses an envelope's `payload` text leniently: a payload of the wrong
-/// shape decodes as the default (every field absent).
-pub fn payload<T: serde::de::DeserializeOwned + Default>(raw: Option<&RawValue>) -> T {
-    raw.and_then(|r| object_text(r.get()))
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default()
 }
 
 /// A list that may be `null`, missing, or contain items of the wrong shape
@@ -79,18 +154,161 @@ where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let raw = Box::<RawValue>::deserialize(deserializer)?;
-    Ok(serde_json::from_str::<Vec<Box<RawValue>>>(raw.get())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| serde_json::from_str(item.get()).ok())
-                .collect()
-        })
-        .unwrap_or_default())
+    if tolerant() {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        return Ok(serde_json::from_str::<Vec<Box<RawValue>>>(raw.get())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| serde_json::from_str(item.get()).ok())
+                    .collect()
+            })
+            .unwrap_or_default());
+    }
+    deserializer.deserialize_any(ObjectsOrEmpty(std::marker::PhantomData))
+}
+
+/// Reads an array's objects as `T` in one pass, skipping items of other
+/// JSON types; any other JSON value is an empty list.
+struct ObjectsOrEmpty<T>(std::marker::PhantomData<T>);
+
+/// One array item: `T` when it is an object, skipped otherwise.
+struct Item<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(ObjectOrNone(std::marker::PhantomData))
+            .map(Item)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectsOrEmpty<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Item(item)) = seq.next_element::<Item<T>>()? {
+            items.extend(item);
+        }
+        Ok(items)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Vec::new())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
 }
 
 /// Empty strings carry no information in these payloads (`"name": ""`).
 pub fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    struct Inner {
+        #[serde(default, deserialize_with = "opt_text")]
+        a: Option<String>,
+    }
+
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    struct Outer {
+        #[serde(default, deserialize_with = "lenient")]
+        x: Option<Inner>,
+        #[serde(default, deserialize_with = "opt_text")]
+        y: Option<String>,
+        #[serde(default, deserialize_with = "lenient_vec")]
+        v: Vec<Inner>,
+    }
+
+    fn read(text: &str) -> Outer {
+        let raw: Box<RawValue> = serde_json::from_str(text).unwrap_or_else(|_| {
+            RawValue::from_string("null".into()).unwrap_or_else(|_| unreachable!())
+        });
+        payload(Some(&raw))
+    }
+
+    fn inner(a: &str) -> Inner {
+        Inner { a: Some(a.into()) }
+    }
+
+    #[test]
+    fn well_formed_payloads_read_in_one_pass() {
+        let out = read(r#"{"x":{"a":"1"},"y":2,"v":[{"a":"3"},5,null,[1],{"a":4}]}"#);
+        assert_eq!(
+            out,
+            Outer {
+                x: Some(inner("1")),
+                y: Some("2".into()),
+                v: vec![inner("3"), inner("4")],
+            }
+        );
+        assert!(!tolerant());
+    }
+
+    #[test]
+    fn values_of_the_wrong_shape_are_none_or_empty() {
+        for x in ["null", "[1,2]", "\"s\"", "3", "true", "1.5"] {
+            let out = read(&format!(r#"{{"x":{x},"y":"k","v":{x}}}"#));
+            assert_eq!(out.x, None, "{x}");
+            assert!(out.v.is_empty(), "{x}");
+            assert_eq!(out.y.as_deref(), Some("k"), "{x}");
+        }
+        assert!(
+            read(r#"{"v":{"a":"1"}}"#).v.is_empty(),
+            "an object is not a list"
+        );
+    }
+
+    #[test]
+    fn a_nested_object_that_fails_fails_alone() {
+        // A duplicate key inside a nested object fails serde's derive: the
+        // one-pass attempt fails, the tolerant pass keeps everything else.
+        let out = read(r#"{"x":{"a":"1","a":"2"},"y":"k","v":[{"a":"3","a":"4"},{"a":"5"}]}"#);
+        assert_eq!(
+            out,
+            Outer {
+                x: None,
+                y: Some("k".into()),
+                v: vec![inner("5")],
+            }
+        );
+        assert!(!tolerant(), "the mode is reset after the tolerant pass");
+        assert_eq!(read("[1]"), Outer::default());
+    }
 }

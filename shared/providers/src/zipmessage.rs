@@ -8,7 +8,7 @@
 //! `message_embed_url` (`?conversation_slug=`) and `message_url`; the slug is
 //! therefore the conversation key for every ZipMessage event.
 
-use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
+use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload, Unmodelled};
 use crate::{
     body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
@@ -127,21 +127,21 @@ struct ZipConversation {
     #[serde(default, deserialize_with = "opt_text")]
     embed_url: Option<String>,
     #[serde(default, rename = "public")]
-    is_public: Option<Value>,
+    is_public: Unmodelled,
     #[serde(default)]
-    anyone_can_post: Option<Value>,
+    anyone_can_post: Unmodelled,
     #[serde(default)]
-    allow_anonymous_messages: Option<Value>,
+    allow_anonymous_messages: Unmodelled,
     #[serde(default)]
-    allow_search_engines: Option<Value>,
+    allow_search_engines: Unmodelled,
     #[serde(default)]
-    enable_registration_prompt: Option<Value>,
+    enable_registration_prompt: Unmodelled,
     #[serde(default)]
-    subscriber_emails: Option<Value>,
+    subscriber_emails: Unmodelled,
     #[serde(default)]
-    messages: Option<Value>,
+    messages: Unmodelled,
     #[serde(default)]
-    workflow: Option<Value>,
+    workflow: Unmodelled,
 }
 
 /// `payload.message` of `message_created` and `message_played`.
@@ -171,7 +171,7 @@ struct ZipMessageBody {
     #[serde(default, deserialize_with = "opt_text")]
     access_media_file: Option<String>,
     #[serde(default)]
-    workflow: Option<Value>,
+    workflow: Unmodelled,
 }
 
 #[derive(Debug, Default, Deserialize)]
