@@ -110,6 +110,7 @@ fn stages(c: &mut Criterion) {
         now,
     );
     let gz = item::gzip(&body);
+    let lz = item::lz4(&body);
     c.bench_function("stage/decode", |b| {
         b.iter(|| {
             switchboard_providers::decode_body(
@@ -120,6 +121,8 @@ fn stages(c: &mut Criterion) {
     });
     c.bench_function("stage/gzip", |b| b.iter(|| item::gzip(black_box(&body))));
     c.bench_function("stage/gunzip", |b| b.iter(|| item::gunzip(black_box(&gz))));
+    c.bench_function("stage/lz4", |b| b.iter(|| item::lz4(black_box(&body))));
+    c.bench_function("stage/unlz4", |b| b.iter(|| item::unlz4(black_box(&lz))));
     c.bench_function("stage/build_item", |b| {
         b.iter(|| {
             item::build(

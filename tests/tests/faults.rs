@@ -352,6 +352,7 @@ async fn a_poison_record_goes_to_the_failure_queue_after_bounded_retries_without
     let records = message_records(1);
     let mut poison = records[0].item.clone().ok().flatten().expect("an item");
     poison.raw = Some("this stored body is not JSON".into());
+    poison.raw_lz4 = None;
     poison.raw_gz = None;
     aws_sdk_dynamodb::Client::new(&t.stack.sdk)
         .put_item()

@@ -326,7 +326,8 @@ pub mod index {
 
 /// One event as stored in DynamoDB: the single item model. The webhook
 /// writes it, the DynamoDB stream carries it, and the fanout rebuilds the
-/// CloudEvent from it. `raw` or `raw_gz` holds the body exactly as received.
+/// CloudEvent from it. `raw`, `raw_lz4` or `raw_gz` holds the body exactly as
+/// received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
     /// Table partition key: `<provider>#<event_id>`.
@@ -358,7 +359,11 @@ pub struct StoredEvent {
     /// Raw body as text, when it is small UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
-    /// Raw body gzip-compressed, when it is large or not UTF-8.
+    /// Raw body LZ4-compressed (a block after its 4-byte little-endian
+    /// length), when it is over 1 KiB (or not UTF-8) and at most 4 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub raw_lz4: Option<Vec<u8>>,
+    /// Raw body gzip-compressed, when it is over 4 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     pub raw_gz: Option<Vec<u8>>,
     /// Hex SHA-256 of the raw body.
