@@ -344,6 +344,17 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
             .find(|s| actions(s) == ["secretsmanager:GetSecretValue"])
             .expect("GetSecretValue statement");
         assert_eq!(tagged(&read["Resource"]), Some(("!Ref".into(), secret)));
+        // The init-time connection warm-up reads the table's description
+        // (metadata, no items), on the events table only.
+        let describe = statements
+            .iter()
+            .find(|s| actions(s) == ["dynamodb:DescribeTable"])
+            .expect("DescribeTable statement");
+        assert_eq!(
+            tagged(&describe["Resource"]),
+            tagged(&put["Resource"]),
+            "{binary}: DescribeTable on the events table"
+        );
         // Nothing else that reads or writes data.
         let data: Vec<String> = statements
             .iter()
@@ -352,7 +363,11 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
             .collect();
         assert_eq!(
             data,
-            ["dynamodb:PutItem", "secretsmanager:GetSecretValue"],
+            [
+                "dynamodb:PutItem",
+                "dynamodb:DescribeTable",
+                "secretsmanager:GetSecretValue"
+            ],
             "{binary}"
         );
     }

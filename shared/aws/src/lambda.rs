@@ -71,10 +71,41 @@ pub async fn webhook_ingest(
     sdk: &SdkConfig,
 ) -> Result<(Ingest, WebhookConfig), ConfigError> {
     let config = WebhookConfig::from_lookup(provider, env)?;
-    let verifier = load_provider(&config, sdk).await?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    // The keys and the table's connection at once: in AWS they are two
+    // endpoints, and the table's TLS handshake then happens here rather than
+    // inside the first webhook request.
+    let (verifier, ()) = tokio::join!(
+        load_provider(&config, sdk),
+        warm_table_connection(&dynamo, &config.table_name)
+    );
+    let verifier = verifier?;
+    let store = DynamoStore::new(dynamo, &config.table_name);
     let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
     Ok((ingest, config))
+}
+
+/// How long init waits for the table's connection before going on without it.
+const WARM_UP_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Opens the connection to DynamoDB during init with the cheapest call on
+/// the table (`DescribeTable`: metadata only, no capacity used), so the
+/// first request's PutItem finds a warm, TLS-established connection in the
+/// pool. Best effort: a failure or a slow answer is logged and init goes on;
+/// the first request then connects as it would have anyway.
+async fn warm_table_connection(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let call = client.describe_table().table_name(table).send();
+    match tokio::time::timeout(WARM_UP_BUDGET, call).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(
+            error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
+            "warming the DynamoDB connection failed; the first request will connect"
+        ),
+        Err(_) => tracing::warn!(
+            budget_ms = WARM_UP_BUDGET.as_millis() as u64,
+            "warming the DynamoDB connection timed out; the first request will connect"
+        ),
+    }
 }
 
 /// The path token of `/webhooks/zipmessage/{token}`: API Gateway's path
