@@ -21,13 +21,13 @@ trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"
 
 log "3/4 cold start, memory, write cost (release binaries, Lambda Runtime API emulator, moto)"
-"$ROOT/target/release/lambda-bench"
+"$TARGET/release/lambda-bench"
 
 log "4/4 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
 for f in zipmessage-webhook partoo-webhook bird-webhook fanout; do
-  bin="$ROOT/target/lambda/$f/bootstrap"
+  bin="$TARGET/lambda/$f/bootstrap"
   bytes=$(stat -c %s "$bin")
   machine=$(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ')   # ELF e_machine: b700 = aarch64
   [[ "$machine" == "b700" ]] && arch=aarch64 || arch="e_machine=$machine"

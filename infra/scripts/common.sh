@@ -3,6 +3,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Where cargo puts its output: CARGO_TARGET_DIR when set (one target directory
+# shared between clones), else the repository's own target/.
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$ROOT/.venv"
 STATE="$ROOT/.local"
 export SAM_CLI_TELEMETRY=0

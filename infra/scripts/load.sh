@@ -12,5 +12,5 @@ cargo build --locked -p switchboard-tests --bin load
 trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"
 log "load: ${EVENTS:-2000} events x ${COPIES:-3} copies, ${CONCURRENCY:-64} in flight"
-"$ROOT/target/debug/load" --events "${EVENTS:-2000}" --copies "${COPIES:-3}" \
+"$TARGET/debug/load" --events "${EVENTS:-2000}" --copies "${COPIES:-3}" \
   --concurrency "${CONCURRENCY:-64}"

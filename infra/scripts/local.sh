@@ -23,6 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 start_moto "${MOTO_PORT:-4566}"
-"$ROOT/target/debug/switchboard-local" up --port "${SWITCHBOARD_PORT:-3000}" &
+"$TARGET/debug/switchboard-local" up --port "${SWITCHBOARD_PORT:-3000}" &
 GATEWAY_PID=$!
 wait "$GATEWAY_PID"

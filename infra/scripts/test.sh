@@ -25,7 +25,7 @@ log "schemathesis: docs/openapi.yaml against the local gateway"
 GATEWAY_PORT="$(free_port)"
 ST_TOKEN="st-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 ZIPMESSAGE_TOKENS="$ST_TOKEN" SWITCHBOARD_PORT="$GATEWAY_PORT" \
-  "$ROOT/target/debug/switchboard-local" up --stack "schemathesis-$GATEWAY_PORT" \
+  "$TARGET/debug/switchboard-local" up --stack "schemathesis-$GATEWAY_PORT" \
   >"$STATE/schemathesis-gateway.log" 2>&1 &
 GATEWAY_PID=$!
 trap 'kill "$GATEWAY_PID" 2>/dev/null || true; stop_moto' EXIT
