@@ -94,51 +94,7 @@ where
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         return Ok(object_text(raw.get()).and_then(|text| serde_json::from_str(text).ok()));
     }
-    deserializer.deserialize_any(ObjectOrNone(std::marker::PhantomData))
-}
-
-/// Reads an object as `T` in one pass and any other JSON value as `None`.
-struct ObjectOrNone<T>(std::marker::PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOrNone<T> {
-    type Value = Option<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    shaped(deserializer)
 }
 
 /// The text of a JSON object, or `None` for any other JSON value: structs
@@ -165,69 +121,110 @@ where
             })
             .unwrap_or_default());
     }
-    deserializer.deserialize_any(ObjectsOrEmpty(std::marker::PhantomData))
+    shaped(deserializer)
 }
 
-/// Reads an array's objects as `T` in one pass, skipping items of other
-/// JSON types; any other JSON value is an empty list.
-struct ObjectsOrEmpty<T>(std::marker::PhantomData<T>);
+/// What a one-pass lenient read keeps: a value of the expected shape is
+/// read, every other JSON value is consumed and becomes [`Shape::other`].
+trait Shape<'de>: Sized {
+    /// The value for JSON of any other shape.
+    fn other() -> Self;
 
-/// One array item: `T` when it is an object, skipped otherwise.
-struct Item<T>(Option<T>);
+    /// Reads an object; by default it is the wrong shape.
+    fn map<A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Self::other())
+    }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_any(ObjectOrNone(std::marker::PhantomData))
-            .map(Item)
+    /// Reads an array; by default it is the wrong shape.
+    fn seq<A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Self::other())
     }
 }
 
-impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectsOrEmpty<T> {
-    type Value = Vec<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
+/// An object as `Some(T)`.
+impl<'de, T: Deserialize<'de>> Shape<'de> for Option<T> {
+    fn other() -> Self {
+        None
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+/// An array's objects, skipping items of other shapes.
+impl<'de, T: Deserialize<'de>> Shape<'de> for Vec<T> {
+    fn other() -> Self {
+        Vec::new()
+    }
+
+    fn seq<A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
         let mut items = Vec::new();
         while let Some(Item(item)) = seq.next_element::<Item<T>>()? {
             items.extend(item);
         }
         Ok(items)
     }
+}
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map
-            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(Vec::new())
+/// Reads any JSON value as `S` in one pass.
+fn shaped<'de, D: Deserializer<'de>, S: Shape<'de>>(deserializer: D) -> Result<S, D::Error> {
+    deserializer.deserialize_any(Shaped(std::marker::PhantomData))
+}
+
+/// One array item: `T` when it is an object, skipped otherwise.
+struct Item<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        shaped(deserializer).map(Item)
+    }
+}
+
+struct Shaped<S>(std::marker::PhantomData<S>);
+
+impl<'de, S: Shape<'de>> serde::de::Visitor<'de> for Shaped<S> {
+    type Value = S;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<S, A::Error> {
+        S::map(map)
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<S, A::Error> {
+        S::seq(seq)
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_bool<E>(self, _: bool) -> Result<S, E> {
+        Ok(S::other())
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_i64<E>(self, _: i64) -> Result<S, E> {
+        Ok(S::other())
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_u64<E>(self, _: u64) -> Result<S, E> {
+        Ok(S::other())
     }
 
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_f64<E>(self, _: f64) -> Result<S, E> {
+        Ok(S::other())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<S, E> {
+        Ok(S::other())
+    }
+
+    fn visit_unit<E>(self) -> Result<S, E> {
+        Ok(S::other())
     }
 }
 
