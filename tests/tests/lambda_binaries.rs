@@ -33,20 +33,26 @@ fn response(outcome: Outcome) -> (u64, Value) {
     (r["statusCode"].as_u64().unwrap_or_default(), body)
 }
 
+/// API Gateway's event for ZipMessage's `message_created` seed posted with
+/// `token` in the URL.
+fn zipmessage_seed_event(token: &str, headers: &[(&str, &str)]) -> Value {
+    http_api_event(
+        "POST",
+        "/webhooks/zipmessage/{token}",
+        &format!("/webhooks/zipmessage/{token}"),
+        headers,
+        &fixture("zipmessage", "message_created.json"),
+        Some(("token", token)),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zipmessage_binary_stores_seeds_and_refuses_bad_tokens() {
     let t = TestStack::start().await;
     let mut api = start_function(&t, "zipmessage-webhook", &[]).await;
-    let route = "/webhooks/zipmessage/{token}";
-    let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
-    let body = fixture("zipmessage", "message_created.json");
-    let event = http_api_event(
-        "POST",
-        route,
-        &path,
+    let event = zipmessage_seed_event(
+        keys::ZIPMESSAGE_TOKEN,
         &[("content-type", "application/json")],
-        &body,
-        Some(("token", keys::ZIPMESSAGE_TOKEN)),
     );
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!(
@@ -56,14 +62,7 @@ async fn zipmessage_binary_stores_seeds_and_refuses_bad_tokens() {
     );
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
-    let bad = http_api_event(
-        "POST",
-        route,
-        "/webhooks/zipmessage/nope",
-        &[],
-        &body,
-        Some(("token", "nope")),
-    );
+    let bad = zipmessage_seed_event("nope", &[]);
     let (status, reply) = response(api.invoke(&bad).await);
     assert_eq!(
         (status, reply["error"].as_str()),
@@ -84,27 +83,13 @@ fn json_lines(api: &RuntimeApi) -> Vec<Value> {
 async fn webhook_binary_logs_each_request_and_emits_emf_metrics_without_secrets() {
     let t = TestStack::start().await;
     let mut api = start_function(&t, "zipmessage-webhook", &[]).await;
-    let route = "/webhooks/zipmessage/{token}";
-    let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
-    let body = fixture("zipmessage", "message_created.json");
-    let event = http_api_event(
-        "POST",
-        route,
-        &path,
+    let event = zipmessage_seed_event(
+        keys::ZIPMESSAGE_TOKEN,
         &[("content-type", "application/json")],
-        &body,
-        Some(("token", keys::ZIPMESSAGE_TOKEN)),
     );
     let (_, accepted) = response(api.invoke(&event).await);
     let event_id = accepted["event_ids"][0].as_str().expect("id").to_owned();
-    let bad = http_api_event(
-        "POST",
-        route,
-        "/webhooks/zipmessage/wrong-token-value",
-        &[],
-        &body,
-        Some(("token", "wrong-token-value")),
-    );
+    let bad = zipmessage_seed_event("wrong-token-value", &[]);
     response(api.invoke(&bad).await);
     // stdout is read asynchronously: give the last lines a moment.
     let mut lines = json_lines(&api);
