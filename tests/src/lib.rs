@@ -25,6 +25,36 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The providers' documented example payloads, as (provider, fixture
+/// directory, file name): the seeds every measurement is made on.
+pub const SEEDS: [(switchboard_types::Provider, &str, &str); 5] = [
+    (
+        switchboard_types::Provider::Zipmessage,
+        "zipmessage",
+        "conversation_created.json",
+    ),
+    (
+        switchboard_types::Provider::Zipmessage,
+        "zipmessage",
+        "message_created.json",
+    ),
+    (
+        switchboard_types::Provider::Zipmessage,
+        "zipmessage",
+        "message_played.json",
+    ),
+    (
+        switchboard_types::Provider::Partoo,
+        "partoo",
+        "message_created.json",
+    ),
+    (
+        switchboard_types::Provider::Bird,
+        "bird",
+        "conversation.updated.json",
+    ),
+];
+
 /// A fixture's bytes, exactly as committed (`tests/fixtures/<provider>/<name>`).
 pub fn fixture(provider: &str, name: &str) -> Vec<u8> {
     let path = root().join("tests/fixtures").join(provider).join(name);

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use switchboard_pipeline::{Ingest, Limits, MemoryStore, OutcomeKind, WebhookRequest};
 use switchboard_providers::{decode_body, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
-use switchboard_tests::{fixture, keys};
+use switchboard_tests::{fixture, keys, SEEDS};
 use switchboard_types::Provider;
 
 const URL: &str = "https://hooks.example.com/webhooks/bird";
@@ -93,25 +93,15 @@ fn replace(value: &mut Value, path: &[String], with: Value) {
 }
 
 fn seeds() -> Vec<(Provider, Value)> {
-    [
-        (
-            Provider::Zipmessage,
-            "zipmessage",
-            "conversation_created.json",
-        ),
-        (Provider::Zipmessage, "zipmessage", "message_created.json"),
-        (Provider::Zipmessage, "zipmessage", "message_played.json"),
-        (Provider::Partoo, "partoo", "message_created.json"),
-        (Provider::Bird, "bird", "conversation.updated.json"),
-    ]
-    .into_iter()
-    .map(|(p, dir, name)| {
-        (
-            p,
-            serde_json::from_slice(&fixture(dir, name)).expect("seed"),
-        )
-    })
-    .collect()
+    SEEDS
+        .into_iter()
+        .map(|(p, dir, name)| {
+            (
+                p,
+                serde_json::from_slice(&fixture(dir, name)).expect("seed"),
+            )
+        })
+        .collect()
 }
 
 /// A decode outcome is defined when it is an error with a stable code, or an

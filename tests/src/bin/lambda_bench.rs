@@ -20,9 +20,8 @@ use switchboard_providers::{bird, decode_body};
 use switchboard_tests::cost::{index_entry_size, item_size, write_units};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
 use switchboard_tests::{
-    fixture, keys, lambda_env, partoo_signature, provision_only, root, unique,
+    fixture, keys, lambda_env, partoo_signature, provision_only, root, unique, SEEDS,
 };
-use switchboard_types::Provider;
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
 const WEBHOOKS: [&str; 3] = ["zipmessage-webhook", "partoo-webhook", "bird-webhook"];
@@ -248,17 +247,7 @@ async fn main() -> Result<()> {
         "seed", "item bytes", "item WRU", "by-conversation (ALL)", "by-day (INCLUDE)"
     );
     let mut worst_wru = 0;
-    for (provider, dir, file) in [
-        (
-            Provider::Zipmessage,
-            "zipmessage",
-            "conversation_created.json",
-        ),
-        (Provider::Zipmessage, "zipmessage", "message_created.json"),
-        (Provider::Zipmessage, "zipmessage", "message_played.json"),
-        (Provider::Partoo, "partoo", "message_created.json"),
-        (Provider::Bird, "bird", "conversation.updated.json"),
-    ] {
+    for (provider, dir, file) in SEEDS {
         let body = fixture(dir, file);
         let stored = item::build(
             provider,
