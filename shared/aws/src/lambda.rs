@@ -74,15 +74,24 @@ pub async fn webhook_ingest(
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     // The keys and the table's connection at once: in AWS they are two
     // endpoints, and the table's TLS handshake then happens here rather than
-    // inside the first webhook request.
-    let (verifier, ()) = tokio::join!(
-        load_provider(&config, sdk),
-        warm_table_connection(&dynamo, &config.table_name)
-    );
+    // inside the first webhook request. A plain-HTTP endpoint (moto locally)
+    // has no handshake to save, only a round trip to spend, so it is not warmed.
+    let warm = needs_tls(sdk.endpoint_url());
+    let (verifier, ()) = tokio::join!(load_provider(&config, sdk), async {
+        if warm {
+            warm_table_connection(&dynamo, &config.table_name).await;
+        }
+    });
     let verifier = verifier?;
     let store = DynamoStore::new(dynamo, &config.table_name);
     let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
     Ok((ingest, config))
+}
+
+/// Whether the first call to an endpoint opens a TLS connection: every AWS
+/// endpoint does (no override), an `http://` override such as moto does not.
+fn needs_tls(endpoint_override: Option<&str>) -> bool {
+    endpoint_override.is_none_or(|url| !url.trim().to_ascii_lowercase().starts_with("http://"))
 }
 
 /// How long init waits for the table's connection before going on without it.
@@ -323,5 +332,18 @@ impl ReprocessHandler {
             Utc::now().timestamp_millis(),
         ));
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_tls;
+
+    #[test]
+    fn only_plain_http_endpoints_skip_the_connection_warm_up() {
+        assert!(needs_tls(None), "AWS's own endpoints are HTTPS");
+        assert!(needs_tls(Some("https://dynamodb.eu-west-1.amazonaws.com")));
+        assert!(!needs_tls(Some("http://127.0.0.1:4566")));
+        assert!(!needs_tls(Some(" HTTP://localhost:8000")));
     }
 }
