@@ -7,10 +7,10 @@
 //! webhook URL from configuration — never rebuilt from the Host header, which
 //! a caller controls. Envelope: `{service, event, payload}`.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload, Unmodelled};
+use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload, InPass, Unmodelled};
 use crate::{
-    body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
-    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, timestamp,
+    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
@@ -164,14 +164,15 @@ impl WebhookProvider for Bird {
     }
 }
 
+/// `P`: the payload as raw text (two-pass read) or read in the same pass.
 #[derive(Debug, Deserialize)]
-struct Envelope {
+struct Envelope<P = Option<Box<RawValue>>> {
     #[serde(default, deserialize_with = "opt_text")]
     #[allow(dead_code)]
     service: Option<String>,
     event: String,
     #[serde(default)]
-    payload: Option<Box<RawValue>>,
+    payload: P,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,9 +300,15 @@ pub fn decode(
     request_id: Option<&str>,
     sent_at: Option<&str>,
 ) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = parse_envelope("Bird", body)?;
-    let native_type = required_type("Bird", "event", envelope.event)?;
-    let payload: BirdConversation = payload(envelope.payload.as_deref());
+    let (event, payload): (String, BirdConversation) =
+        match one_pass::<Envelope<InPass<BirdConversation>>>(body) {
+            Some(read) => (read.event, read.payload.0.unwrap_or_default()),
+            None => {
+                let envelope: Envelope = parse_envelope("Bird", body)?;
+                (envelope.event, payload(envelope.payload.as_deref()))
+            }
+        };
+    let native_type = required_type("Bird", "event", event)?;
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);
     let header_time = sent_at

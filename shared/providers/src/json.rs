@@ -97,6 +97,27 @@ where
     shaped(deserializer)
 }
 
+/// An envelope's `payload` read in the envelope's own pass, as [`lenient`]
+/// reads a nested object: `Some` for an object of the expected shape, `None`
+/// for any other JSON value. A payload that does not read fails the whole
+/// one-pass read; the provider then reads the envelope with the payload as
+/// raw text and calls [`payload`], whose result a successful one-pass read
+/// equals (the same fields, read from the same text, in the same mode).
+#[derive(Debug)]
+pub struct InPass<T>(pub Option<T>);
+
+impl<T> Default for InPass<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for InPass<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        lenient(deserializer).map(InPass)
+    }
+}
+
 /// The text of a JSON object, or `None` for any other JSON value: structs
 /// must not be filled positionally from an array.
 fn object_text(raw: &str) -> Option<&str> {

@@ -259,11 +259,7 @@ pub(crate) fn parse_envelope<T: serde::de::DeserializeOwned>(
     provider: &'static str,
     body: &[u8],
 ) -> Result<T, DecodeError> {
-    let starts_as_object = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{');
-    if !starts_as_object {
+    if !starts_as_object(body) {
         // Invalid JSON keeps its malformed_json code; valid JSON that is not
         // an object is not the envelope.
         return Err(
@@ -277,6 +273,26 @@ pub(crate) fn parse_envelope<T: serde::de::DeserializeOwned>(
         );
     }
     serde_json::from_slice(body).map_err(|e| classify_json_error(provider, &e))
+}
+
+fn starts_as_object(body: &[u8]) -> bool {
+    body.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{')
+}
+
+/// Reads an envelope and its payload in one pass (the payload as
+/// [`json::InPass`]): `None` when the body is not a JSON object or any part
+/// of it does not read that way, and the caller then takes the two-pass path
+/// ([`parse_envelope`], then [`json::payload`]), which also names the error.
+pub(crate) fn one_pass<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    #[cfg(test)]
+    if tests::TWO_PASS_ONLY.with(std::cell::Cell::get) {
+        return None;
+    }
+    starts_as_object(body)
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
 }
 
 /// Decodes a stored body of `provider` without request headers: what the
@@ -294,6 +310,94 @@ pub fn decode_body(provider: Provider, body: &[u8]) -> Result<Decoded, DecodeErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    thread_local! {
+        /// Makes [`one_pass`] decline, so decoding takes the two-pass path.
+        pub(crate) static TWO_PASS_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    fn both_ways(provider: Provider, body: &[u8]) -> [Result<Decoded, DecodeError>; 2] {
+        let fast = decode_body(provider, body);
+        TWO_PASS_ONLY.with(|only| only.set(true));
+        let slow = decode_body(provider, body);
+        TWO_PASS_ONLY.with(|only| only.set(false));
+        [fast, slow]
+    }
+
+    /// Every variant of `value` with one node replaced by another shape.
+    fn variants(value: &Value, out: &mut Vec<Value>) {
+        let shapes = [
+            Value::Null,
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!("x"),
+            serde_json::json!(7),
+            serde_json::json!([{"id": 1}, 2]),
+            serde_json::json!({"id": {"x": 1}}),
+        ];
+        fn walk(root: &Value, at: &mut Vec<String>, shapes: &[Value], out: &mut Vec<Value>) {
+            let node = at.iter().fold(root, |v, k| match v {
+                Value::Array(items) => &items[k.parse::<usize>().unwrap_or_default()],
+                other => &other[k.as_str()],
+            });
+            if !at.is_empty() {
+                for shape in shapes {
+                    let mut copy = root.clone();
+                    let slot = at.iter().fold(&mut copy, |v, k| match v {
+                        Value::Array(items) => &mut items[k.parse::<usize>().unwrap_or_default()],
+                        other => &mut other[k.as_str()],
+                    });
+                    *slot = shape.clone();
+                    out.push(copy);
+                }
+            }
+            let keys: Vec<String> = match node {
+                Value::Object(map) => map.keys().cloned().collect(),
+                Value::Array(items) => (0..items.len()).map(|i| i.to_string()).collect(),
+                _ => Vec::new(),
+            };
+            for key in keys {
+                at.push(key);
+                walk(root, at, shapes, out);
+                at.pop();
+            }
+        }
+        walk(value, &mut Vec::new(), &shapes, out);
+    }
+
+    #[test]
+    fn the_one_pass_read_decodes_exactly_as_the_two_pass_read() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+        let mut checked = 0;
+        for (provider, dir) in [
+            (Provider::Zipmessage, "zipmessage"),
+            (Provider::Partoo, "partoo"),
+            (Provider::Bird, "bird"),
+        ] {
+            let entries = std::fs::read_dir(format!("{fixtures}/{dir}")).expect("fixtures");
+            for entry in entries {
+                let body = std::fs::read(entry.expect("entry").path()).expect("fixture");
+                let [fast, slow] = both_ways(provider, &body);
+                assert!(fast.is_ok(), "{dir}: a seed decodes");
+                assert_eq!(fast, slow, "{dir}: the seed as sent");
+                let mut bodies = Vec::new();
+                variants(&serde_json::from_slice(&body).expect("json"), &mut bodies);
+                for variant in bodies {
+                    let text = variant.to_string();
+                    let [fast, slow] = both_ways(provider, text.as_bytes());
+                    assert_eq!(fast, slow, "{dir}: {text}");
+                    checked += 1;
+                }
+                // A duplicate key inside the payload fails the one-pass read.
+                let text = String::from_utf8(body).expect("utf-8");
+                let duplicated = text.replacen("\"id\":", "\"id\": 1, \"id\":", 2);
+                let [fast, slow] = both_ways(provider, duplicated.as_bytes());
+                assert_eq!(fast, slow, "{dir}: {duplicated}");
+            }
+        }
+        assert!(checked > 500, "{checked} variants");
+    }
 
     #[test]
     fn key_lists_accept_commas_spaces_and_json_arrays() {

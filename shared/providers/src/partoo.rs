@@ -11,10 +11,10 @@
 //! Partoo retries only on 5xx and drops an event on any 4xx, which is why the
 //! pipeline never answers an authentic Partoo body with a 4xx.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text, payload};
+use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text, payload, InPass};
 use crate::{
-    body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
-    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, sha256_hex,
+    timestamp, AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -104,12 +104,13 @@ impl WebhookProvider for Partoo {
     }
 }
 
+/// `P`: the payload as raw text (two-pass read) or read in the same pass.
 #[derive(Debug, Deserialize)]
-struct Envelope {
+struct Envelope<P = Option<Box<RawValue>>> {
     #[serde(rename = "type")]
     event_type: String,
     #[serde(default)]
-    payload: Option<Box<RawValue>>,
+    payload: P,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -323,9 +324,15 @@ impl PartooMessage {
 
 /// Decodes a Partoo body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = parse_envelope("Partoo", body)?;
-    let native_type = required_type("Partoo", "type", envelope.event_type)?;
-    let payload: Payload = payload(envelope.payload.as_deref());
+    let (event_type, payload): (String, Payload) = match one_pass::<Envelope<InPass<Payload>>>(body)
+    {
+        Some(read) => (read.event_type, read.payload.0.unwrap_or_default()),
+        None => {
+            let envelope: Envelope = parse_envelope("Partoo", body)?;
+            (envelope.event_type, payload(envelope.payload.as_deref()))
+        }
+    };
+    let native_type = required_type("Partoo", "type", event_type)?;
     let missing = |field| DecodeError::MissingField {
         event_type: native_type.clone(),
         field,

@@ -8,10 +8,10 @@
 //! `message_embed_url` (`?conversation_slug=`) and `message_url`; the slug is
 //! therefore the conversation key for every ZipMessage event.
 
-use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload, Unmodelled};
+use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload, InPass, Unmodelled};
 use crate::{
-    body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
-    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, html, one_pass, parse_envelope, passthrough_type, required_type, timestamp,
+    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -98,8 +98,9 @@ impl WebhookProvider for Zipmessage {
     }
 }
 
+/// `P`: the payload as raw text (two-pass read) or read in the same pass.
 #[derive(Debug, Deserialize)]
-struct Envelope {
+struct Envelope<P = Option<Box<RawValue>>> {
     #[serde(rename = "type")]
     event_type: String,
     #[serde(default, deserialize_with = "opt_id")]
@@ -107,7 +108,18 @@ struct Envelope {
     #[serde(default, deserialize_with = "opt_text")]
     occurred_at: Option<String>,
     #[serde(default)]
-    payload: Option<Box<RawValue>>,
+    payload: P,
+}
+
+impl<P> Envelope<P> {
+    fn with_payload<Q>(self, read: impl FnOnce(P) -> Q) -> Envelope<Q> {
+        Envelope {
+            event_type: self.event_type,
+            id: self.id,
+            occurred_at: self.occurred_at,
+            payload: read(self.payload),
+        }
+    }
 }
 
 /// `payload.conversation` of `conversation_created`.
@@ -216,9 +228,52 @@ struct ConversationPayload {
     conversation: Option<ZipConversation>,
 }
 
+/// Every payload field of the modelled types, for the one-pass read (the
+/// event type may come after the payload in the body).
+#[derive(Debug, Default, Deserialize)]
+struct AnyPayload {
+    #[serde(default, deserialize_with = "lenient")]
+    conversation: Option<ZipConversation>,
+    #[serde(default, deserialize_with = "lenient")]
+    message: Option<ZipMessageBody>,
+    #[serde(default)]
+    played_by: Option<Value>,
+}
+
+/// The payload, read in the envelope's pass or kept as raw text for a
+/// lenient read of the fields its type needs.
+enum Payload {
+    Read(AnyPayload),
+    Raw(Option<Box<RawValue>>),
+}
+
+impl Payload {
+    fn conversation(self) -> ConversationPayload {
+        match self {
+            Payload::Read(read) => ConversationPayload {
+                conversation: read.conversation,
+            },
+            Payload::Raw(raw) => payload(raw.as_deref()),
+        }
+    }
+
+    fn message(self) -> MessagePayload {
+        match self {
+            Payload::Read(read) => MessagePayload {
+                message: read.message,
+                played_by: read.played_by,
+            },
+            Payload::Raw(raw) => payload(raw.as_deref()),
+        }
+    }
+}
+
 /// Decodes a ZipMessage body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = parse_envelope("ZipMessage", body)?;
+    let envelope = match one_pass::<Envelope<InPass<AnyPayload>>>(body) {
+        Some(read) => read.with_payload(|p| Payload::Read(p.0.unwrap_or_default())),
+        None => parse_envelope::<Envelope>("ZipMessage", body)?.with_payload(Payload::Raw),
+    };
     let native_type = required_type("ZipMessage", "type", envelope.event_type.clone())?;
     let occurred_at = envelope.occurred_at.as_deref().and_then(timestamp::parse);
     let dedup_key = match non_empty(envelope.id) {
@@ -232,7 +287,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
 
     let (event_type, conversation_key, normalized, fallback_time) = match native_type.as_str() {
         "conversation_created" => {
-            let payload: ConversationPayload = payload(envelope.payload.as_deref());
+            let payload = envelope.payload.conversation();
             let conversation = payload
                 .conversation
                 .ok_or_else(|| missing("payload.conversation"))?;
@@ -257,7 +312,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             ("conversation.created", key, normalized, created)
         }
         "message_created" | "message_played" => {
-            let payload: MessagePayload = payload(envelope.payload.as_deref());
+            let payload = envelope.payload.message();
             let message = payload.message.ok_or_else(|| missing("payload.message"))?;
             let key = conversation_slug(&message)
                 .ok_or_else(|| missing("payload.message.message_url"))?;
