@@ -166,10 +166,10 @@ impl WebhookProvider for Bird {
 
 /// `P`: the payload as raw text (two-pass read) or read in the same pass.
 #[derive(Debug, Deserialize)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct Envelope<P = Option<Box<RawValue>>> {
-    #[serde(default, deserialize_with = "opt_text")]
-    #[allow(dead_code)]
-    service: Option<String>,
+    #[serde(default)]
+    service: Unmodelled,
     event: String,
     #[serde(default)]
     payload: P,
@@ -188,19 +188,19 @@ struct Contact {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // every documented field is modelled, not all are normalised
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct Participant {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
     /// `contact`, `user`, `bot`, `flow`, … passed through.
     #[serde(default, rename = "type", deserialize_with = "opt_text")]
     kind: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    status: Option<String>,
+    #[serde(default)]
+    status: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     display_name: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    avatar_url: Option<String>,
+    #[serde(default)]
+    avatar_url: Unmodelled,
     #[serde(default, deserialize_with = "lenient")]
     contact: Option<Contact>,
 }
@@ -232,7 +232,7 @@ struct Preview {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct LastMessage {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -252,23 +252,23 @@ struct LastMessage {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct BirdConversation {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     name: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    description: Option<String>,
+    #[serde(default)]
+    description: Unmodelled,
     /// `active`, `closed`, … passed through.
     #[serde(default, deserialize_with = "opt_text")]
     status: Option<String>,
     /// `private`, `public`, … passed through.
-    #[serde(default, deserialize_with = "opt_text")]
-    visibility: Option<String>,
+    #[serde(default)]
+    visibility: Unmodelled,
     /// `invite-only`, `open`, … passed through.
-    #[serde(default, deserialize_with = "opt_text")]
-    accessibility: Option<String>,
+    #[serde(default)]
+    accessibility: Unmodelled,
     #[serde(default, deserialize_with = "lenient_vec")]
     featured_participants: Vec<Participant>,
     #[serde(default)]
@@ -286,8 +286,8 @@ struct BirdConversation {
     #[serde(default, deserialize_with = "opt_text")]
     updated_at: Option<String>,
     /// `direct`, `group`, … passed through.
-    #[serde(default, deserialize_with = "opt_text")]
-    platform_style: Option<String>,
+    #[serde(default)]
+    platform_style: Unmodelled,
     /// Present on non-conversation events of the same envelope.
     #[serde(default, deserialize_with = "opt_id")]
     conversation_id: Option<String>,

@@ -11,7 +11,7 @@
 //! Partoo retries only on 5xx and drops an event on any 4xx, which is why the
 //! pipeline never answers an authentic Partoo body with a 4xx.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_bool, opt_id, opt_text, payload, InPass};
+use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload, InPass, Unmodelled};
 use crate::{
     body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, sha256_hex,
     timestamp, AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
@@ -114,24 +114,18 @@ struct Envelope<P = Option<Box<RawValue>>> {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct Payload {
     #[serde(default, deserialize_with = "lenient")]
     message: Option<PartooMessage>,
     #[serde(default, deserialize_with = "lenient")]
     conversation: Option<PartooConversation>,
-    #[serde(default, deserialize_with = "opt_id")]
-    #[allow(dead_code)]
-    org_id: Option<String>,
+    #[serde(default)]
+    org_id: Unmodelled,
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct CustomMessageChannel {
-    #[serde(default, deserialize_with = "opt_text")]
-    #[allow(dead_code)]
-    external_message_id: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct PartooMessage {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -158,84 +152,68 @@ struct PartooMessage {
     content: Option<String>,
     #[serde(default, deserialize_with = "opt_id")]
     user_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    #[allow(dead_code)]
-    custom_channel: Option<CustomMessageChannel>,
+    /// `{external_message_id}`.
+    #[serde(default)]
+    custom_channel: Unmodelled,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // every documented field is modelled, not all are normalised
-struct Business {
-    #[serde(default, deserialize_with = "opt_id")]
-    id: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    city: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    zipcode: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    country: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    formatted_address: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct CustomConversationChannel {
-    #[serde(default, deserialize_with = "opt_id")]
-    id: Option<String>,
+    #[serde(default)]
+    id: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     name: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    icon: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    is_readonly: Option<bool>,
-    #[serde(default, deserialize_with = "opt_text")]
-    external_conversation_id: Option<String>,
+    #[serde(default)]
+    icon: Unmodelled,
+    #[serde(default)]
+    is_readonly: Unmodelled,
+    #[serde(default)]
+    external_conversation_id: Unmodelled,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct PartooConversation {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    consumer_img: Option<String>,
+    #[serde(default)]
+    consumer_img: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     consumer_name: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     consumer_phone_number: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     consumer_email: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
-    last_message: Option<PartooMessage>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    is_read: Option<bool>,
+    #[serde(default)]
+    last_message: Unmodelled,
+    #[serde(default)]
+    is_read: Unmodelled,
     /// `Open`, `Closed`, … passed through.
     #[serde(default, deserialize_with = "opt_text")]
     status: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     created_at: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    has_one_user_message: Option<bool>,
-    #[serde(default, deserialize_with = "lenient")]
-    business: Option<Business>,
+    #[serde(default)]
+    has_one_user_message: Unmodelled,
+    /// `{id, name, city, zipcode, country, formatted_address}`.
+    #[serde(default)]
+    business: Unmodelled,
     /// `Facebook`, `Instagram`, `Google`, `SMS`, … passed through.
     #[serde(default, deserialize_with = "opt_text")]
     messaging_partner: Option<String>,
-    #[serde(default, deserialize_with = "lenient_vec")]
-    issues: Vec<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    first_message_date: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    is_expired: Option<bool>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    is_solved: Option<bool>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    is_automated: Option<bool>,
-    #[serde(default, deserialize_with = "opt_id")]
-    assigned_user_id: Option<String>,
+    #[serde(default)]
+    issues: Unmodelled,
+    #[serde(default)]
+    first_message_date: Unmodelled,
+    #[serde(default)]
+    is_expired: Unmodelled,
+    #[serde(default)]
+    is_solved: Unmodelled,
+    #[serde(default)]
+    is_automated: Unmodelled,
+    #[serde(default)]
+    assigned_user_id: Unmodelled,
     #[serde(default, deserialize_with = "lenient")]
     custom_channel: Option<CustomConversationChannel>,
 }

@@ -124,7 +124,7 @@ impl<P> Envelope<P> {
 
 /// `payload.conversation` of `conversation_created`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // every documented field is modelled, not all are normalised
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct ZipConversation {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -136,8 +136,8 @@ struct ZipConversation {
     slug: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     url: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
-    embed_url: Option<String>,
+    #[serde(default)]
+    embed_url: Unmodelled,
     #[serde(default, rename = "public")]
     is_public: Unmodelled,
     #[serde(default)]
@@ -158,7 +158,7 @@ struct ZipConversation {
 
 /// `payload.message` of `message_created` and `message_played`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)]
+#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct ZipMessageBody {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
