@@ -7,9 +7,10 @@
 //! `cargo bench -p switchboard-tests --bench pipeline` (or `make bench`).
 
 use chrono::{TimeZone, Utc};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use http::HeaderMap;
 use std::hint::black_box;
+use switchboard_aws::dynamo::attributes;
 use switchboard_pipeline::fanout::message_for;
 use switchboard_pipeline::item;
 use switchboard_providers::{bird, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
@@ -36,31 +37,47 @@ fn process(
     provider.authenticate(&inbound, now).expect("authentic");
     let decoded = provider.decode(&inbound);
     let stored = item::build(provider.provider(), &decoded, body, now);
-    let dynamo_item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-        serde_dynamo::to_item(&stored).expect("item");
+    let dynamo_item = attributes(&stored);
     let message = message_for(&stored).expect("cloudevent");
     dynamo_item.len() + message.body.len()
 }
 
-fn pipeline(c: &mut Criterion) {
-    let zip =
-        Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN]).expect("tokens");
+/// One seed as its provider receives it.
+struct Case {
+    name: String,
+    provider: Box<dyn WebhookProvider>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    token: Option<&'static str>,
+}
+
+impl Case {
+    fn run(&self) -> usize {
+        process(
+            self.provider.as_ref(),
+            &self.headers,
+            black_box(&self.body),
+            self.token,
+        )
+    }
+}
+
+/// The five seeds, signed as their providers sign them.
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
     for name in ["conversation_created", "message_created", "message_played"] {
-        let body = fixture("zipmessage", &format!("{name}.json"));
-        let headers = HeaderMap::new();
-        c.bench_function(&format!("zipmessage/{name}"), |b| {
-            b.iter(|| {
-                process(
-                    &zip,
-                    &headers,
-                    black_box(&body),
-                    Some(keys::ZIPMESSAGE_TOKEN),
-                )
-            })
+        cases.push(Case {
+            name: format!("zipmessage/{name}"),
+            provider: Box::new(
+                Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN])
+                    .expect("tokens"),
+            ),
+            headers: HeaderMap::new(),
+            body: fixture("zipmessage", &format!("{name}.json")),
+            token: Some(keys::ZIPMESSAGE_TOKEN),
         });
     }
 
-    let partoo = Partoo::new(&keys::partoo_public_keys()).expect("keys");
     let body = fixture("partoo", "message_created.json");
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -69,16 +86,14 @@ fn pipeline(c: &mut Criterion) {
             .parse()
             .expect("header"),
     );
-    c.bench_function("partoo/message_created", |b| {
-        b.iter(|| process(&partoo, &headers, black_box(&body), None))
+    cases.push(Case {
+        name: "partoo/message_created".into(),
+        provider: Box::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
+        headers,
+        body,
+        token: None,
     });
 
-    let bird_provider = Bird::new(
-        &[keys::BIRD_KEY, keys::BIRD_OLD_KEY],
-        BIRD_URL,
-        u64::MAX / 4,
-    )
-    .expect("config");
     let body = fixture("bird", "conversation.updated.json");
     let ts = "1795000000";
     let mut headers = HeaderMap::new();
@@ -89,12 +104,31 @@ fn pipeline(c: &mut Criterion) {
             .parse()
             .expect("header"),
     );
-    c.bench_function("bird/conversation.updated", |b| {
-        b.iter(|| process(&bird_provider, &headers, black_box(&body), None))
+    cases.push(Case {
+        name: "bird/conversation.updated".into(),
+        provider: Box::new(
+            Bird::new(
+                &[keys::BIRD_KEY, keys::BIRD_OLD_KEY],
+                BIRD_URL,
+                u64::MAX / 4,
+            )
+            .expect("config"),
+        ),
+        headers,
+        body,
+        token: None,
     });
+    cases
 }
 
-/// Where the time goes, stage by stage, for ZipMessage's message_created.
+fn pipeline(c: &mut Criterion) {
+    for case in cases() {
+        c.bench_function(&case.name, |b| b.iter(|| case.run()));
+    }
+}
+
+/// Where the time goes, stage by stage (ZipMessage's message_created where
+/// one seed stands for all).
 fn stages(c: &mut Criterion) {
     let body = fixture("zipmessage", "message_created.json");
     let now = Utc
@@ -111,14 +145,6 @@ fn stages(c: &mut Criterion) {
     );
     let gz = item::gzip(&body);
     let lz = item::lz4(&body);
-    c.bench_function("stage/decode", |b| {
-        b.iter(|| {
-            switchboard_providers::decode_body(
-                switchboard_types::Provider::Zipmessage,
-                black_box(&body),
-            )
-        })
-    });
     c.bench_function("stage/gzip", |b| b.iter(|| item::gzip(black_box(&body))));
     c.bench_function("stage/gunzip", |b| b.iter(|| item::gunzip(black_box(&gz))));
     c.bench_function("stage/lz4", |b| b.iter(|| item::lz4(black_box(&body))));
@@ -134,15 +160,21 @@ fn stages(c: &mut Criterion) {
         })
     });
     c.bench_function("stage/to_dynamodb_item", |b| {
-        b.iter(|| {
-            let i: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-                serde_dynamo::to_item(black_box(&stored)).expect("item");
-            i
-        })
+        b.iter(|| attributes(black_box(&stored)))
     });
-    c.bench_function("stage/cloudevent_message", |b| {
-        b.iter(|| message_for(black_box(&stored)))
-    });
+    // The two decodes of every event (webhook, then fanout from the stored
+    // item) and the CloudEvent built around the second, per seed.
+    for case in cases() {
+        let provider = case.provider.provider();
+        let decoded = switchboard_providers::decode_body(provider, &case.body);
+        let stored = item::build(provider, &decoded, &case.body, now);
+        c.bench_function(&format!("stage/decode/{}", case.name), |b| {
+            b.iter(|| switchboard_providers::decode_body(provider, black_box(&case.body)))
+        });
+        c.bench_function(&format!("stage/cloudevent_message/{}", case.name), |b| {
+            b.iter(|| message_for(black_box(&stored)))
+        });
+    }
 
     let now = Utc
         .timestamp_opt(1_795_000_000, 0)
@@ -202,4 +234,27 @@ fn stages(c: &mut Criterion) {
 }
 
 criterion_group!(benches, pipeline, stages);
-criterion_main!(benches);
+
+/// `PIPELINE_EVENTS=N PIPELINE_SEED=<name>` runs that seed's pipeline N
+/// times and exits, for a count that does not depend on a noisy clock:
+/// `perf stat -e instructions:u` of N events minus that of 0 events, over N
+/// (infra/scripts/instructions.sh). Otherwise: criterion, as usual.
+fn main() {
+    let events = std::env::var("PIPELINE_EVENTS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok());
+    if let Some(events) = events {
+        let seed = std::env::var("PIPELINE_SEED").unwrap_or_default();
+        let case = cases()
+            .into_iter()
+            .find(|case| case.name == seed)
+            .unwrap_or_else(|| {
+                panic!("PIPELINE_SEED must name a seed, e.g. bird/conversation.updated")
+            });
+        let total: usize = (0..events).map(|_| case.run()).sum();
+        println!("{seed}: {events} events ({total} bytes out)");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -242,6 +242,7 @@ struct AnyPayload {
 
 /// The payload, read in the envelope's pass or kept as raw text for a
 /// lenient read of the fields its type needs.
+#[allow(clippy::large_enum_variant)] // one per decode, on the stack: boxing would only add an allocation
 enum Payload {
     Read(AnyPayload),
     Raw(Option<Box<RawValue>>),

@@ -10,7 +10,6 @@
 //! Prints its figures; it is a measurement, not a test.
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -255,7 +254,7 @@ async fn main() -> Result<()> {
             &body,
             chrono::Utc::now(),
         );
-        let attributes: HashMap<String, AttributeValue> = serde_dynamo::to_item(&stored)?;
+        let attributes = switchboard_aws::dynamo::attributes(&stored);
         let size = item_size(&attributes);
         let wru = write_units(size);
         worst_wru = worst_wru.max(wru);
