@@ -23,14 +23,10 @@ pub fn to_text(html: &str) -> String {
             break;
         };
         let tag = after[..gt].trim();
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let mut name_buf = [0u8; MAX_NAME];
+        let name = tag_name(tag, &mut name_buf);
         let closing = tag.starts_with('/');
-        match (skip_until, name.as_str(), closing) {
+        match (skip_until, name, closing) {
             (Some(end), n, true) if n == end => skip_until = None,
             (Some(_), _, _) => {}
             (None, "script", false) => skip_until = Some("script"),
@@ -44,6 +40,24 @@ pub fn to_text(html: &str) -> String {
         push_text(&mut out, rest);
     }
     fold_whitespace(&out)
+}
+
+/// The longest tag name that matters here (`blockquote`, `figcaption`).
+const MAX_NAME: usize = 10;
+
+/// A tag's name in lower case, written into `buf` (no allocation per tag);
+/// empty for names longer than any this module acts on.
+fn tag_name<'b>(tag: &str, buf: &'b mut [u8; MAX_NAME]) -> &'b str {
+    let tag = tag.trim_start_matches('/');
+    let len = tag
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(tag.len());
+    if len > MAX_NAME {
+        return "";
+    }
+    buf[..len].copy_from_slice(&tag.as_bytes()[..len]);
+    buf[..len].make_ascii_lowercase();
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 fn is_block(name: &str) -> bool {
@@ -147,5 +161,12 @@ mod tests {
         assert_eq!(to_text("1 < 2 & 3"), "1 < 2 & 3");
         assert_eq!(to_text("plain text"), "plain text");
         assert_eq!(to_text("&bogus; &#xZZ;"), "&bogus; &#xZZ;");
+    }
+
+    #[test]
+    fn tag_names_are_read_case_insensitively_and_long_ones_are_plain_tags() {
+        assert_eq!(to_text("a<BR/>b<BlockQuote>c</BLOCKQUOTE>d"), "a\nb\nc\nd");
+        assert_eq!(to_text("a<SCRIPT type=x>1</Script>b"), "ab");
+        assert_eq!(to_text("a<blockquotes>b<figcaptionx/>c"), "abc");
     }
 }
