@@ -7,6 +7,13 @@
 //! (`infra/local`) uses the same adapters against moto.
 #![forbid(unsafe_code)]
 
+/// Every binary that links this crate (the Lambda functions, the local
+/// stack, the tests and the benchmarks) allocates with mimalloc rather than
+/// glibc's malloc: allocation was about a fifth of the pipeline's CPU per
+/// event (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod config;
 pub mod dynamo;
 pub mod lambda;
