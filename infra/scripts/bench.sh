@@ -5,25 +5,26 @@
 #   3. cold start + first invoke, peak RSS over 1,000 invocations, write units
 #      (target/release/lambda-bench against moto)
 #   4. size of each arm64 bootstrap as `sam build` makes it (cargo lambda build --arm64)
+#   5. instructions per event (infra/scripts/instructions.sh), when valgrind is installed
 # Each step prints its figures; nothing here is a pass/fail test.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv
 FUNCTIONS=(-p zipmessage-webhook -p partoo-webhook -p bird-webhook -p fanout)
 
-log "1/4 pipeline CPU per event (criterion)"
+log "1/5 pipeline CPU per event (criterion)"
 cargo bench --locked -p switchboard-tests --bench pipeline
 
-log "2/4 release build"
+log "2/5 release build"
 cargo build --locked --release "${FUNCTIONS[@]}"
 cargo build --locked --release -p switchboard-tests --bin lambda-bench
 trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"
 
-log "3/4 cold start, memory, write cost (release binaries, Lambda Runtime API emulator, moto)"
+log "3/5 cold start, memory, write cost (release binaries, Lambda Runtime API emulator, moto)"
 "$TARGET/release/lambda-bench"
 
-log "4/4 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
+log "4/5 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
 for f in zipmessage-webhook partoo-webhook bird-webhook fanout; do
@@ -33,3 +34,10 @@ for f in zipmessage-webhook partoo-webhook bird-webhook fanout; do
   [[ "$machine" == "b700" ]] && arch=aarch64 || arch="e_machine=$machine"
   awk -v f="$f" -v b="$bytes" -v a="$arch" 'BEGIN { printf "%-20s bootstrap %9d bytes = %5.2f MB (%s)\n", f, b, b / 1e6, a }'
 done
+
+if command -v valgrind >/dev/null; then
+  log "5/5 instructions per event (valgrind; a count this VM's noise cannot move)"
+  EVENTS="${EVENTS:-500}" bash "$ROOT/infra/scripts/instructions.sh"
+else
+  log "5/5 skipped: valgrind is not installed (apt-get install valgrind), so no instruction counts"
+fi

@@ -3,6 +3,8 @@
 # (callgrind): a figure that does not move with a noisy clock, for comparing
 # two versions of the code on a shared VM where criterion's times wander by
 # ±15%. Not a replacement for the times of `make bench`; a companion to them.
+# valgrind does not emulate the SHA extensions, so SHA-256 runs its portable
+# code here and weighs more than it does natively.
 #
 #   bash infra/scripts/instructions.sh            # every seed, 2,000 events each
 #   EVENTS=500 bash infra/scripts/instructions.sh
