@@ -17,8 +17,12 @@ command -v valgrind >/dev/null || {
   exit 1
 }
 EVENTS="${EVENTS:-2000}"
-SEEDS=(zipmessage/conversation_created zipmessage/message_created zipmessage/message_played
-  partoo/message_created bird/conversation.updated)
+# The seeds are the fixtures, named as the benchmark names them: <provider>/<file without .json>.
+SEEDS=()
+for f in tests/fixtures/*/*.json; do
+  f="${f#tests/fixtures/}"
+  SEEDS+=("${f%.json}")
+done
 
 log "building the pipeline benchmark (release)"
 bench="$(cargo bench --locked -p switchboard-tests --bench pipeline --no-run --message-format=json 2>/dev/null |

@@ -14,7 +14,8 @@ use switchboard_aws::dynamo::attributes;
 use switchboard_pipeline::fanout::message_for;
 use switchboard_pipeline::item;
 use switchboard_providers::{bird, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
-use switchboard_tests::{fixture, keys, partoo_signature};
+use switchboard_tests::{fixture, keys, partoo_signature, SEEDS};
+use switchboard_types::Provider;
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
 
@@ -62,63 +63,58 @@ impl Case {
     }
 }
 
-/// The five seeds, signed as their providers sign them.
+/// The seeds (`SEEDS`), signed as their providers sign them.
 fn cases() -> Vec<Case> {
-    let mut cases = Vec::new();
-    for name in ["conversation_created", "message_created", "message_played"] {
-        cases.push(Case {
-            name: format!("zipmessage/{name}"),
-            provider: Box::new(
-                Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN])
-                    .expect("tokens"),
-            ),
-            headers: HeaderMap::new(),
-            body: fixture("zipmessage", &format!("{name}.json")),
-            token: Some(keys::ZIPMESSAGE_TOKEN),
-        });
-    }
-
-    let body = fixture("partoo", "message_created.json");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "x-partoo-signature-v1",
-        partoo_signature(&keys::partoo(), &body)
-            .parse()
-            .expect("header"),
-    );
-    cases.push(Case {
-        name: "partoo/message_created".into(),
-        provider: Box::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
-        headers,
-        body,
-        token: None,
-    });
-
-    let body = fixture("bird", "conversation.updated.json");
-    let ts = "1795000000";
-    let mut headers = HeaderMap::new();
-    headers.insert("messagebird-request-timestamp", ts.parse().expect("header"));
-    headers.insert(
-        "messagebird-signature",
-        bird::sign(keys::BIRD_KEY.as_bytes(), ts, BIRD_URL, &body)
-            .parse()
-            .expect("header"),
-    );
-    cases.push(Case {
-        name: "bird/conversation.updated".into(),
-        provider: Box::new(
-            Bird::new(
-                &[keys::BIRD_KEY, keys::BIRD_OLD_KEY],
-                BIRD_URL,
-                u64::MAX / 4,
-            )
-            .expect("config"),
-        ),
-        headers,
-        body,
-        token: None,
-    });
-    cases
+    SEEDS
+        .into_iter()
+        .map(|(provider, dir, file)| {
+            let body = fixture(dir, file);
+            let mut headers = HeaderMap::new();
+            let (verifier, token): (Box<dyn WebhookProvider>, _) = match provider {
+                Provider::Zipmessage => (
+                    Box::new(
+                        Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN])
+                            .expect("tokens"),
+                    ),
+                    Some(keys::ZIPMESSAGE_TOKEN),
+                ),
+                Provider::Partoo => {
+                    headers.insert(
+                        "x-partoo-signature-v1",
+                        partoo_signature(&keys::partoo(), &body)
+                            .parse()
+                            .expect("header"),
+                    );
+                    (
+                        Box::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
+                        None,
+                    )
+                }
+                Provider::Bird => {
+                    let ts = "1795000000";
+                    headers.insert("messagebird-request-timestamp", ts.parse().expect("header"));
+                    headers.insert(
+                        "messagebird-signature",
+                        bird::sign(keys::BIRD_KEY.as_bytes(), ts, BIRD_URL, &body)
+                            .parse()
+                            .expect("header"),
+                    );
+                    let keys = [keys::BIRD_KEY, keys::BIRD_OLD_KEY];
+                    (
+                        Box::new(Bird::new(&keys, BIRD_URL, u64::MAX / 4).expect("config")),
+                        None,
+                    )
+                }
+            };
+            Case {
+                name: format!("{dir}/{}", file.trim_end_matches(".json")),
+                provider: verifier,
+                headers,
+                body,
+                token,
+            }
+        })
+        .collect()
 }
 
 fn pipeline(c: &mut Criterion) {
@@ -135,14 +131,8 @@ fn stages(c: &mut Criterion) {
         .timestamp_opt(1_795_000_000, 0)
         .single()
         .unwrap_or_default();
-    let decoded =
-        switchboard_providers::decode_body(switchboard_types::Provider::Zipmessage, &body);
-    let stored = item::build(
-        switchboard_types::Provider::Zipmessage,
-        &decoded,
-        &body,
-        now,
-    );
+    let decoded = switchboard_providers::decode_body(Provider::Zipmessage, &body);
+    let stored = item::build(Provider::Zipmessage, &decoded, &body, now);
     let gz = item::gzip(&body);
     let lz = item::lz4(&body);
     c.bench_function("stage/gzip", |b| b.iter(|| item::gzip(black_box(&body))));
@@ -150,14 +140,7 @@ fn stages(c: &mut Criterion) {
     c.bench_function("stage/lz4", |b| b.iter(|| item::lz4(black_box(&body))));
     c.bench_function("stage/unlz4", |b| b.iter(|| item::unlz4(black_box(&lz))));
     c.bench_function("stage/build_item", |b| {
-        b.iter(|| {
-            item::build(
-                switchboard_types::Provider::Zipmessage,
-                black_box(&decoded),
-                &body,
-                now,
-            )
-        })
+        b.iter(|| item::build(Provider::Zipmessage, black_box(&decoded), &body, now))
     });
     c.bench_function("stage/to_dynamodb_item", |b| {
         b.iter(|| attributes(black_box(&stored)))
