@@ -274,11 +274,11 @@ fn message_records(n: usize) -> Vec<StreamRecord> {
             body["id"] = Value::String(format!("fault-test-{i}"));
             let bytes = serde_json::to_vec(&body).expect("encode");
             let request = zip_request(&bytes);
-            let inbound = switchboard_providers::Inbound {
-                headers: &request.headers,
-                body: &request.body,
-                path_token: request.path_token.as_deref(),
-            };
+            let inbound = switchboard_providers::Inbound::new(
+                &request.headers,
+                &request.body,
+                request.path_token.as_deref(),
+            );
             let decoded = zipmessage().decode(&inbound);
             StreamRecord {
                 id: format!("seq-{i}"),

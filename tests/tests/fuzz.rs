@@ -184,7 +184,7 @@ proptest! {
             Box::new(Bird::new(&[keys::BIRD_KEY.to_owned()], URL, 300).expect("bird")),
         ];
         for provider in providers {
-            let inbound = Inbound { headers: &headers, body: &body, path_token: Some(token.as_str()) };
+            let inbound = Inbound::new(&headers, &body, Some(token.as_str()));
             let result = provider.authenticate(&inbound, now);
             prop_assert!(result.is_err(), "{:?} accepted random credentials", provider.provider());
         }

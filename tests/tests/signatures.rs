@@ -32,14 +32,7 @@ fn check(
     body: &[u8],
     token: Option<&str>,
 ) -> Result<(), AuthError> {
-    provider.authenticate(
-        &Inbound {
-            headers,
-            body,
-            path_token: token,
-        },
-        now(),
-    )
+    provider.authenticate(&Inbound::new(headers, body, token), now())
 }
 
 fn partoo() -> Partoo {

@@ -116,17 +116,23 @@ impl Ingest {
         if !is_json_content_type(&request.headers) {
             return self.refuse(ApiError::UnsupportedMediaType);
         }
-        let inbound = Inbound {
-            headers: &request.headers,
-            body: &request.body,
-            path_token: request.path_token.as_deref(),
-        };
+        let inbound = Inbound::new(
+            &request.headers,
+            &request.body,
+            request.path_token.as_deref(),
+        );
         if let Err(auth) = self.provider.authenticate(&inbound, now) {
             return self.refuse(ApiError::Unauthorized(auth));
         }
 
         let decoded = self.provider.decode(&inbound);
-        let mut event = item::build(provider, &decoded, &request.body, now);
+        let mut event = item::build_hashed(
+            provider,
+            &decoded,
+            &request.body,
+            inbound.body_sha256(),
+            now,
+        );
         event.expires_at = self.limits.expires_at(now);
         let summary = EventSummary {
             event_id: event.event_id.clone(),

@@ -9,9 +9,10 @@
 use chrono::{DateTime, Utc};
 use flate2::read::GzDecoder;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status as Flate};
+use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::io::Read;
-use switchboard_providers::{body_dedup_key, sha256_hex, timestamp, DecodeError, Decoded};
+use switchboard_providers::{sha256_hex, timestamp, DecodeError, Decoded};
 use switchboard_types::{event_id, partition_key, Family, Provider, Status, StoredEvent};
 
 /// Bodies up to this size that are valid UTF-8 are stored as plain text.
@@ -42,6 +43,25 @@ pub fn build(
     body: &[u8],
     received_at: DateTime<Utc>,
 ) -> StoredEvent {
+    build_hashed(
+        provider,
+        outcome,
+        body,
+        &Sha256::digest(body).into(),
+        received_at,
+    )
+}
+
+/// [`build`] with the body's SHA-256 already at hand (a request whose
+/// signature covered it: `Inbound::body_sha256`).
+pub fn build_hashed(
+    provider: Provider,
+    outcome: &Result<Decoded, DecodeError>,
+    body: &[u8],
+    body_sha256: &[u8; 32],
+    received_at: DateTime<Utc>,
+) -> StoredEvent {
+    let raw_sha256 = hex::encode(body_sha256);
     let received = timestamp::format(received_at);
     let Raw {
         text: raw,
@@ -65,7 +85,7 @@ pub fn build(
                 Status::Quarantined,
                 format!("{}.quarantined", provider.as_str()),
                 e.native_type().unwrap_or_default().to_owned(),
-                body_dedup_key(body),
+                format!("sha256:{raw_sha256}"),
                 String::new(),
                 received.clone(),
                 Some(format!("{}: {}", e.code(), e)),
@@ -101,7 +121,7 @@ pub fn build(
         raw,
         raw_lz4,
         raw_gz,
-        raw_sha256: sha256_hex(body),
+        raw_sha256,
         conv_pk,
         conv_sk,
         event_id: id,
@@ -277,6 +297,32 @@ pub fn raw_body(item: &StoredEvent) -> Result<Vec<u8>, RawError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_digest_gives_the_item_the_body_alone_gives() {
+        let body = br#"{"type":"message_created","payload":{}}"#;
+        let headers = http::HeaderMap::new();
+        let inbound = switchboard_providers::Inbound::new(&headers, body, None);
+        let now = Utc::now();
+        for outcome in [
+            switchboard_providers::decode_body(Provider::Partoo, body),
+            Err(DecodeError::MalformedJson("x".into())),
+        ] {
+            let hashed = build_hashed(Provider::Partoo, &outcome, body, inbound.body_sha256(), now);
+            assert_eq!(hashed, build(Provider::Partoo, &outcome, body, now));
+            assert_eq!(hashed.raw_sha256, sha256_hex(body));
+        }
+        let quarantined = build(
+            Provider::Partoo,
+            &Err(DecodeError::MalformedJson("x".into())),
+            body,
+            now,
+        );
+        assert_eq!(
+            quarantined.dedup_key,
+            format!("sha256:{}", sha256_hex(body))
+        );
+    }
 
     #[test]
     fn small_utf8_is_inline_mid_size_is_lz4_and_large_is_gzip() {

@@ -32,7 +32,9 @@ pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 
 /// The Bird provider with its signing keys and public webhook URL.
 pub struct Bird {
-    keys: Vec<Vec<u8>>,
+    /// HMAC-SHA256 keyed with each signing key (the key schedule done once;
+    /// each request clones the keyed state).
+    keys: Vec<Hmac<Sha256>>,
     webhook_url: String,
     tolerance_secs: u64,
 }
@@ -66,10 +68,7 @@ impl Bird {
             ));
         }
         Ok(Self {
-            keys: keys
-                .iter()
-                .map(|k| k.as_ref().as_bytes().to_vec())
-                .collect(),
+            keys: keys.iter().map(|k| keyed(k.as_ref().as_bytes())).collect(),
             webhook_url: webhook_url.to_owned(),
             tolerance_secs,
         })
@@ -85,14 +84,23 @@ impl Bird {
 /// `messagebird-signature`. Used by the local tools and the tests.
 pub fn sign(key: &[u8], timestamp: &str, url: &str, body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    STANDARD.encode(mac(key, timestamp, url, &digest).finalize().into_bytes())
+    STANDARD.encode(
+        mac(&keyed(key), timestamp, url, &digest)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// HMAC-SHA256 keyed with `key`, nothing hashed yet.
+fn keyed(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
+    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
 /// The HMAC over the signed text; `body_digest` is SHA-256 of the raw body,
 /// computed once per request however many keys are tried.
-fn mac(key: &[u8], timestamp: &str, url: &str, body_digest: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+fn mac(key: &Hmac<Sha256>, timestamp: &str, url: &str, body_digest: &[u8]) -> Hmac<Sha256> {
+    let mut mac = key.clone();
     mac.update(timestamp.as_bytes());
     mac.update(b"\n");
     mac.update(url.as_bytes());
@@ -137,13 +145,13 @@ impl WebhookProvider for Bird {
         if signature.len() != 32 {
             return Err(AuthError::MalformedSignature("messagebird-signature"));
         }
-        let body_digest = Sha256::digest(request.body);
+        let body_digest = request.body_sha256();
         // verify_slice compares in constant time and checks the length.
         let valid = self
             .keys
             .iter()
             .map(|key| {
-                mac(key, stamp, &self.webhook_url, &body_digest)
+                mac(key, stamp, &self.webhook_url, body_digest)
                     .verify_slice(&signature)
                     .is_ok()
             })

@@ -26,7 +26,7 @@ pub use zipmessage::Zipmessage;
 
 /// What a provider sees of an HTTP request: headers, the raw body bytes, and
 /// the token from the URL path (ZipMessage only).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Inbound<'a> {
     /// Request headers (names are case-insensitive).
     pub headers: &'a HeaderMap,
@@ -34,12 +34,31 @@ pub struct Inbound<'a> {
     pub body: &'a [u8],
     /// The `{token}` path segment, when the route has one.
     pub path_token: Option<&'a str>,
+    /// SHA-256 of `body`, computed on first use: Bird's signature covers it
+    /// and the stored item records it, so a request hashes its body once.
+    body_sha256: std::cell::OnceCell<[u8; 32]>,
 }
 
-impl Inbound<'_> {
+impl<'a> Inbound<'a> {
+    /// A request as received.
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8], path_token: Option<&'a str>) -> Self {
+        Self {
+            headers,
+            body,
+            path_token,
+            body_sha256: std::cell::OnceCell::new(),
+        }
+    }
+
     /// A header's value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// SHA-256 of the body (computed once per request).
+    pub fn body_sha256(&self) -> &[u8; 32] {
+        self.body_sha256
+            .get_or_init(|| Sha256::digest(self.body).into())
     }
 }
 
