@@ -25,15 +25,16 @@ pub use partoo::Partoo;
 pub use zipmessage::Zipmessage;
 
 /// What a provider sees of an HTTP request: headers, the raw body bytes, and
-/// the token from the URL path (ZipMessage only).
+/// the token from the URL path (ZipMessage only). Built once per request
+/// ([`Inbound::new`]) and read-only, so the body's digest cannot go stale.
 #[derive(Debug, Clone)]
 pub struct Inbound<'a> {
     /// Request headers (names are case-insensitive).
-    pub headers: &'a HeaderMap,
+    headers: &'a HeaderMap,
     /// The body exactly as received.
-    pub body: &'a [u8],
+    body: &'a [u8],
     /// The `{token}` path segment, when the route has one.
-    pub path_token: Option<&'a str>,
+    path_token: Option<&'a str>,
     /// SHA-256 of `body`, computed on first use: Bird's signature covers it
     /// and the stored item records it, so a request hashes its body once.
     body_sha256: std::cell::OnceCell<[u8; 32]>,
