@@ -206,7 +206,7 @@ criterion_group!(benches, pipeline, stages);
 
 /// `PIPELINE_EVENTS=N PIPELINE_SEED=<name>` runs that seed's pipeline N
 /// times and exits, for a count that does not depend on a noisy clock:
-/// `perf stat -e instructions:u` of N events minus that of 0 events, over N
+/// valgrind's instruction count of N events minus that of 0 events, over N
 /// (infra/scripts/instructions.sh). Otherwise: criterion, as usual.
 fn main() {
     let events = std::env::var("PIPELINE_EVENTS")

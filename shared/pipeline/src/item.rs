@@ -12,7 +12,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::io::Read;
-use switchboard_providers::{sha256_hex, timestamp, DecodeError, Decoded};
+use switchboard_providers::{digest_dedup_key, sha256_hex, timestamp, DecodeError, Decoded};
 use switchboard_types::{event_id, partition_key, Family, Provider, Status, StoredEvent};
 
 /// Bodies up to this size that are valid UTF-8 are stored as plain text.
@@ -85,7 +85,7 @@ pub fn build_hashed(
                 Status::Quarantined,
                 format!("{}.quarantined", provider.as_str()),
                 e.native_type().unwrap_or_default().to_owned(),
-                format!("sha256:{raw_sha256}"),
+                digest_dedup_key(&raw_sha256),
                 String::new(),
                 received.clone(),
                 Some(format!("{}: {}", e.code(), e)),

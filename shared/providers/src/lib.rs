@@ -211,7 +211,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The fallback dedup key when a payload carries nothing better: the body hash.
 pub fn body_dedup_key(body: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(body))
+    digest_dedup_key(&sha256_hex(body))
+}
+
+/// [`body_dedup_key`] from the body's SHA-256 in hex, when it is at hand.
+pub fn digest_dedup_key(body_sha256_hex: &str) -> String {
+    format!("sha256:{body_sha256_hex}")
 }
 
 /// `<provider>.<native type>` for types we pass through without modelling.
