@@ -350,7 +350,7 @@ mod tests {
     }
 
     /// Counts the connector builds its SDK client asks for at validation.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     struct Counting(Arc<AtomicUsize>);
 
     impl HttpClient for Counting {

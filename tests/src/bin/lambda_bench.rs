@@ -174,7 +174,7 @@ async fn main() -> Result<()> {
 
     println!("== cold start: exec → first Runtime API poll (config, SDK clients, secret fetch), then the first invocation");
     println!("   {cold_runs} runs each; release binaries; AWS on loopback (moto, plain HTTP: no TLS handshake is measured)");
-    println!("   init CPU: the process's CPU time (all threads) at its first poll; wall time minus waiting");
+    println!("   init CPU: the process's CPU time (all threads) at its first poll; unlike the wall clock, no waiting (for moto, for a core)");
     println!(
         "{:<20} {:>12} {:>12} {:>12} {:>13} {:>16} {:>16}",
         "function",
