@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::pkcs8::DecodePublicKey;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
@@ -64,11 +64,20 @@ fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     let bytes = STANDARD
         .decode(text.trim())
         .map_err(|_| "not base64".to_owned())?;
-    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
-        return VerifyingKey::from_bytes(&raw).map_err(|_| "not an Ed25519 public key".to_owned());
+    let key = match <[u8; 32]>::try_from(bytes.as_slice()) {
+        Ok(raw) => {
+            VerifyingKey::from_bytes(&raw).map_err(|_| "not an Ed25519 public key".to_owned())?
+        }
+        Err(_) => VerifyingKey::from_public_key_der(&bytes).map_err(|_| {
+            "not an Ed25519 SubjectPublicKeyInfo (DER) or raw 32-byte key".to_owned()
+        })?,
+    };
+    // A small-order key verifies signatures that anyone can make. Refusing
+    // it here is what lets `authenticate` use the plain verification.
+    if key.is_weak() {
+        return Err("a weak (small-order) Ed25519 key, for which anyone can sign".to_owned());
     }
-    VerifyingKey::from_public_key_der(&bytes)
-        .map_err(|_| "not an Ed25519 SubjectPublicKeyInfo (DER) or raw 32-byte key".to_owned())
+    Ok(key)
 }
 
 impl WebhookProvider for Partoo {
@@ -88,10 +97,16 @@ impl WebhookProvider for Partoo {
         // A wrong length is a malformed (e.g. truncated) signature, never a pass.
         let signature = Signature::from_slice(&bytes)
             .map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;
+        // `verify`, not `verify_strict`: both reject a non-canonical `s` and
+        // compare `R` by its encoding, so neither accepts a signature that
+        // Partoo's private key did not make. The strict check adds refusing a
+        // small-order key (done once, in `parse_public_key`) and a small-order
+        // `R`, which only the key's holder can produce; decompressing `R` for
+        // it cost ~6% of a Partoo event (docs/performance.md).
         if self
             .keys
             .iter()
-            .any(|key| key.verify_strict(request.body, &signature).is_ok())
+            .any(|key| key.verify(request.body, &signature).is_ok())
         {
             Ok(())
         } else {
@@ -398,5 +413,74 @@ mod tests {
         assert!(text.contains("number 2"), "{text}");
         assert!(!text.contains("bm90IGEga2V5"), "{text}");
         assert!(Partoo::new::<&str>(&[]).is_err());
+    }
+
+    fn inbound_with(body: &[u8], signature: &[u8]) -> (http::HeaderMap, Vec<u8>) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            SIGNATURE_HEADER,
+            STANDARD.encode(signature).parse().expect("header"),
+        );
+        (headers, body.to_vec())
+    }
+
+    #[test]
+    fn small_order_keys_are_refused() {
+        // The identity point and a point of order 8, raw and as DER.
+        let identity = {
+            let mut k = [0u8; 32];
+            k[0] = 1;
+            k
+        };
+        let order_8 = [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ];
+        for raw in [identity, order_8] {
+            let mut der = STANDARD.decode(PRODUCTION_KEY).expect("base64");
+            let start = der.len() - 32;
+            der[start..].copy_from_slice(&raw);
+            for text in [STANDARD.encode(raw), STANDARD.encode(&der)] {
+                let err = Partoo::new(&[PRODUCTION_KEY, text.as_str()]).unwrap_err();
+                assert!(err.to_string().contains("number 2"), "{err}");
+                assert!(err.to_string().contains("small-order"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_malleated_signature_is_refused() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let signer = SigningKey::from_bytes(&[7; 32]);
+        let public = STANDARD.encode(signer.verifying_key().to_bytes());
+        let partoo = Partoo::new(&[public]).expect("key");
+        let body = br#"{"type":"message_created","payload":{}}"#;
+        let signature = signer.sign(body).to_bytes();
+        let now = Utc::now();
+
+        let (headers, body) = inbound_with(body, &signature);
+        assert!(partoo
+            .authenticate(&Inbound::new(&headers, &body, None), now)
+            .is_ok());
+
+        // The same signature with s + L, the group order: equal modulo L, so
+        // a verifier that reduced s would accept it.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleated = signature;
+        let mut carry = 0u16;
+        for (byte, l) in malleated[32..].iter_mut().zip(L) {
+            let sum = u16::from(*byte) + u16::from(l) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0, "s < L < 2^253, so s + L fits in 32 bytes");
+        let (headers, body) = inbound_with(&body, &malleated);
+        assert!(partoo
+            .authenticate(&Inbound::new(&headers, &body, None), now)
+            .is_err());
     }
 }
