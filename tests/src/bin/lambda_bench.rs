@@ -114,24 +114,16 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// CPU time a process has used so far, over its live threads: the
-/// scheduler's `se.sum_exec_runtime` (ms, ns precision) in
-/// /proc/<pid>/task/<tid>/sched. Unlike the wall clock it leaves out waiting
-/// (for moto's answer, for a core), so it shows what init itself costs on a
-/// noisy machine. `None` where the kernel does not expose it.
+/// CPU time a process has used so far, over all its threads, exited ones
+/// included: its POSIX process CPU clock (`clock_getcpuclockid`, ns
+/// precision; per-thread `/proc` figures would lose a thread that has
+/// finished). Unlike the wall clock it leaves out waiting (for moto's answer,
+/// for a core), so it shows what init itself costs on a noisy machine.
+/// `None` where the kernel does not expose it.
 fn cpu_time(pid: u32) -> Option<Duration> {
-    let mut total_ms = 0.0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let sched = std::fs::read_to_string(task.ok()?.path().join("sched")).ok()?;
-        total_ms += sched
-            .lines()
-            .find_map(|l| l.strip_prefix("se.sum_exec_runtime"))?
-            .trim_start_matches([' ', ':'])
-            .trim()
-            .parse::<f64>()
-            .ok()?;
-    }
-    Some(Duration::from_secs_f64(total_ms / 1000.0))
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?);
+    let clock = nix::time::ClockId::pid_cpu_clock_id(pid).ok()?;
+    Some(Duration::from(nix::time::clock_gettime(clock).ok()?))
 }
 
 /// The median of CPU times, or "n/a" if any could not be read.
