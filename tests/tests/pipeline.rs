@@ -154,6 +154,37 @@ async fn authentic_but_undecodable_is_quarantined_never_refused() {
 }
 
 #[tokio::test]
+async fn invalid_utf8_in_a_field_no_model_reads_is_quarantined_not_accepted() {
+    // JSON is UTF-8. Such a body used to be accepted (serde_json checks only
+    // the strings it keeps), then fail in the fanout, which publishes the
+    // body as text, on every retry of its stream record.
+    let store = Arc::new(MemoryStore::default());
+    let ingest = partoo_ingest(store.clone());
+    let seed = fixture("partoo", "message_created.json");
+    let rest = seed
+        .trim_ascii_start()
+        .strip_prefix(b"{")
+        .expect("an object");
+    let body = [&b"{\"unread\": \"caf\xe9\","[..], rest].concat();
+    let reply = send(&ingest, &signed(&body)).await;
+    assert_eq!(reply.status, 202);
+    assert_eq!(reply.json_body()["status"], "quarantined");
+    let reason = reply.json_body()["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("invalid UTF-8 at byte 15"), "{reason}");
+    let items = store.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].status, Status::Quarantined);
+    assert_eq!(
+        switchboard_pipeline::item::raw_body(&items[0]).expect("stored"),
+        body,
+        "kept as sent, for reprocessing"
+    );
+}
+
+#[tokio::test]
 async fn refusals_store_nothing_and_say_why() {
     let store = Arc::new(MemoryStore::default());
     let ingest = Ingest::new(

@@ -277,6 +277,18 @@ pub(crate) fn classify_json_error(
     }
 }
 
+/// The body as JSON text, which is UTF-8 (RFC 8259, section 8.1), checked
+/// whole. serde_json reading bytes checks only the strings it keeps: a body
+/// with invalid UTF-8 in a field that no model reads used to decode, be
+/// accepted, and then fail in the fanout, which publishes the body as text,
+/// on every retry of its stream record. Checking the whole body once also
+/// lets serde_json read `&str`, which skips its check of each string.
+fn json_text(body: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(body).map_err(|e| {
+        DecodeError::MalformedJson(format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+    })
+}
+
 /// Parses a body as the provider's envelope, which must be a JSON object:
 /// serde would otherwise read a JSON array positionally into the envelope
 /// struct (`["x"]` as `{"type": "x"}`), which is no envelope at all.
@@ -284,39 +296,39 @@ pub(crate) fn parse_envelope<T: serde::de::DeserializeOwned>(
     provider: &'static str,
     body: &[u8],
 ) -> Result<T, DecodeError> {
-    if !starts_as_object(body) {
+    let text = json_text(body)?;
+    if !starts_as_object(text) {
         // Invalid JSON keeps its malformed_json code; valid JSON that is not
         // an object is not the envelope.
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Err(e) => classify_json_error(provider, &e),
-                Ok(_) => DecodeError::NoEnvelope {
-                    provider,
-                    detail: "the body is not a JSON object".into(),
-                },
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(e) => classify_json_error(provider, &e),
+            Ok(_) => DecodeError::NoEnvelope {
+                provider,
+                detail: "the body is not a JSON object".into(),
             },
-        );
+        });
     }
-    serde_json::from_slice(body).map_err(|e| classify_json_error(provider, &e))
+    serde_json::from_str(text).map_err(|e| classify_json_error(provider, &e))
 }
 
-fn starts_as_object(body: &[u8]) -> bool {
-    body.iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{')
+fn starts_as_object(text: &str) -> bool {
+    text.trim_start_matches(|c: char| c.is_ascii_whitespace())
+        .starts_with('{')
 }
 
 /// Reads an envelope and its payload in one pass (the payload as
-/// [`json::InPass`]): `None` when the body is not a JSON object or any part
-/// of it does not read that way, and the caller then takes the two-pass path
-/// ([`parse_envelope`], then [`json::payload`]), which also names the error.
+/// [`json::InPass`]): `None` when the body is not a JSON object (or not
+/// UTF-8) or any part of it does not read that way, and the caller then
+/// takes the two-pass path ([`parse_envelope`], then [`json::payload`]),
+/// which also names the error.
 pub(crate) fn one_pass<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
     #[cfg(test)]
     if tests::TWO_PASS_ONLY.with(std::cell::Cell::get) {
         return None;
     }
-    starts_as_object(body)
-        .then(|| serde_json::from_slice(body).ok())
+    let text = json_text(body).ok()?;
+    starts_as_object(text)
+        .then(|| serde_json::from_str(text).ok())
         .flatten()
 }
 
@@ -389,6 +401,35 @@ mod tests {
             }
         }
         walk(value, &mut Vec::new(), &shapes, out);
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_malformed_json() {
+        // Even in a field no model reads, which serde_json would skip
+        // unchecked: the fanout publishes the body as text.
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+        for (provider, dir) in [
+            (Provider::Zipmessage, "zipmessage"),
+            (Provider::Partoo, "partoo"),
+            (Provider::Bird, "bird"),
+        ] {
+            for entry in std::fs::read_dir(format!("{fixtures}/{dir}")).expect("fixtures") {
+                let seed = std::fs::read(entry.expect("entry").path()).expect("fixture");
+                let rest = seed
+                    .trim_ascii_start()
+                    .strip_prefix(b"{")
+                    .expect("an object");
+                let body = [&b"{\"unread\": \"caf\xe9\","[..], rest].concat();
+                for decoded in both_ways(provider, &body) {
+                    match decoded {
+                        Err(DecodeError::MalformedJson(why)) => {
+                            assert_eq!(why, "invalid UTF-8 at byte 15", "{dir}")
+                        }
+                        other => panic!("{dir}: {other:?}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]
