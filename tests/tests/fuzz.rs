@@ -1,7 +1,8 @@
 //! Property-based fuzzing (proptest) of every provider's decoder and
 //! verifier, and of the whole ingest pipeline: arbitrary bytes, arbitrary
-//! JSON, and the seed payloads with any field replaced by any JSON value.
-//! The properties: no panic, and always one of the defined outcomes.
+//! JSON, the seed payloads with any field replaced by any JSON value, and
+//! the seeds with any bytes spliced in. The properties: no panic, always one
+//! of the defined outcomes, and whatever is accepted can be published.
 //! Allocation is bounded before any parsing: bodies over the limit are
 //! refused with 413 (checked here too), and serde_json caps nesting at 128.
 
@@ -11,7 +12,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use switchboard_pipeline::{Ingest, Limits, MemoryStore, OutcomeKind, WebhookRequest};
+use switchboard_pipeline::fanout::message_for;
+use switchboard_pipeline::{item, Ingest, Limits, MemoryStore, OutcomeKind, WebhookRequest};
 use switchboard_providers::{decode_body, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
 use switchboard_tests::{fixture, keys, SEEDS};
 use switchboard_types::Provider;
@@ -162,6 +164,27 @@ proptest! {
     }
 
     #[test]
+    fn whatever_decodes_can_be_published(
+        which in 0usize..5,
+        at in any::<usize>(),
+        bytes in prop::collection::vec(any::<u8>(), 1..4),
+    ) {
+        // An event the webhook accepts is one the fanout must publish: a
+        // failure there would be retried with its stream record forever.
+        let (provider, dir, file) = SEEDS[which];
+        let mut body = fixture(dir, file);
+        let at = at % body.len();
+        body.splice(at..at, bytes);
+        let decoded = decode_body(provider, &body);
+        if decoded.is_ok() {
+            let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
+            let stored = item::build(provider, &decoded, &body, now);
+            let message = message_for(&stored);
+            prop_assert!(message.is_ok(), "{}: {:?}", String::from_utf8_lossy(&body), message.err());
+        }
+    }
+
+    #[test]
     fn verifiers_refuse_arbitrary_credentials(
         signature in prop_oneof![".{0,120}", "[A-Za-z0-9+/]{86}==", "[A-Za-z0-9+/]{43}="],
         timestamp in prop_oneof![any::<i64>().prop_map(|t| t.to_string()), Just("1795000000".to_owned()), ".{0,12}"],
@@ -231,6 +254,9 @@ proptest! {
         match handled.outcome.kind {
             OutcomeKind::Accepted | OutcomeKind::Quarantined => prop_assert_eq!(stored, 1),
             _ => prop_assert_eq!(stored, 0),
+        }
+        if handled.outcome.kind == OutcomeKind::Accepted {
+            prop_assert!(message_for(&store.items()[0]).is_ok(), "accepted but not publishable");
         }
         if body.len() > 2048 {
             prop_assert!(status == 405 || status == 413);
