@@ -407,60 +407,60 @@ mod tests {
     fn invalid_utf8_anywhere_is_malformed_json() {
         // Even in a field no model reads, which serde_json would skip
         // unchecked: the fanout publishes the body as text.
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
-        for (provider, dir) in [
-            (Provider::Zipmessage, "zipmessage"),
-            (Provider::Partoo, "partoo"),
-            (Provider::Bird, "bird"),
-        ] {
-            for entry in std::fs::read_dir(format!("{fixtures}/{dir}")).expect("fixtures") {
-                let seed = std::fs::read(entry.expect("entry").path()).expect("fixture");
-                let rest = seed
-                    .trim_ascii_start()
-                    .strip_prefix(b"{")
-                    .expect("an object");
-                let body = [&b"{\"unread\": \"caf\xe9\","[..], rest].concat();
-                for decoded in both_ways(provider, &body) {
-                    match decoded {
-                        Err(DecodeError::MalformedJson(why)) => {
-                            assert_eq!(why, "invalid UTF-8 at byte 15", "{dir}")
-                        }
-                        other => panic!("{dir}: {other:?}"),
+        for (provider, dir, seed) in fixtures() {
+            let rest = seed
+                .trim_ascii_start()
+                .strip_prefix(b"{")
+                .expect("an object");
+            let body = [&b"{\"unread\": \"caf\xe9\","[..], rest].concat();
+            for decoded in both_ways(provider, &body) {
+                match decoded {
+                    Err(DecodeError::MalformedJson(why)) => {
+                        assert_eq!(why, "invalid UTF-8 at byte 15", "{dir}")
                     }
+                    other => panic!("{dir}: {other:?}"),
                 }
             }
         }
     }
 
-    #[test]
-    fn the_one_pass_read_decodes_exactly_as_the_two_pass_read() {
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
-        let mut checked = 0;
+    /// Every fixture body of every provider, with its directory name.
+    fn fixtures() -> Vec<(Provider, &'static str, Vec<u8>)> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+        let mut out = Vec::new();
         for (provider, dir) in [
             (Provider::Zipmessage, "zipmessage"),
             (Provider::Partoo, "partoo"),
             (Provider::Bird, "bird"),
         ] {
-            let entries = std::fs::read_dir(format!("{fixtures}/{dir}")).expect("fixtures");
-            for entry in entries {
+            for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("fixtures") {
                 let body = std::fs::read(entry.expect("entry").path()).expect("fixture");
-                let [fast, slow] = both_ways(provider, &body);
-                assert!(fast.is_ok(), "{dir}: a seed decodes");
-                assert_eq!(fast, slow, "{dir}: the seed as sent");
-                let mut bodies = Vec::new();
-                variants(&serde_json::from_slice(&body).expect("json"), &mut bodies);
-                for variant in bodies {
-                    let text = variant.to_string();
-                    let [fast, slow] = both_ways(provider, text.as_bytes());
-                    assert_eq!(fast, slow, "{dir}: {text}");
-                    checked += 1;
-                }
-                // A duplicate key inside the payload fails the one-pass read.
-                let text = String::from_utf8(body).expect("utf-8");
-                let duplicated = text.replacen("\"id\":", "\"id\": 1, \"id\":", 2);
-                let [fast, slow] = both_ways(provider, duplicated.as_bytes());
-                assert_eq!(fast, slow, "{dir}: {duplicated}");
+                out.push((provider, dir, body));
             }
+        }
+        out
+    }
+
+    #[test]
+    fn the_one_pass_read_decodes_exactly_as_the_two_pass_read() {
+        let mut checked = 0;
+        for (provider, dir, body) in fixtures() {
+            let [fast, slow] = both_ways(provider, &body);
+            assert!(fast.is_ok(), "{dir}: a seed decodes");
+            assert_eq!(fast, slow, "{dir}: the seed as sent");
+            let mut bodies = Vec::new();
+            variants(&serde_json::from_slice(&body).expect("json"), &mut bodies);
+            for variant in bodies {
+                let text = variant.to_string();
+                let [fast, slow] = both_ways(provider, text.as_bytes());
+                assert_eq!(fast, slow, "{dir}: {text}");
+                checked += 1;
+            }
+            // A duplicate key inside the payload fails the one-pass read.
+            let text = String::from_utf8(body).expect("utf-8");
+            let duplicated = text.replacen("\"id\":", "\"id\": 1, \"id\":", 2);
+            let [fast, slow] = both_ways(provider, duplicated.as_bytes());
+            assert_eq!(fast, slow, "{dir}: {duplicated}");
         }
         assert!(checked > 500, "{checked} variants");
     }
