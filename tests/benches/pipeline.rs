@@ -13,11 +13,20 @@ use std::hint::black_box;
 use switchboard_aws::dynamo::attributes;
 use switchboard_pipeline::fanout::message_for;
 use switchboard_pipeline::item;
-use switchboard_providers::{bird, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
-use switchboard_tests::{fixture, keys, partoo_signature, SEEDS};
+use switchboard_providers::{
+    bird, decode_event, Admission, Bird, Delivery, Inbound, Partoo, WebhookProvider, Zipmessage,
+};
+use switchboard_tests::{fixture, keys, partoo_signature, PARTOO_SEED_ORG, SEEDS};
 use switchboard_types::Provider;
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
+
+/// The seeds' Partoo organisation listed, as a deployment lists its own.
+fn admission() -> Admission {
+    Admission {
+        partoo_org_ids: [PARTOO_SEED_ORG.to_owned()].into(),
+    }
+}
 
 /// Everything the two Lambdas do for one event, minus the network.
 fn process(
@@ -32,10 +41,12 @@ fn process(
         .unwrap_or_default();
     let inbound = Inbound::new(headers, body, token);
     provider.authenticate(&inbound, now).expect("authentic");
-    let decoded = provider.decode(&inbound);
+    let delivery = provider.delivery(&inbound);
+    let decoded = decode_event(provider.provider(), body, &admission());
     let stored = item::build_hashed(
         provider.provider(),
         &decoded,
+        &delivery,
         body,
         inbound.body_sha256(),
         now,
@@ -134,7 +145,13 @@ fn stages(c: &mut Criterion) {
         .single()
         .unwrap_or_default();
     let decoded = switchboard_providers::decode_body(Provider::Zipmessage, &body);
-    let stored = item::build(Provider::Zipmessage, &decoded, &body, now);
+    let stored = item::build(
+        Provider::Zipmessage,
+        &decoded,
+        &Delivery::default(),
+        &body,
+        now,
+    );
     let gz = item::gzip(&body);
     let lz = item::lz4(&body);
     c.bench_function("stage/gzip", |b| b.iter(|| item::gzip(black_box(&body))));
@@ -142,7 +159,15 @@ fn stages(c: &mut Criterion) {
     c.bench_function("stage/lz4", |b| b.iter(|| item::lz4(black_box(&body))));
     c.bench_function("stage/unlz4", |b| b.iter(|| item::unlz4(black_box(&lz))));
     c.bench_function("stage/build_item", |b| {
-        b.iter(|| item::build(Provider::Zipmessage, black_box(&decoded), &body, now))
+        b.iter(|| {
+            item::build(
+                Provider::Zipmessage,
+                black_box(&decoded),
+                &Delivery::default(),
+                &body,
+                now,
+            )
+        })
     });
     c.bench_function("stage/to_dynamodb_item", |b| {
         b.iter(|| attributes(black_box(&stored)))
@@ -152,7 +177,7 @@ fn stages(c: &mut Criterion) {
     for case in cases() {
         let provider = case.provider.provider();
         let decoded = switchboard_providers::decode_body(provider, &case.body);
-        let stored = item::build(provider, &decoded, &case.body, now);
+        let stored = item::build(provider, &decoded, &Delivery::default(), &case.body, now);
         c.bench_function(&format!("stage/decode/{}", case.name), |b| {
             b.iter(|| switchboard_providers::decode_body(provider, black_box(&case.body)))
         });

@@ -55,6 +55,10 @@ pub const SEEDS: [(switchboard_types::Provider, &str, &str); 5] = [
     ),
 ];
 
+/// The organisation of the Partoo seed (`payload.org_id`), the one the test
+/// stacks list in `PARTOO_ORG_IDS`.
+pub const PARTOO_SEED_ORG: &str = "123";
+
 /// A fixture's bytes, exactly as committed (`tests/fixtures/<provider>/<name>`).
 pub fn fixture(provider: &str, name: &str) -> Vec<u8> {
     let path = root().join("tests/fixtures").join(provider).join(name);
@@ -192,6 +196,8 @@ pub async fn provision_only() -> (
 pub struct TestStack {
     /// The running stack.
     pub stack: LocalStack,
+    /// Stands in for the CloudFormation stack name (`--stack` of the local tools).
+    pub stack_name: String,
     /// An HTTP client.
     pub http: reqwest::Client,
     sqs: aws_sdk_sqs::Client,
@@ -218,12 +224,17 @@ impl TestStack {
         Self::start_with(HashMap::new()).await
     }
 
-    /// Starts a stack with extra function environment.
-    pub async fn start_with(env_overrides: HashMap<String, String>) -> Self {
+    /// Starts a stack with extra function environment. Unless it says
+    /// otherwise, Partoo's allow-list is the seed's organisation (`123`).
+    pub async fn start_with(mut env_overrides: HashMap<String, String>) -> Self {
         moto_endpoint();
+        env_overrides
+            .entry("PARTOO_ORG_IDS".to_owned())
+            .or_insert_with(|| PARTOO_SEED_ORG.to_owned());
+        let stack_name = unique("t");
         let options = LocalOptions {
             template: root().join("template.yaml"),
-            stack_name: unique("t"),
+            stack_name: stack_name.clone(),
             bind: ([127, 0, 0, 1], 0).into(),
             secret_values: test_secret_values(),
             env_overrides,
@@ -235,6 +246,7 @@ impl TestStack {
         let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
         Self {
             stack,
+            stack_name,
             http: reqwest::Client::new(),
             sqs,
             dynamodb,
@@ -288,13 +300,18 @@ impl TestStack {
 
     /// POSTs a body signed with the current Partoo key.
     pub async fn post_partoo(&self, body: &[u8]) -> (u16, Value) {
-        let signature = partoo_signature(&keys::partoo(), body);
-        self.post(
-            "/webhooks/partoo",
-            body,
-            &[("x-partoo-signature-v1", signature)],
-        )
-        .await
+        self.post_partoo_with(body, &[]).await
+    }
+
+    /// POSTs a body signed with the current Partoo key, with extra headers
+    /// (a later `content-type` replaces the default JSON one).
+    pub async fn post_partoo_with(&self, body: &[u8], extra: &[(&str, String)]) -> (u16, Value) {
+        let mut headers = vec![(
+            "x-partoo-signature-v1",
+            partoo_signature(&keys::partoo(), body),
+        )];
+        headers.extend(extra.iter().cloned());
+        self.post("/webhooks/partoo", body, &headers).await
     }
 
     /// POSTs a body signed for Bird now, with extra headers.
@@ -333,6 +350,7 @@ impl TestStack {
     /// Waits until `family`'s queue has delivered `expected` messages, then
     /// keeps listening for `settle` to catch any extra; returns them all
     /// (body as JSON, attributes incl. `MessageGroupId`, message attributes).
+    /// The messages stay in flight (not deleted).
     pub async fn drain(
         &self,
         family: Family,
@@ -340,17 +358,7 @@ impl TestStack {
         settle: Duration,
     ) -> Vec<QueueMessage> {
         let url = self.stack.queue_url(family).to_owned();
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut quiet_until: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            if out.len() >= expected && quiet_until.is_none() {
-                quiet_until = Some(now + settle);
-            }
-            if quiet_until.is_some_and(|q| now >= q) || now >= deadline {
-                return out;
-            }
+        collect(expected, settle, || async {
             let received = self
                 .sqs
                 .receive_message()
@@ -363,14 +371,36 @@ impl TestStack {
                 .send()
                 .await
                 .expect("receive");
-            for message in received.messages() {
-                out.push(QueueMessage::from_sdk(message));
-            }
-        }
+            received
+                .messages()
+                .iter()
+                .map(QueueMessage::from_sdk)
+                .collect()
+        })
+        .await
     }
 }
 
 impl TestStack {
+    /// Like [`TestStack::drain`], but deletes each message once read, as a
+    /// consumer acknowledges it, so later messages of the same FIFO group
+    /// are delivered too (a group is held back while one is in flight).
+    pub async fn consume(
+        &self,
+        family: Family,
+        expected: usize,
+        settle: Duration,
+    ) -> Vec<QueueMessage> {
+        collect(expected, settle, || async {
+            let got = self.receive_and_delete(family).await;
+            if got.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            got
+        })
+        .await
+    }
+
     /// One receive on `family`'s queue (up to 10 messages, no wait); each
     /// message is deleted once read, as a consumer acknowledges it. (A FIFO
     /// queue holds a group back while one of its messages is in flight.)
@@ -399,6 +429,28 @@ impl TestStack {
                 .expect("delete");
         }
         out
+    }
+}
+
+/// Calls `receive` until `expected` messages came, then for `settle` more
+/// (20 s at most in all); returns every message received.
+async fn collect<F, Fut>(expected: usize, settle: Duration, receive: F) -> Vec<QueueMessage>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<QueueMessage>>,
+{
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut quiet_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if out.len() >= expected && quiet_until.is_none() {
+            quiet_until = Some(now + settle);
+        }
+        if quiet_until.is_some_and(|q| now >= q) || now >= deadline {
+            return out;
+        }
+        out.extend(receive().await);
     }
 }
 

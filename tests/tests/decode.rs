@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use switchboard_pipeline::fanout::cloudevent;
 use switchboard_pipeline::item;
-use switchboard_providers::{decode_body, DecodeError, Decoded};
+use switchboard_providers::{decode_body, DecodeError, Decoded, Delivery};
 use switchboard_tests::{fixture, fixtures, root};
 use switchboard_types::{cloudevent_schema, Family, Provider, Status};
 
@@ -262,14 +262,9 @@ fn bird_variants() {
     let d = bird(json!({"service": "conversations", "event": "message.created", "payload": {"id": "m1", "conversationId": "c1"}})).expect("passes through");
     assert_eq!(d.event_type, "bird.message.created");
     assert_eq!(d.conversation_key.as_deref(), Some("c1"));
-    // The request id header, when sent, is the dedup key.
-    let d = switchboard_providers::bird::decode(
-        br#"{"event":"conversation.deleted","payload":{"id":"c1"}}"#,
-        Some("req-42"),
-        None,
-    )
-    .expect("decodes");
-    assert_eq!(d.dedup_key, "request:req-42");
+    // The dedup key comes only from signed content: (event, id, updatedAt).
+    let d = bird(json!({"event": "conversation.updated", "payload": {"id": "c1", "updatedAt": "2024-11-27T19:33:53Z"}})).expect("decodes");
+    assert_eq!(d.dedup_key, "conversation.updated:c1:2024-11-27T19:33:53Z");
     let e = bird(json!({"event": "conversation.updated", "payload": {"status": "active"}}))
         .unwrap_err();
     assert_eq!(e.code(), "missing_field");
@@ -328,7 +323,13 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
     ] {
         for (file, body) in fixtures(name) {
             let decoded = decode_body(provider, &body);
-            let stored = item::build(provider, &decoded, &body, chrono::Utc::now());
+            let stored = item::build(
+                provider,
+                &decoded,
+                &Delivery::default(),
+                &body,
+                chrono::Utc::now(),
+            );
             assert_eq!(stored.status, Status::Accepted, "{file}");
             let event =
                 serde_json::to_value(cloudevent(&stored).expect("builds")).expect("serialises");

@@ -7,9 +7,11 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard_pipeline::item;
-use switchboard_providers::{bird, decode_body};
+use switchboard_providers::{bird, decode_body, Delivery};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
-use switchboard_tests::{binary, fixture, keys, lambda_env, partoo_signature, TestStack};
+use switchboard_tests::{
+    binary, fixture, keys, lambda_env, partoo_signature, TestStack, PARTOO_SEED_ORG,
+};
 use switchboard_types::{Family, Provider};
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
@@ -57,7 +59,7 @@ async fn zipmessage_binary_stores_seeds_and_refuses_bad_tokens() {
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!(
         (status, reply["status"].as_str()),
-        (202, Some("accepted")),
+        (200, Some("accepted")),
         "{reply}"
     );
     let (status, reply) = response(api.invoke(&event).await);
@@ -152,7 +154,9 @@ async fn webhook_binary_logs_each_request_and_emits_emf_metrics_without_secrets(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partoo_binary_verifies_with_keys_from_secrets_manager() {
     let t = TestStack::start().await;
-    let mut api = start_function(&t, "partoo-webhook", &[]).await;
+    // The organisation as the operator lists it in the PartooOrgIds parameter.
+    let mut api =
+        start_function(&t, "partoo-webhook", &[("PARTOO_ORG_IDS", PARTOO_SEED_ORG)]).await;
     let body = fixture("partoo", "message_created.json");
     let signature = partoo_signature(&keys::partoo_old(), &body);
     let headers = [
@@ -170,7 +174,7 @@ async fn partoo_binary_verifies_with_keys_from_secrets_manager() {
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!(
         (status, reply["status"].as_str()),
-        (202, Some("accepted")),
+        (200, Some("accepted")),
         "{reply}"
     );
     // An authentic body that is not JSON, sent base64 by API Gateway: quarantined, not refused.
@@ -191,7 +195,7 @@ async fn partoo_binary_verifies_with_keys_from_secrets_manager() {
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!(
         (status, reply["status"].as_str()),
-        (202, Some("quarantined")),
+        (200, Some("quarantined")),
         "{reply}"
     );
     assert_eq!(t.items().await.len(), 2);
@@ -220,7 +224,7 @@ async fn bird_binary_checks_the_configured_url_and_method() {
     let (status, reply) = response(api.invoke(&event).await);
     assert_eq!(
         (status, reply["status"].as_str()),
-        (202, Some("accepted")),
+        (200, Some("accepted")),
         "{reply}"
     );
     // Signed for the Host the request claims instead of the configured URL: refused.
@@ -282,6 +286,7 @@ async fn fanout_binary_publishes_and_reports_the_poison_record() {
     let good = item::build(
         Provider::Partoo,
         &decode_body(Provider::Partoo, &body),
+        &Delivery::default(),
         &body,
         chrono::Utc::now(),
     );

@@ -9,16 +9,35 @@ use switchboard_pipeline::{
     fanout, Handled, Ingest, Limits, MemoryPublisher, MemoryStore, OutcomeKind, Reply,
     StreamRecord, WebhookRequest,
 };
-use switchboard_providers::{Partoo, Zipmessage};
-use switchboard_tests::{fixture, keys, partoo_signature};
+use switchboard_providers::{sha256_hex, Admission, Partoo, Zipmessage};
+use switchboard_tests::{fixture, keys, partoo_signature, PARTOO_SEED_ORG};
 use switchboard_types::{Family, Status};
 
+/// The seed's organisation listed, as a deployment lists its own.
+fn seed_org() -> Admission {
+    Admission {
+        partoo_org_ids: [PARTOO_SEED_ORG.to_owned()].into(),
+    }
+}
+
 fn partoo_ingest(store: Arc<MemoryStore>) -> Ingest {
+    partoo_ingest_with(store, Limits::default())
+}
+
+/// A 4096-byte body limit.
+const LIMIT_4096: Limits = Limits {
+    max_body_bytes: 4096,
+    retention_days: 0,
+};
+
+/// The Partoo pipeline with these limits and the seed's organisation listed.
+fn partoo_ingest_with(store: Arc<MemoryStore>, limits: Limits) -> Ingest {
     Ingest::new(
         Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
         store,
-        Limits::default(),
+        limits,
     )
+    .with_admission(seed_org())
 }
 
 fn signed(body: &[u8]) -> WebhookRequest {
@@ -48,7 +67,7 @@ async fn accepted_then_duplicate_with_the_same_event_id() {
     let ingest = partoo_ingest(store.clone());
     let body = fixture("partoo", "message_created.json");
     let first = send(&ingest, &signed(&body)).await;
-    assert_eq!(first.status, 202);
+    assert_eq!(first.status, 200, "Partoo documents 200 as success");
     assert_eq!(first.json_body()["status"], "accepted");
     let second = send(&ingest, &signed(&body)).await;
     assert_eq!(second.status, 200);
@@ -85,15 +104,14 @@ async fn retention_sets_the_ttl_attribute_and_zero_keeps_forever() {
     let now = Utc::now();
     for (days, expected) in [(0, None), (30, Some(now.timestamp() + 30 * 86_400))] {
         let store = Arc::new(MemoryStore::default());
-        let ingest = Ingest::new(
-            Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
+        let ingest = partoo_ingest_with(
             store.clone(),
             Limits {
                 retention_days: days,
                 ..Limits::default()
             },
         );
-        assert_eq!(ingest.handle(&signed(&body), now).await.reply.status, 202);
+        assert_eq!(ingest.handle(&signed(&body), now).await.reply.status, 200);
         assert_eq!(store.items()[0].expires_at, expected, "{days} days");
     }
 }
@@ -142,7 +160,7 @@ async fn authentic_but_undecodable_is_quarantined_never_refused() {
     let ingest = partoo_ingest(store.clone());
     for body in [&b"{\"type\":"[..], b"[]", b"null", b"\xff\xfe"] {
         let reply = send(&ingest, &signed(body)).await;
-        assert_eq!(reply.status, 202, "{:?}", String::from_utf8_lossy(body));
+        assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(body));
         assert_eq!(reply.json_body()["status"], "quarantined");
         assert!(reply.json_body()["reason"].is_string());
     }
@@ -167,7 +185,7 @@ async fn invalid_utf8_in_a_field_no_model_reads_is_quarantined_not_accepted() {
         .expect("an object");
     let body = [&b"{\"unread\": \"caf\xe9\","[..], rest].concat();
     let reply = send(&ingest, &signed(&body)).await;
-    assert_eq!(reply.status, 202);
+    assert_eq!(reply.status, 200);
     assert_eq!(reply.json_body()["status"], "quarantined");
     let reason = reply.json_body()["reason"]
         .as_str()
@@ -185,31 +203,24 @@ async fn invalid_utf8_in_a_field_no_model_reads_is_quarantined_not_accepted() {
 }
 
 #[tokio::test]
-async fn refusals_store_nothing_and_say_why() {
+async fn refusals_are_only_for_requests_that_cannot_be_authentic() {
     let store = Arc::new(MemoryStore::default());
-    let ingest = Ingest::new(
-        Arc::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
-        store.clone(),
-        Limits {
-            max_body_bytes: 4096,
-            retention_days: 0,
-        },
-    );
+    let ingest = partoo_ingest_with(store.clone(), LIMIT_4096);
     let body = fixture("partoo", "message_created.json");
     let mut unsigned = signed(&body);
     unsigned.headers.remove("x-partoo-signature-v1");
     let mut get = signed(&body);
     get.method = Method::GET;
-    let mut text = signed(&body);
-    text.headers
+    // Unauthenticated whatever else is wrong: 401 before the size or type.
+    let mut unsigned_over = signed(&[b' '; 5000]);
+    unsigned_over.headers.remove("x-partoo-signature-v1");
+    unsigned_over
+        .headers
         .insert("content-type", "text/plain".parse().expect("value"));
-    let at_limit = vec![b' '; 4096];
-    let over = vec![b' '; 4097];
     let cases = [
         (unsigned, 401, "missing_signature"),
+        (unsigned_over, 401, "missing_signature"),
         (get, 405, "method_not_allowed"),
-        (text, 415, "unsupported_media_type"),
-        (signed(&over), 413, "payload_too_large"),
     ];
     for (request, status, code) in cases {
         let Handled { reply, outcome } = ingest.handle(&request, Utc::now()).await;
@@ -231,8 +242,78 @@ async fn refusals_store_nothing_and_say_why() {
         store.items().is_empty(),
         "nothing stored for refused requests"
     );
-    // Exactly at the limit is accepted (and, being blank, quarantined).
-    assert_eq!(send(&ingest, &signed(&at_limit)).await.status, 202);
+
+    // Authentic: any content type is decoded; exactly at the limit is
+    // stored whole (and, being blank, quarantined).
+    let mut text = signed(&body);
+    text.headers
+        .insert("content-type", "text/plain".parse().expect("value"));
+    let reply = send(&ingest, &text).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.json_body()["status"].as_str()),
+        (200, Some("accepted"))
+    );
+    let at_limit = vec![b' '; 4096];
+    let reply = send(&ingest, &signed(&at_limit)).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.json_body()["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("malformed_json")));
+}
+
+#[tokio::test]
+async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
+    let store = Arc::new(MemoryStore::default());
+    let ingest = partoo_ingest_with(store.clone(), LIMIT_4096);
+    let mut big: serde_json::Value =
+        serde_json::from_slice(&fixture("partoo", "message_created.json")).expect("json");
+    big["payload"]["message"]["content"] = "x".repeat(6000).into();
+    let big = serde_json::to_vec(&big).expect("json");
+    let mut request = signed(&big);
+    request
+        .headers
+        .insert("x-auth-token", "hunter2".parse().expect("value"));
+    let Handled { reply, outcome } = ingest.handle(&request, Utc::now()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json_body()["status"], "quarantined");
+    assert_eq!(
+        (outcome.kind, outcome.reason),
+        (OutcomeKind::Quarantined, Some("too_large"))
+    );
+    let items = store.items();
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(
+        item.raw_sha256,
+        sha256_hex(&big),
+        "the digest names the whole body"
+    );
+    assert_eq!(
+        switchboard_pipeline::item::raw_body(item).expect("readable"),
+        big[..4096],
+        "the first 4096 bytes are kept"
+    );
+    let headers = item.headers.as_ref().expect("headers kept");
+    assert!(headers.contains_key("x-partoo-signature-v1"));
+    assert!(
+        !headers.contains_key("x-auth-token"),
+        "no credential is stored"
+    );
+    // A redelivery of the same body is the same event.
+    let again = send(&ingest, &signed(&big)).await;
+    assert_eq!(again.json_body()["status"], "duplicate");
+
+    // reprocess never decodes a body kept in part.
+    let report = switchboard_pipeline::reprocess(
+        store.as_ref(),
+        store.as_ref(),
+        &seed_org(),
+        &switchboard_pipeline::Selection::EventIds(vec![item.event_id.clone()]),
+    )
+    .await
+    .expect("reprocess");
+    assert_eq!((report.examined, report.still_quarantined), (1, 1));
+    assert!(report.accepted.is_empty());
 }
 
 #[tokio::test]
@@ -255,7 +336,7 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
             body: Bytes::from(body),
             path_token: Some(keys::ZIPMESSAGE_TOKEN.into()),
         };
-        assert_eq!(zip.handle(&request, Utc::now()).await.reply.status, 202);
+        assert_eq!(zip.handle(&request, Utc::now()).await.reply.status, 200);
     }
     let items = store.items();
     let records: Vec<StreamRecord> = items

@@ -137,8 +137,14 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
     );
 }
 
+/// Bird with the default past tolerance (36 h).
 fn bird_provider() -> Bird {
-    Bird::new(&[keys::BIRD_KEY, keys::BIRD_OLD_KEY], URL, 300).expect("config")
+    Bird::new(
+        &[keys::BIRD_KEY, keys::BIRD_OLD_KEY],
+        URL,
+        bird::DEFAULT_TOLERANCE_SECS,
+    )
+    .expect("config")
 }
 
 fn bird_headers(key: &str, ts: i64, url: &str, body: &[u8]) -> HeaderMap {
@@ -152,10 +158,12 @@ fn bird_headers(key: &str, ts: i64, url: &str, body: &[u8]) -> HeaderMap {
 
 #[test]
 fn bird_accepts_both_active_keys_within_the_window() {
+    // Bird retries for hours with the original timestamp and signature.
     let body = fixture("bird", "conversation.updated.json");
     let t = now().timestamp();
+    let past = bird::DEFAULT_TOLERANCE_SECS as i64;
     for key in [keys::BIRD_KEY, keys::BIRD_OLD_KEY] {
-        for ts in [t, t - 300, t + 300] {
+        for ts in [t, t - 300, t - 4 * 3600, t - 24 * 3600, t - past, t + 300] {
             assert_eq!(
                 check(
                     &bird_provider(),
@@ -171,10 +179,16 @@ fn bird_accepts_both_active_keys_within_the_window() {
 }
 
 #[test]
-fn bird_rejects_stale_and_future_timestamps() {
+fn bird_rejects_timestamps_past_the_window_only_once_signed() {
+    assert_eq!(bird::DEFAULT_TOLERANCE_SECS, 129_600, "36 h by default");
     let body = fixture("bird", "conversation.updated.json");
     let t = now().timestamp();
-    for ts in [t - 301, t + 301, 0] {
+    let past = bird::DEFAULT_TOLERANCE_SECS as i64;
+    for (ts, direction, tolerance) in [
+        (t - past - 1, "before", 129_600),
+        (t - 48 * 3600, "before", 129_600),
+        (t + 301, "after", 300),
+    ] {
         assert_eq!(
             check(
                 &bird_provider(),
@@ -183,8 +197,24 @@ fn bird_rejects_stale_and_future_timestamps() {
                 None
             ),
             Err(AuthError::TimestampOutOfWindow {
-                tolerance_secs: 300
+                skew_secs: (t - ts).unsigned_abs(),
+                direction,
+                tolerance_secs: tolerance
             })
+        );
+    }
+    // The signature is checked first: a forged request says so, whatever
+    // its timestamp, and a stale one is told it is stale only when genuine.
+    for ts in [t - 48 * 3600, 0] {
+        assert_eq!(
+            check(
+                &bird_provider(),
+                &bird_headers("not-the-key", ts, URL, &body),
+                &body,
+                None
+            ),
+            Err(AuthError::InvalidSignature),
+            "{ts}"
         );
     }
     let h = headers(&[

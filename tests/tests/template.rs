@@ -16,6 +16,7 @@ use switchboard_aws::{ConfigError, QueueUrls, WebhookConfig};
 use switchboard_local::provision::{resolve_functions, LocalFunction};
 use switchboard_local::template::{Physical, Template};
 use switchboard_pipeline::OutcomeKind;
+use switchboard_providers::DecodeError;
 use switchboard_tests::root;
 use switchboard_types::{partition_key, Provider};
 
@@ -172,6 +173,7 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                 }
                 "reprocess" => {
                     table_name(&lookup).expect("table");
+                    switchboard_aws::config::admission(&lookup);
                 }
                 other => panic!("{other}: which configuration does it read?"),
             },
@@ -213,6 +215,84 @@ fn bird_refuses_to_start_until_its_public_url_is_set() {
         WebhookConfig::from_lookup(Provider::Bird, &lookup),
         Err(ConfigError::Missing("BIRD_WEBHOOK_URL"))
     ));
+}
+
+fn bird_config(params: &[(&str, &str)]) -> Result<WebhookConfig, ConfigError> {
+    let mut params = params.to_vec();
+    params.push(("BirdWebhookUrl", "https://example.com/live/webhooks/bird"));
+    let all = functions(&params);
+    let bird = all
+        .iter()
+        .find(|f| f.binary == Provider::Bird.function_binary())
+        .expect("bird function");
+    let lookup = |name: &str| bird.env.get(name).cloned();
+    WebhookConfig::from_lookup(Provider::Bird, &lookup)
+}
+
+#[test]
+fn birds_window_defaults_to_36_hours_in_the_template_and_the_code() {
+    // Bird retries for 8 h (docs) to ~24 h (field reports) with the original
+    // timestamp: the template's default and the code's are the same 36 h.
+    let doc = raw();
+    assert_eq!(
+        doc["Parameters"]["BirdTimestampToleranceSecs"]["Default"].as_u64(),
+        Some(129_600)
+    );
+    assert_eq!(switchboard_providers::bird::DEFAULT_TOLERANCE_SECS, 129_600);
+    let config = bird_config(&[]).expect("the default configuration starts");
+    assert_eq!(config.bird.map(|(_, tolerance)| tolerance), Some(129_600));
+}
+
+#[test]
+fn bird_refuses_a_window_that_outlives_the_retention() {
+    // 36 h + 300 s is not shorter than 1 day: a signed copy could arrive
+    // after its stored twin expired and be stored again.
+    let err = bird_config(&[("RetentionDays", "1")]).expect_err("refused");
+    assert!(
+        err.to_string().contains("BIRD_TIMESTAMP_TOLERANCE_SECS"),
+        "{err}"
+    );
+    assert!(
+        bird_config(&[("RetentionDays", "2")]).is_ok(),
+        "172800 s > 129900 s"
+    );
+    assert!(bird_config(&[
+        ("RetentionDays", "1"),
+        ("BirdTimestampToleranceSecs", "86099")
+    ])
+    .is_ok());
+    assert!(bird_config(&[
+        ("RetentionDays", "1"),
+        ("BirdTimestampToleranceSecs", "86100")
+    ])
+    .is_err());
+    assert!(
+        bird_config(&[("RetentionDays", "0")]).is_ok(),
+        "kept forever"
+    );
+}
+
+#[test]
+fn partoo_publishes_only_the_listed_organisations_in_the_webhook_and_reprocess() {
+    // Empty by default: nothing from Partoo is published until listed.
+    for (params, expected) in [
+        (vec![], BTreeSet::new()),
+        (
+            vec![("PartooOrgIds", "123, 0456")],
+            BTreeSet::from(["123".to_owned(), "456".to_owned()]),
+        ),
+    ] {
+        let all = functions(&params);
+        for binary in [Provider::Partoo.function_binary(), "reprocess"] {
+            let function = all.iter().find(|f| f.binary == binary).expect(binary);
+            let lookup = |name: &str| function.env.get(name).cloned();
+            assert_eq!(
+                switchboard_aws::config::admission(&lookup).partoo_org_ids,
+                expected,
+                "{binary} {params:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -384,6 +464,28 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
         .map(|k| k.metric())
         .chain([INGEST_LATENCY, "published", "failed", "skipped"])
         .collect();
+    // The reasons the code reports, by metric.
+    let reasons: BTreeSet<(&str, &str)> = [
+        (
+            "auth_failed",
+            switchboard_providers::AuthError::TimestampOutOfWindow {
+                skew_secs: 0,
+                direction: "before",
+                tolerance_secs: 0,
+            }
+            .code(),
+        ),
+        (
+            "quarantined",
+            DecodeError::OrgNotAllowed { org_id: None }.code(),
+        ),
+        (
+            "quarantined",
+            DecodeError::TooLarge { size: 0, limit: 0 }.code(),
+        ),
+    ]
+    .into();
+    let mut reason_alarms = BTreeSet::new();
     let mut watched = BTreeSet::new();
     for (id, alarm) in resources(&doc) {
         if alarm.get("Type").and_then(Value::as_str) != Some("AWS::CloudWatch::Alarm") {
@@ -401,11 +503,29 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
             let metric = props["MetricName"].as_str().expect("MetricName");
             assert!(emitted.contains(metric), "{id:?} watches {metric}");
             watched.insert(metric.to_owned());
+            // A reason alarm watches the `[Reason]` series of a code the
+            // pipeline reports for that outcome.
+            for dimension in props["Dimensions"].as_sequence().into_iter().flatten() {
+                assert_eq!(dimension["Name"].as_str(), Some("Reason"), "{id:?}");
+                let reason = dimension["Value"].as_str().expect("value");
+                assert!(
+                    reasons.contains(&(metric, reason)),
+                    "{id:?}: {metric} has no reason {reason}"
+                );
+                reason_alarms.insert(reason.to_owned());
+            }
         }
     }
     assert_eq!(
         watched,
         BTreeSet::from(["auth_failed".to_owned(), "quarantined".to_owned()])
+    );
+    assert_eq!(
+        reason_alarms,
+        BTreeSet::from(
+            ["org_not_allowed", "timestamp_out_of_window", "too_large"].map(str::to_owned)
+        ),
+        "each way an authentic event is refused or kept unpublished has its alarm"
     );
     // Every runbook an alarm names exists.
     let operations =

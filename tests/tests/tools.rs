@@ -10,9 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use switchboard_aws::{DynamoStore, QueueUrls, SqsPublisher};
 use switchboard_pipeline::{item, replay, reprocess, Selection, ToolRequest};
-use switchboard_providers::DecodeError;
+use switchboard_providers::{Admission, DecodeError, Delivery};
 use switchboard_tests::runtime::{Outcome, RuntimeApi};
-use switchboard_tests::{binary, fixture, lambda_env, TestStack};
+use switchboard_tests::{binary, fixture, lambda_env, TestStack, PARTOO_SEED_ORG};
 use switchboard_types::{Family, Provider, Status};
 
 fn store(t: &TestStack) -> DynamoStore {
@@ -28,6 +28,13 @@ fn publisher(t: &TestStack) -> SqsPublisher {
             .map(|f| (f, t.stack.queue_url(f).to_owned())),
     ));
     SqsPublisher::new(aws_sdk_sqs::Client::new(&t.stack.sdk), queues)
+}
+
+/// The admission settings of the test stacks: the Partoo seed's organisation.
+fn seed_org() -> Admission {
+    switchboard_aws::config::admission(&|name: &str| {
+        (name == "PARTOO_ORG_IDS").then(|| PARTOO_SEED_ORG.to_owned())
+    })
 }
 
 fn around_now() -> Selection {
@@ -69,16 +76,16 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
         "message_played.json",
     ] {
         let (status, reply) = t.post_zipmessage(&fixture("zipmessage", name)).await;
-        assert_eq!(status, 202);
+        assert_eq!(status, 200);
         accepted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
     }
     let (status, reply) = t
         .post_partoo(&fixture("partoo", "message_created.json"))
         .await;
-    assert_eq!(status, 202);
+    assert_eq!(status, 200);
     accepted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
     let (status, _) = t.post_zipmessage(b"[\"not an envelope\"]").await;
-    assert_eq!(status, 202, "quarantined");
+    assert_eq!(status, 200, "quarantined");
     // The originals, published by the fanout (and acknowledged).
     assert_eq!(consume(&t).await.len(), 4);
 
@@ -165,6 +172,7 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     let old = item::build(
         Provider::Partoo,
         &Err(DecodeError::MalformedJson("an older parser choked".into())),
+        &Delivery::default(),
         &body,
         Utc::now(),
     );
@@ -178,11 +186,11 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
         .expect("put");
     // And one that still does not decode.
     let (status, _) = t.post_partoo(b"{\"not\": \"partoo\"}").await;
-    assert_eq!(status, 202);
+    assert_eq!(status, 200);
     assert!(consume(&t).await.is_empty(), "quarantined: never published");
 
     let store = store(&t);
-    let report = reprocess(&store, &store, &around_now())
+    let report = reprocess(&store, &store, &seed_org(), &around_now())
         .await
         .expect("reprocess");
     assert_eq!(report.examined, 2);
@@ -218,7 +226,7 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     );
 
     // Idempotent: a second run accepts nothing more and publishes nothing.
-    let again = reprocess(&store, &store, &around_now())
+    let again = reprocess(&store, &store, &seed_org(), &around_now())
         .await
         .expect("reprocess");
     assert_eq!((again.examined, again.accepted.len()), (1, 0));
@@ -280,7 +288,7 @@ async fn the_replay_lambda_binary_replays_by_id_and_refuses_bad_requests() {
     let (status, reply) = t
         .post_zipmessage(&fixture("zipmessage", "conversation_created.json"))
         .await;
-    assert_eq!(status, 202);
+    assert_eq!(status, 200);
     let id = reply["event_ids"][0].as_str().expect("id").to_owned();
     assert_eq!(consume(&t).await.len(), 1);
     let env = lambda_env(&t.stack.provisioned.functions, "replay");

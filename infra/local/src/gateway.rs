@@ -10,6 +10,10 @@ use http::{Request, Response};
 use std::sync::Arc;
 use switchboard_pipeline::{ApiError, Ingest, WebhookRequest};
 
+/// The largest request payload of a synchronous Lambda invocation (6 MB):
+/// API Gateway refuses a larger body with 413 before a webhook function runs.
+pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
 /// A route: its path pattern (`/webhooks/zipmessage/{token}`) and pipeline.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -60,12 +64,19 @@ async fn handle(State(routes): State<Arc<Vec<Route>>>, request: Request<Body>) -
     let Some((route, token)) = routes.iter().find_map(|r| r.matches(&path).map(|t| (r, t))) else {
         return ApiError::NotFound.reply().into_response();
     };
-    let limit = route.ingest.limits().max_body_bytes;
     let (parts, body) = request.into_parts();
-    // Read one byte past the limit, so an oversized body gets the pipeline's 413.
-    let body: Bytes = match axum::body::to_bytes(body, limit + 1).await {
+    // Whatever a Lambda would receive reaches the pipeline, which keeps an
+    // authentic body over its own limit as `too_large`; past what a Lambda
+    // invocation carries, API Gateway answers 413 before any function runs.
+    let body: Bytes = match axum::body::to_bytes(body, LAMBDA_PAYLOAD_LIMIT).await {
         Ok(bytes) => bytes,
-        Err(_) => return ApiError::PayloadTooLarge { limit }.reply().into_response(),
+        Err(_) => {
+            return ApiError::PayloadTooLarge {
+                limit: LAMBDA_PAYLOAD_LIMIT,
+            }
+            .reply()
+            .into_response()
+        }
     };
     let request = WebhookRequest {
         method: parts.method,

@@ -56,6 +56,34 @@ fn effective() -> Result<Effective> {
     })
 }
 
+/// Function settings a developer may set in the environment of `make
+/// local` (and of the local tools, which then see what the stack sees).
+const OVERRIDABLE: [&str; 4] = [
+    "BIRD_WEBHOOK_URL",
+    "BIRD_TIMESTAMP_TOLERANCE_SECS",
+    "MAX_BODY_BYTES",
+    "PARTOO_ORG_IDS",
+];
+
+/// The Partoo organisation listed locally unless `PARTOO_ORG_IDS` is set:
+/// the one in Partoo's documented example (`payload.org_id`), so the README's
+/// curl of the seed is published. In AWS the template parameter lists none
+/// until the operator sets it.
+const LOCAL_PARTOO_ORG_IDS: &str = "123";
+
+/// The overrides of [`OVERRIDABLE`] from the environment, with the local
+/// Partoo allow-list default.
+fn env_overrides() -> HashMap<String, String> {
+    let mut overrides: HashMap<String, String> = OVERRIDABLE
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+        .collect();
+    overrides
+        .entry("PARTOO_ORG_IDS".to_owned())
+        .or_insert_with(|| LOCAL_PARTOO_ORG_IDS.to_owned());
+    overrides
+}
+
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -189,7 +217,9 @@ async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
         .iter()
         .find(|f| f.binary == tool)
         .with_context(|| format!("template.yaml has no {tool} function"))?;
-    let env = |name: &str| function.env.get(name).cloned();
+    let mut function_env = function.env.clone();
+    function_env.extend(env_overrides());
+    let env = |name: &str| function_env.get(name).cloned();
     let payload: serde_json::Value =
         serde_json::from_str(request).context("REQUEST must be JSON")?;
     let (request, selection) =
@@ -208,7 +238,10 @@ async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
             switchboard_pipeline::replay(&store, &publisher, &selection, &replay_id).await?,
         )?
     } else {
-        serde_json::to_value(switchboard_pipeline::reprocess(&store, &store, &selection).await?)?
+        let admission = switchboard_aws::config::admission(&env);
+        serde_json::to_value(
+            switchboard_pipeline::reprocess(&store, &store, &admission, &selection).await?,
+        )?
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
@@ -309,16 +342,11 @@ async fn up(args: &[String]) -> Result<()> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
     let port = port(args);
     let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
-    let mut env_overrides = HashMap::new();
-    for name in [
-        "BIRD_WEBHOOK_URL",
-        "BIRD_TIMESTAMP_TOLERANCE_SECS",
-        "MAX_BODY_BYTES",
-    ] {
-        if let Ok(value) = std::env::var(name) {
-            env_overrides.insert(name.to_owned(), value);
-        }
-    }
+    let env_overrides = env_overrides();
+    let partoo_orgs = env_overrides
+        .get("PARTOO_ORG_IDS")
+        .cloned()
+        .unwrap_or_default();
     let options = LocalOptions {
         template: flag(args, "--template")
             .map(PathBuf::from)
@@ -367,6 +395,7 @@ async fn up(args: &[String]) -> Result<()> {
         keys.bird_signing_keys.join(",")
     );
     println!("    BIRD_WEBHOOK_URL    {}", bird_url(args));
+    println!("    PARTOO_ORG_IDS      {partoo_orgs}  (Partoo organisations published; others are quarantined)");
     println!(
         "    Partoo dev signing key (seed, base64): {}",
         keys.dev.partoo_private_key

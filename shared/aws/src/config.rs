@@ -9,7 +9,8 @@
 //! | `PARTOO_PUBLIC_KEYS` / `PARTOO_SECRET_ID` | partoo | base64 DER keys, inline or the secret holding them |
 //! | `BIRD_SIGNING_KEYS` / `BIRD_SECRET_ID` | bird | signing keys, inline or the secret holding them |
 //! | `BIRD_WEBHOOK_URL` | bird | the public URL Bird posts to (part of the signature) |
-//! | `BIRD_TIMESTAMP_TOLERANCE_SECS` | bird | accepted clock skew (default 300) |
+//! | `BIRD_TIMESTAMP_TOLERANCE_SECS` | bird | how old a validly signed timestamp may be (default 129600 = 36 h; the future tolerance is 300 s); with `RETENTION_DAYS` > 0, past + future must be shorter than the retention |
+//! | `PARTOO_ORG_IDS` | partoo, reprocess | Partoo organisations whose events are published (comma-separated); empty publishes nothing from Partoo (kept as quarantined `org_not_allowed`) |
 //! | `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL` | fanout, replay | the FIFO queues |
 //! | `METRICS_NAMESPACE` | all | CloudWatch namespace of the EMF metrics (default `Switchboard`) |
 //!
@@ -29,7 +30,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_pipeline::Limits;
-use switchboard_providers::{bird, split_key_list, Bird, Partoo, WebhookProvider, Zipmessage};
+use switchboard_providers::{
+    bird, split_key_list, Admission, Bird, Partoo, WebhookProvider, Zipmessage,
+};
 use switchboard_types::{Family, Provider};
 
 /// A configuration problem, named precisely enough to fix it.
@@ -222,8 +225,10 @@ pub struct WebhookConfig {
     pub limits: Limits,
     /// The provider's keys.
     pub keys: KeySource,
-    /// Bird only: the public URL Bird signs, and the timestamp tolerance.
+    /// Bird only: the public URL Bird signs, and the past timestamp tolerance.
     pub bird: Option<(String, u64)>,
+    /// Which authentic events are published (Partoo: `PARTOO_ORG_IDS`).
+    pub admission: Admission,
 }
 
 impl WebhookConfig {
@@ -245,28 +250,69 @@ impl WebhookConfig {
             (None, Some(secret_id)) => KeySource::Secret(secret_id),
             (None, None) => return Err(ConfigError::NoKeys { inline, secret }),
         };
+        let retention_days: u32 = parsed(env, "RETENTION_DAYS", 0)?;
         let bird = match provider {
-            Provider::Bird => Some((
-                required(env, "BIRD_WEBHOOK_URL")?,
-                parsed(
+            Provider::Bird => {
+                let tolerance = parsed(
                     env,
                     "BIRD_TIMESTAMP_TOLERANCE_SECS",
                     bird::DEFAULT_TOLERANCE_SECS,
-                )?,
-            )),
+                )?;
+                check_bird_window(tolerance, retention_days)?;
+                Some((required(env, "BIRD_WEBHOOK_URL")?, tolerance))
+            }
             _ => None,
+        };
+        let admission = match provider {
+            Provider::Partoo => admission(env),
+            _ => Admission::default(),
         };
         Ok(Self {
             provider,
             table_name: required(env, "TABLE_NAME")?,
             limits: Limits {
                 max_body_bytes,
-                retention_days: parsed(env, "RETENTION_DAYS", 0)?,
+                retention_days,
             },
             keys,
             bird,
+            admission,
         })
     }
+}
+
+/// A stored event must outlive every validly signed copy of its request:
+/// once DynamoDB's TTL removes it, a copy still inside Bird's window would be
+/// stored and published again. So with a retention period, the whole window
+/// (past tolerance + [`bird::FUTURE_TOLERANCE_SECS`]) must be shorter.
+fn check_bird_window(tolerance_secs: u64, retention_days: u32) -> Result<(), ConfigError> {
+    let window = tolerance_secs.saturating_add(bird::FUTURE_TOLERANCE_SECS);
+    let retention = u64::from(retention_days) * 86_400;
+    if retention_days > 0 && window >= retention {
+        return Err(ConfigError::Invalid {
+            name: "BIRD_TIMESTAMP_TOLERANCE_SECS",
+            detail: format!(
+                "{tolerance_secs} s (plus {} s ahead) is not shorter than RETENTION_DAYS={retention_days} \
+                 ({retention} s): a signed Bird request could outlive its stored event and be \
+                 stored again; lower the tolerance or keep events longer",
+                bird::FUTURE_TOLERANCE_SECS
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The admission settings (`PARTOO_ORG_IDS`: comma- or space-separated, or a
+/// JSON array), read by the Partoo webhook and by `reprocess`. Numeric ids
+/// are compared as numbers (`0123` lists organisation 123).
+pub fn admission(env: Lookup<'_>) -> Admission {
+    let partoo_org_ids = var(env, "PARTOO_ORG_IDS")
+        .map(|list| split_key_list(&list))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| id.parse::<u64>().map(|n| n.to_string()).unwrap_or(id))
+        .collect();
+    Admission { partoo_org_ids }
 }
 
 /// Builds the configured provider: its keys inline, or fetched once from

@@ -86,6 +86,7 @@ pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
         ("conv_pk", &event.conv_pk),
         ("conv_sk", &event.conv_sk),
         ("reprocessed_to", &event.reprocessed_to),
+        ("delivery_id", &event.delivery_id),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -96,6 +97,16 @@ pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
         if let Some(bytes) = bytes {
             put(name, AttributeValue::B(bytes.clone().into()));
         }
+    }
+    if event.test {
+        put("test", AttributeValue::Bool(true));
+    }
+    if let Some(headers) = &event.headers {
+        let map = headers
+            .iter()
+            .map(|(name, value)| (name.clone(), text(value)))
+            .collect();
+        put("headers", AttributeValue::M(map));
     }
     if let Some(expires_at) = event.expires_at {
         put("expires_at", AttributeValue::N(expires_at.to_string()));
@@ -272,12 +283,18 @@ mod tests {
     use super::attributes;
     use std::collections::HashMap;
     use switchboard_pipeline::item;
-    use switchboard_providers::decode_body;
+    use switchboard_providers::{decode_body, Delivery};
     use switchboard_types::{Provider, StoredEvent};
 
     fn stored(provider: Provider, body: &[u8]) -> StoredEvent {
         let now = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
-        item::build(provider, &decode_body(provider, body), body, now)
+        item::build(
+            provider,
+            &decode_body(provider, body),
+            &Delivery::default(),
+            body,
+            now,
+        )
     }
 
     #[test]
@@ -307,6 +324,19 @@ mod tests {
         kept.expires_at = Some(1_800_000_000);
         kept.reprocessed_to = Some("another-id".into());
         events.push(kept);
+        // A tryout with its delivery id, and a too_large item's headers.
+        let mut delivered = stored(Provider::Partoo, b"{\"type\":\"y\"}");
+        delivered.test = true;
+        delivered.delivery_id = Some("req-1".into());
+        delivered.headers = Some(
+            [
+                ("content-type", "text/plain"),
+                ("x-partoo-signature-v1", "c2ln"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        );
+        events.push(delivered);
         let forms = |e: &StoredEvent| {
             [
                 e.raw.is_some(),

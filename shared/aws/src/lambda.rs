@@ -2,7 +2,7 @@
 //! binaries so each `main.rs` only wires things together.
 
 use crate::config::{
-    load_provider, process_env, sdk_config, table_name, ConfigError, Lookup, QueueUrls,
+    admission, load_provider, process_env, sdk_config, table_name, ConfigError, Lookup, QueueUrls,
     WebhookConfig,
 };
 use crate::metrics::{self, Metrics};
@@ -20,6 +20,7 @@ use switchboard_pipeline::{
     fanout, replay, reprocess, Ingest, Publisher, ReplayReport, ReprocessReport, Selection,
     StreamRecord, ToolRequest, WebhookRequest,
 };
+use switchboard_providers::Admission;
 use switchboard_types::Provider;
 
 /// The webhook function's handler: one provider's ingest pipeline.
@@ -84,7 +85,14 @@ pub async fn webhook_ingest(
     });
     let verifier = verifier?;
     let store = DynamoStore::new(dynamo, &config.table_name);
-    let ingest = Ingest::new(verifier, Arc::new(store), config.limits);
+    if config.provider == Provider::Partoo && config.admission.partoo_org_ids.is_empty() {
+        tracing::warn!(
+            "PARTOO_ORG_IDS lists no organisation: every Partoo event is kept as quarantined \
+             (org_not_allowed) and none is published until it does"
+        );
+    }
+    let ingest = Ingest::new(verifier, Arc::new(store), config.limits)
+        .with_admission(config.admission.clone());
     Ok((ingest, config))
 }
 
@@ -298,21 +306,27 @@ impl ReplayHandler {
 #[derive(Debug, Clone)]
 pub struct ReprocessHandler {
     store: DynamoStore,
+    admission: Admission,
     metrics: Metrics,
 }
 
 impl ReprocessHandler {
-    /// Wraps the table.
-    pub fn new(store: DynamoStore, metrics: Metrics) -> Self {
-        Self { store, metrics }
+    /// Wraps the table and the admission settings the webhooks use.
+    pub fn new(store: DynamoStore, admission: Admission, metrics: Metrics) -> Self {
+        Self {
+            store,
+            admission,
+            metrics,
+        }
     }
 
-    /// Cold-start wiring: table and client, once.
+    /// Cold-start wiring: table, admission settings and client, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let table = table_name(&process_env)?;
         let sdk = sdk_config().await;
         Ok(Self::new(
             DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            admission(&process_env),
             Metrics::from_lookup(&process_env),
         ))
     }
@@ -323,7 +337,7 @@ impl ReprocessHandler {
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<ReprocessReport, lambda_runtime::Error> {
         let (_, selection) = tool_request(event.payload)?;
-        let report = reprocess(&self.store, &self.store, &selection).await?;
+        let report = reprocess(&self.store, &self.store, &self.admission, &selection).await?;
         metrics::emit(&self.metrics.counts(
             &[
                 ("reprocessed", report.accepted.len()),

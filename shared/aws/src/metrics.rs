@@ -7,7 +7,7 @@
 //! | metric | unit | dimensions | emitted by |
 //! |---|---|---|---|
 //! | `accepted`, `duplicate`, `quarantined`, `auth_failed`, `rejected`, `storage_unavailable` | Count | `[Provider]`, `[]` | webhooks, one per request |
-//! | the same, with the reason code | Count | `[Provider, Reason]` | webhooks, refusals and quarantines |
+//! | the same, with the reason code | Count | `[Provider, Reason]`, `[Reason]` | webhooks, refusals and quarantines |
 //! | `ingest_latency` | Milliseconds | `[Provider]`, `[]` | webhooks |
 //! | `published`, `failed`, `skipped` | Count | `[]` | fanout, one document per batch |
 //! | `replayed`, `replay_failed` | Count | `[]` | replay, one document per run |
@@ -73,7 +73,10 @@ impl Metrics {
         if let Some(reason) = outcome.reason {
             directives.push(json!({
                 "Namespace": self.namespace,
-                "Dimensions": [["Provider", "Reason"]],
+                // `[Reason]` across providers: what the alarms on one
+                // reason watch (timestamp_out_of_window, org_not_allowed,
+                // too_large).
+                "Dimensions": [["Provider", "Reason"], ["Reason"]],
                 "Metrics": [{ "Name": name, "Unit": "Count" }],
             }));
             fields.insert("Reason".into(), json!(reason));
@@ -160,7 +163,10 @@ mod tests {
         assert_eq!(directives.len(), 2);
         assert_eq!(directives[0]["Namespace"], "Switchboard/test");
         assert_eq!(directives[0]["Dimensions"], json!([["Provider"], []]));
-        assert_eq!(directives[1]["Dimensions"], json!([["Provider", "Reason"]]));
+        assert_eq!(
+            directives[1]["Dimensions"],
+            json!([["Provider", "Reason"], ["Reason"]])
+        );
         // Every metric a directive names is a number at the top level.
         for directive in directives {
             for metric in directive["Metrics"].as_array().expect("metrics") {

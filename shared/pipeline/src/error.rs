@@ -59,15 +59,13 @@ pub enum ApiError {
     /// Anything but POST.
     #[error("webhooks must be sent with POST")]
     MethodNotAllowed,
-    /// Body over the configured limit.
-    #[error("the body is larger than the limit of {limit} bytes")]
+    /// A body larger than a Lambda invocation carries: API Gateway answers
+    /// 413 before any function runs; the local gateway does the same.
+    #[error("the body is larger than the {limit} bytes a webhook function can receive")]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
-    /// A content type that is not JSON.
-    #[error("the content type must be JSON (application/json)")]
-    UnsupportedMediaType,
     /// Authentication failed; nothing was stored.
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
@@ -87,7 +85,6 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::StorageUnavailable | ApiError::NotConfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -101,7 +98,6 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized(auth) => auth.code(),
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::NotConfigured => "not_configured",
@@ -140,7 +136,7 @@ mod tests {
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             reply.json_body()["message"],
-            "the body is larger than the limit of 10 bytes"
+            "the body is larger than the 10 bytes a webhook function can receive"
         );
         let reply = ApiError::MethodNotAllowed.reply();
         assert_eq!(reply.headers[0].0, "allow");

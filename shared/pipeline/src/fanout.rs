@@ -194,6 +194,8 @@ pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
         provider: item.provider.as_str().into(),
         nativetype: item.native_type.clone(),
         receivedat: item.received_at.clone(),
+        deliveryid: item.delivery_id.clone(),
+        test: item.test.then_some(true),
         data: EventData {
             normalized: decoded.normalized,
             raw,

@@ -1,9 +1,12 @@
 //! One webhook request, start to finish, for any provider.
 //!
-//! Order of checks: method (405) → body size (413) → content type (415) →
-//! authentication on the raw bytes (401) → decode (an authentic body that
-//! does not decode is quarantined, never refused) → one conditional write
-//! (202 accepted/quarantined, 200 duplicate, 503 when storage fails).
+//! Order of checks: method (405) → authentication on the raw bytes (401) →
+//! everything else, where nothing refuses an authentic sender: a body over
+//! the limit is kept in part as quarantined `too_large`; a body of any
+//! content type is decoded; one that does not decode, or is not admitted
+//! (a Partoo organisation not listed), is quarantined. Then one conditional
+//! write: 200 `accepted`, `duplicate` or `quarantined`, or 503 when storage
+//! fails, so the provider retries. Partoo drops an event on any 4xx.
 
 use crate::error::{ApiError, Reply};
 use crate::item;
@@ -13,8 +16,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use switchboard_providers::{Inbound, WebhookProvider};
+use switchboard_providers::{decode_event, Admission, DecodeError, Inbound, WebhookProvider};
 use switchboard_types::Status;
 
 /// A webhook request as both the Lambda and the local gateway see it.
@@ -33,7 +37,8 @@ pub struct WebhookRequest {
 /// Request limits and storage policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest accepted body, in bytes.
+    /// Largest body stored whole, in bytes; an authentic body over it is
+    /// kept in part, as quarantined `too_large`.
     pub max_body_bytes: usize,
     /// Days to keep each event (DynamoDB TTL on `expires_at`); 0 keeps
     /// events forever.
@@ -66,6 +71,7 @@ pub struct Ingest {
     provider: Arc<dyn WebhookProvider>,
     store: Arc<dyn EventStore>,
     limits: Limits,
+    admission: Arc<Admission>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -73,13 +79,15 @@ impl std::fmt::Debug for Ingest {
         f.debug_struct("Ingest")
             .field("provider", &self.provider)
             .field("limits", &self.limits)
+            .field("admission", &self.admission)
             .finish()
     }
 }
 
 impl Ingest {
-    /// Builds the pipeline. The body limit is clamped to what one stored
-    /// item can always hold.
+    /// Builds the pipeline, admitting what [`Admission::default`] admits
+    /// (no Partoo organisation: see [`Ingest::with_admission`]). The body
+    /// limit is clamped to what one stored item can always hold.
     pub fn new(
         provider: Arc<dyn WebhookProvider>,
         store: Arc<dyn EventStore>,
@@ -93,7 +101,14 @@ impl Ingest {
             provider,
             store,
             limits,
+            admission: Arc::default(),
         }
+    }
+
+    /// The same pipeline with these admission settings.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = Arc::new(admission);
+        self
     }
 
     /// The limits in force.
@@ -108,14 +123,6 @@ impl Ingest {
         if request.method != Method::POST {
             return self.refuse(ApiError::MethodNotAllowed);
         }
-        if request.body.len() > self.limits.max_body_bytes {
-            return self.refuse(ApiError::PayloadTooLarge {
-                limit: self.limits.max_body_bytes,
-            });
-        }
-        if !is_json_content_type(&request.headers) {
-            return self.refuse(ApiError::UnsupportedMediaType);
-        }
         let inbound = Inbound::new(
             &request.headers,
             &request.body,
@@ -125,15 +132,32 @@ impl Ingest {
             return self.refuse(ApiError::Unauthorized(auth));
         }
 
-        let decoded = self.provider.decode(&inbound);
+        // Authentic from here on: stored, whatever else is wrong with it.
+        let delivery = self.provider.delivery(&inbound);
+        let limit = self.limits.max_body_bytes;
+        let too_large = request.body.len() > limit;
+        let (decoded, kept) = if too_large {
+            let error = DecodeError::TooLarge {
+                size: request.body.len(),
+                limit,
+            };
+            (Err(error), &request.body[..limit])
+        } else {
+            let decoded = decode_event(provider, &request.body, &self.admission);
+            (decoded, &request.body[..])
+        };
         let mut event = item::build_hashed(
             provider,
             &decoded,
-            &request.body,
+            &delivery,
+            kept,
             inbound.body_sha256(),
             now,
         );
         event.expires_at = self.limits.expires_at(now);
+        if too_large {
+            event.headers = Some(kept_headers(&request.headers));
+        }
         let summary = EventSummary {
             event_id: event.event_id.clone(),
             event_type: event.event_type.clone(),
@@ -161,21 +185,19 @@ impl Ingest {
                 };
             }
         };
-        let (status, kind) = match (outcome, event.status) {
-            (InsertOutcome::Duplicate, _) => (StatusCode::OK, OutcomeKind::Duplicate),
-            (InsertOutcome::Created, Status::Accepted) => {
-                (StatusCode::ACCEPTED, OutcomeKind::Accepted)
-            }
-            (InsertOutcome::Created, Status::Quarantined) => {
-                (StatusCode::ACCEPTED, OutcomeKind::Quarantined)
-            }
+        let kind = match (outcome, event.status) {
+            (InsertOutcome::Duplicate, _) => OutcomeKind::Duplicate,
+            (InsertOutcome::Created, Status::Accepted) => OutcomeKind::Accepted,
+            (InsertOutcome::Created, Status::Quarantined) => OutcomeKind::Quarantined,
         };
+        // 200 for every outcome: Partoo documents 200 as success, and every
+        // provider takes it as "received".
         let mut body = json!({ "status": kind.metric(), "event_ids": [event.event_id] });
         if let (Some(reason), InsertOutcome::Created) = (&event.reason, outcome) {
             body["reason"] = json!(reason);
         }
         Handled {
-            reply: Reply::json(status, &body),
+            reply: Reply::json(StatusCode::OK, &body),
             outcome: Outcome {
                 provider,
                 kind,
@@ -203,25 +225,33 @@ impl Ingest {
     }
 }
 
-/// A missing content type is accepted (liberal: some senders omit it); a
-/// present one must be JSON: `application/json`, `text/json` or `*/*+json`,
-/// with any parameters.
-pub fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
-        return true;
-    };
-    let Ok(value) = value.to_str() else {
-        return false;
-    };
-    let media = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    media == "application/json"
-        || media == "text/json"
-        || (media.contains('/') && media.ends_with("+json"))
+/// Most header text a `too_large` item keeps (API Gateway's HTTP API
+/// takes at most 10 KB of request line and headers in all).
+const KEPT_HEADERS_MAX: usize = 4096;
+
+/// The headers a `too_large` item keeps: names (lowercase, as received)
+/// with their visible-ASCII values, leaving out any whose name suggests a
+/// credential (a Partoo webhook may be configured with custom headers such
+/// as `X-Auth-Token`), bounded in total size.
+pub fn kept_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    const SECRET_HINTS: [&str; 6] = ["auth", "token", "secret", "cookie", "key", "password"];
+    let mut kept = BTreeMap::new();
+    let mut size = 0;
+    for (name, value) in headers {
+        let name = name.as_str();
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        if SECRET_HINTS.iter().any(|hint| name.contains(hint)) {
+            continue;
+        }
+        size += name.len() + value.len();
+        if size > KEPT_HEADERS_MAX {
+            break;
+        }
+        kept.insert(name.to_owned(), value.to_owned());
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -230,28 +260,27 @@ mod tests {
     use http::HeaderValue;
 
     #[test]
-    fn json_content_types() {
+    fn kept_headers_leave_out_credentials_and_stay_bounded() {
         let mut h = HeaderMap::new();
-        assert!(is_json_content_type(&h));
-        for ok in [
-            "application/json",
-            "application/json; charset=utf-8",
-            "APPLICATION/JSON",
-            "application/cloudevents+json",
-            "text/json",
+        for (name, value) in [
+            ("x-partoo-signature-v1", "c2ln"),
+            ("content-type", "text/plain"),
+            ("x-auth-token", "hunter2"),
+            ("authorization", "Bearer x"),
+            ("x-api-key", "k"),
         ] {
-            h.insert("content-type", HeaderValue::from_static(ok));
-            assert!(is_json_content_type(&h), "{ok}");
+            h.insert(name, HeaderValue::from_static(value));
         }
-        for bad in [
-            "text/plain",
-            "application/x-www-form-urlencoded",
-            "",
-            "json",
-            "application/jsonp",
-        ] {
-            h.insert("content-type", HeaderValue::from_static(bad));
-            assert!(!is_json_content_type(&h), "{bad}");
-        }
+        let kept = kept_headers(&h);
+        assert_eq!(
+            kept.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["content-type", "x-partoo-signature-v1"]
+        );
+        let long = "v".repeat(3000);
+        h.insert("x-one", HeaderValue::from_str(&long).expect("value"));
+        h.insert("x-two", HeaderValue::from_str(&long).expect("value"));
+        let kept = kept_headers(&h);
+        let size: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(size <= KEPT_HEADERS_MAX, "{size}");
     }
 }

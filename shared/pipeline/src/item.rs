@@ -12,7 +12,9 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::io::Read;
-use switchboard_providers::{digest_dedup_key, sha256_hex, timestamp, DecodeError, Decoded};
+use switchboard_providers::{
+    digest_dedup_key, sha256_hex, timestamp, DecodeError, Decoded, Delivery,
+};
 use switchboard_types::{event_id, partition_key, Family, Provider, Status, StoredEvent};
 
 /// Bodies up to this size that are valid UTF-8 are stored as plain text.
@@ -35,17 +37,20 @@ pub const MAX_BODY_LIMIT: usize = 380 * 1024;
 /// bound against a corrupted or hostile item.
 const MAX_INFLATED: u64 = 8 * 1024 * 1024;
 
-/// Builds the item for an authentic request: accepted when it decoded,
-/// quarantined (with the reason) when it did not.
+/// Builds the item for an authentic request: accepted when it decoded and
+/// was admitted, quarantined (with the reason) when not. The dedup key is
+/// scoped by the delivery (a test delivery never shares a genuine key).
 pub fn build(
     provider: Provider,
     outcome: &Result<Decoded, DecodeError>,
+    delivery: &Delivery,
     body: &[u8],
     received_at: DateTime<Utc>,
 ) -> StoredEvent {
     build_hashed(
         provider,
         outcome,
+        delivery,
         body,
         &Sha256::digest(body).into(),
         received_at,
@@ -53,10 +58,13 @@ pub fn build(
 }
 
 /// [`build`] with the body's SHA-256 already at hand (a request whose
-/// signature covered it: `Inbound::body_sha256`).
+/// signature covered it: `Inbound::body_sha256`). `body_sha256` is the
+/// digest of the body as received: for a `too_large` event, `body` is the
+/// part of it that is kept, and the digest still names the whole.
 pub fn build_hashed(
     provider: Provider,
     outcome: &Result<Decoded, DecodeError>,
+    delivery: &Delivery,
     body: &[u8],
     body_sha256: &[u8; 32],
     received_at: DateTime<Utc>,
@@ -67,8 +75,17 @@ pub fn build_hashed(
         text: raw,
         lz4: raw_lz4,
         gz: raw_gz,
-    } = encode_raw(body);
-    let (status, event_type, native_type, dedup_key, conversation_key, occurred_at, reason) =
+    } = if matches!(outcome, Err(DecodeError::TooLarge { .. })) {
+        // Only part of the body is kept, so `raw_sha256` (the whole body's
+        // digest) cannot check it, as it checks LZ4: gzip carries its own CRC.
+        Raw {
+            gz: Some(gzip(body)),
+            ..Raw::default()
+        }
+    } else {
+        encode_raw(body)
+    };
+    let (status, event_type, native_type, natural_key, conversation_key, occurred_at, reason) =
         match outcome {
             Ok(d) => (
                 Status::Accepted,
@@ -91,6 +108,7 @@ pub fn build_hashed(
                 Some(format!("{}: {}", e.code(), e)),
             ),
         };
+    let dedup_key = delivery.scope_dedup_key(&natural_key);
     let id = event_id(provider, &dedup_key);
     let family = match status {
         Status::Accepted => Family::of_type(&event_type),
@@ -127,6 +145,17 @@ pub fn build_hashed(
         event_id: id,
         expires_at: None,
         reprocessed_to: None,
+        delivery_id: delivery.delivery_id.clone(),
+        test: delivery.test,
+        headers: None,
+    }
+}
+
+/// The delivery facts stored with `item`, as the webhook saw them.
+pub fn delivery_of(item: &StoredEvent) -> Delivery {
+    Delivery {
+        test: item.test,
+        delivery_id: item.delivery_id.clone(),
     }
 }
 
@@ -308,13 +337,24 @@ mod tests {
             switchboard_providers::decode_body(Provider::Partoo, body),
             Err(DecodeError::MalformedJson("x".into())),
         ] {
-            let hashed = build_hashed(Provider::Partoo, &outcome, body, inbound.body_sha256(), now);
-            assert_eq!(hashed, build(Provider::Partoo, &outcome, body, now));
+            let hashed = build_hashed(
+                Provider::Partoo,
+                &outcome,
+                &Delivery::default(),
+                body,
+                inbound.body_sha256(),
+                now,
+            );
+            assert_eq!(
+                hashed,
+                build(Provider::Partoo, &outcome, &Delivery::default(), body, now)
+            );
             assert_eq!(hashed.raw_sha256, sha256_hex(body));
         }
         let quarantined = build(
             Provider::Partoo,
             &Err(DecodeError::MalformedJson("x".into())),
+            &Delivery::default(),
             body,
             now,
         );
@@ -329,6 +369,7 @@ mod tests {
         let small = build(
             Provider::Bird,
             &Err(DecodeError::MalformedJson("x".into())),
+            &Delivery::default(),
             b"{}",
             Utc::now(),
         );
@@ -339,6 +380,7 @@ mod tests {
         let mid = build(
             Provider::Bird,
             &Err(DecodeError::MalformedJson("x".into())),
+            &Delivery::default(),
             &mid_body,
             Utc::now(),
         );
@@ -350,6 +392,7 @@ mod tests {
         let large = build(
             Provider::Bird,
             &Err(DecodeError::MalformedJson("x".into())),
+            &Delivery::default(),
             &large_body,
             Utc::now(),
         );
@@ -360,6 +403,7 @@ mod tests {
         let binary = build(
             Provider::Bird,
             &Err(DecodeError::MalformedJson("x".into())),
+            &Delivery::default(),
             &[0xff, 0xfe],
             Utc::now(),
         );
@@ -390,6 +434,7 @@ mod tests {
         let mut item = build(
             Provider::Partoo,
             &Err(DecodeError::MalformedJson("x".into())),
+            &Delivery::default(),
             &[body.as_slice(), &[b' '; 1100]].concat(),
             Utc::now(),
         );
@@ -438,6 +483,7 @@ mod tests {
         let item = build(
             Provider::Partoo,
             &Err(DecodeError::MalformedJson("EOF".into())),
+            &Delivery::default(),
             b"{not json",
             Utc::now(),
         );

@@ -17,11 +17,11 @@ pub enum OutcomeKind {
     Accepted,
     /// Already stored: a redelivery.
     Duplicate,
-    /// Authentic but undecodable: stored, not published.
+    /// Authentic but undecodable, not admitted or too large: stored, not published.
     Quarantined,
     /// Authentication failed (401); nothing stored.
     AuthFailed,
-    /// Refused before authentication (405, 413, 415); nothing stored.
+    /// Refused before authentication (405: not a POST); nothing stored.
     Rejected,
     /// Storage failed (503); the provider retries.
     StorageUnavailable,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use switchboard_providers::{decode_body, timestamp};
+use switchboard_providers::{decode_event, sha256_hex, timestamp, Admission};
 use switchboard_types::{Provider, Status, StoredEvent};
 
 /// Which stored events a tool works on.
@@ -269,14 +269,18 @@ pub struct ReprocessReport {
     pub failed: Vec<String>,
 }
 
-/// Re-decodes the quarantined events of `selection` with today's decoders.
-/// Each one that now decodes is stored as an accepted event (the usual
-/// conditional insert, so the stream publishes it exactly like a fresh
-/// webhook) and its quarantined item is marked with the accepted id, so a
-/// second run skips it. Idempotent: repeating it accepts nothing twice.
+/// Re-decodes the quarantined events of `selection` with today's decoders
+/// and admission settings (a Partoo organisation listed since). Each one
+/// that now decodes and is admitted is stored as an accepted event (the
+/// usual conditional insert, so the stream publishes it exactly like a fresh
+/// webhook), with the delivery facts the webhook stored (a tryout stays a
+/// tryout), and its quarantined item is marked with the accepted id, so a
+/// second run skips it. A body kept only in part (`too_large`) is never
+/// decoded. Idempotent: repeating it accepts nothing twice.
 pub async fn reprocess(
     archive: &dyn EventArchive,
     store: &dyn EventStore,
+    admission: &Admission,
     selection: &Selection,
 ) -> Result<ReprocessReport, StoreError> {
     let items = archive.select(selection).await?;
@@ -286,17 +290,27 @@ pub async fn reprocess(
         .filter(|i| i.status == Status::Quarantined && i.reprocessed_to.is_none())
     {
         report.examined += 1;
-        let Ok(body) = raw_body(item) else {
+        // Only the whole body as received: its digest is what was stored.
+        let Some(body) = raw_body(item)
+            .ok()
+            .filter(|body| sha256_hex(body) == item.raw_sha256)
+        else {
             report.still_quarantined += 1;
             continue;
         };
-        let decoded = decode_body(item.provider, &body);
+        let decoded = decode_event(item.provider, &body, admission);
         if decoded.is_err() {
             report.still_quarantined += 1;
             continue;
         }
         let received = timestamp::parse(&item.received_at).unwrap_or_else(Utc::now);
-        let mut accepted = item::build(item.provider, &decoded, &body, received);
+        let mut accepted = item::build(
+            item.provider,
+            &decoded,
+            &item::delivery_of(item),
+            &body,
+            received,
+        );
         accepted.expires_at = item.expires_at;
         let outcome = match store.insert(&accepted).await {
             Ok(outcome) => outcome,

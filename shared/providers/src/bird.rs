@@ -6,11 +6,19 @@
 //! `messagebird-request-timestamp` (Unix seconds). The URL is the public
 //! webhook URL from configuration — never rebuilt from the Host header, which
 //! a caller controls. Envelope: `{service, event, payload}`.
+//!
+//! Bird retries a failed delivery for hours (8 h documented; ~24 h in field
+//! reports) with its **original** timestamp and signature, so the timestamp
+//! is checked only after the signature, against a wide past tolerance: a
+//! retry of an event we answered 5xx must still be stored. The dedup key
+//! comes only from what the signature covers (the body); Bird's
+//! `messagebird-request-id` header is not signed and is kept as delivery
+//! metadata, never as identity.
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload, InPass, Unmodelled};
 use crate::{
     body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, timestamp,
-    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
@@ -25,10 +33,15 @@ use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 pub const SIGNATURE_HEADER: &str = "messagebird-signature";
 /// The timestamp header (Unix seconds).
 pub const TIMESTAMP_HEADER: &str = "messagebird-request-timestamp";
-/// Bird's per-delivery id header, when sent: the best dedup key.
+/// Bird's id of one notification across its attempts. Not signed: kept as
+/// the delivery id (metadata), never as the event's identity.
 pub const REQUEST_ID_HEADER: &str = "messagebird-request-id";
-/// Default accepted clock difference.
-pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
+/// Default past tolerance: how old a validly signed timestamp may be. 36 h
+/// covers Bird's documented 8 h of retries and the ~24 h seen in the field,
+/// with margin (`BIRD_TIMESTAMP_TOLERANCE_SECS`).
+pub const DEFAULT_TOLERANCE_SECS: u64 = 129_600;
+/// Future tolerance: how far ahead of our clock a timestamp may be (clock skew).
+pub const FUTURE_TOLERANCE_SECS: u64 = 300;
 
 /// The Bird provider with its signing keys and public webhook URL.
 pub struct Bird {
@@ -36,6 +49,7 @@ pub struct Bird {
     /// each request clones the keyed state).
     keys: Vec<Hmac<Sha256>>,
     webhook_url: String,
+    /// Past tolerance in seconds; the future one is [`FUTURE_TOLERANCE_SECS`].
     tolerance_secs: u64,
 }
 
@@ -51,7 +65,8 @@ impl std::fmt::Debug for Bird {
 
 impl Bird {
     /// Builds the provider. `webhook_url` must be the exact public URL Bird
-    /// posts to (as registered in the subscription).
+    /// posts to (as registered in the subscription); `tolerance_secs` is the
+    /// past tolerance.
     pub fn new<S: AsRef<str>>(
         keys: &[S],
         webhook_url: &str,
@@ -132,12 +147,6 @@ impl WebhookProvider for Bird {
             .ok_or(AuthError::MalformedTimestamp(
                 "messagebird-request-timestamp",
             ))?;
-        let skew = (now - sent_at).num_seconds().unsigned_abs();
-        if skew > self.tolerance_secs {
-            return Err(AuthError::TimestampOutOfWindow {
-                tolerance_secs: self.tolerance_secs,
-            });
-        }
         let signature = STANDARD
             .decode(signature)
             .or_else(|_| STANDARD_NO_PAD.decode(signature))
@@ -156,19 +165,35 @@ impl WebhookProvider for Bird {
                     .is_ok()
             })
             .fold(false, |acc, ok| acc | ok);
-        if valid {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidSignature)
+        if !valid {
+            return Err(AuthError::InvalidSignature);
         }
+        // Freshness only once the timestamp is known to be Bird's own.
+        let age = (now - sent_at).num_seconds();
+        let (skew, direction, tolerance) = if age >= 0 {
+            (age.unsigned_abs(), "before", self.tolerance_secs)
+        } else {
+            (age.unsigned_abs(), "after", FUTURE_TOLERANCE_SECS)
+        };
+        if skew > tolerance {
+            return Err(AuthError::TimestampOutOfWindow {
+                skew_secs: skew,
+                direction,
+                tolerance_secs: tolerance,
+            });
+        }
+        Ok(())
     }
 
-    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError> {
-        decode(
-            request.body,
-            request.header(REQUEST_ID_HEADER),
-            request.header(TIMESTAMP_HEADER),
-        )
+    fn delivery(&self, request: &Inbound<'_>) -> Delivery {
+        Delivery {
+            test: false,
+            delivery_id: request
+                .header(REQUEST_ID_HEADER)
+                .map(str::trim)
+                .filter(|id| !id.is_empty() && id.len() <= Delivery::MAX_ID_LEN)
+                .map(str::to_owned),
+        }
     }
 }
 
@@ -301,13 +326,10 @@ struct BirdConversation {
     conversation_id: Option<String>,
 }
 
-/// Decodes a Bird body. `request_id` and `sent_at` are the optional
-/// `messagebird-request-id` and `messagebird-request-timestamp` headers.
-pub fn decode(
-    body: &[u8],
-    request_id: Option<&str>,
-    sent_at: Option<&str>,
-) -> Result<Decoded, DecodeError> {
+/// Decodes a Bird body. Everything comes from the body, which the signature
+/// covers: the dedup key is `(event, payload.id, payload.updatedAt)` when the
+/// payload has both, else the body's SHA-256.
+pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let (event, payload): (String, BirdConversation) =
         match one_pass::<Envelope<InPass<BirdConversation>>>(body) {
             Some(read) => (read.event, read.payload.0.unwrap_or_default()),
@@ -319,16 +341,9 @@ pub fn decode(
     let native_type = required_type("Bird", "event", event)?;
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);
-    let header_time = sent_at
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .and_then(timestamp::from_unix);
-
-    let dedup_key = match request_id.map(str::trim).filter(|id| !id.is_empty()) {
-        Some(id) => format!("request:{id}"),
-        None => match (&payload.id, &payload.updated_at) {
-            (Some(id), Some(at)) => format!("{native_type}:{id}:{at}"),
-            _ => body_dedup_key(body),
-        },
+    let dedup_key = match (&payload.id, &payload.updated_at) {
+        (Some(id), Some(at)) => format!("{native_type}:{id}:{at}"),
+        _ => body_dedup_key(body),
     };
 
     let canonical = match native_type.as_str() {
@@ -342,8 +357,9 @@ pub fn decode(
             event_type: passthrough_type(Provider::Bird, &native_type),
             native_type,
             dedup_key,
+            account: None,
             conversation_key: payload.conversation_id.clone(),
-            occurred_at: updated.or(created).or(header_time),
+            occurred_at: updated.or(created),
             normalized: Normalized::default(),
         });
     };
@@ -358,8 +374,7 @@ pub fn decode(
     let occurred_at = match event_type.as_str() {
         "conversation.created" => created.or(updated),
         _ => updated.or(created),
-    }
-    .or(header_time);
+    };
     let message = payload.last_message.as_ref().map(|m| Message {
         id: m.id.clone(),
         kind: non_empty(m.kind.clone()),
@@ -399,6 +414,7 @@ pub fn decode(
         native_type,
         event_type,
         dedup_key,
+        account: None,
         conversation_key: Some(key),
         occurred_at,
         normalized,

@@ -63,6 +63,61 @@ impl<'a> Inbound<'a> {
     }
 }
 
+/// What a request's headers say about this delivery, beyond what the body
+/// says. Kept with the stored event, so `reprocess` sees what the webhook saw.
+/// None of it is identity: a signature covers the body, not these headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// A test delivery (Partoo's `X-Partoo-Webhook-Tryout`): real-looking
+    /// data, published with the CloudEvents extension `test: true`.
+    pub test: bool,
+    /// The sender's id for this notification across its attempts (Bird's
+    /// `messagebird-request-id`), published as the extension `deliveryid`.
+    pub delivery_id: Option<String>,
+}
+
+impl Delivery {
+    /// The longest delivery id kept; a longer header is not an id Bird sends.
+    pub const MAX_ID_LEN: usize = 256;
+
+    /// The dedup key of an event delivered this way: a test delivery's key
+    /// can never equal a genuine event's, so a tryout of message 123 does not
+    /// make the genuine message 123 a duplicate.
+    pub fn scope_dedup_key(&self, natural: &str) -> String {
+        if self.test {
+            format!("test:{natural}")
+        } else {
+            natural.to_owned()
+        }
+    }
+}
+
+/// Which authentic events are published, beyond their signature: settings
+/// the webhooks and `reprocess` read alike (never secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Partoo organisations whose events are published (`PARTOO_ORG_IDS`).
+    /// One Partoo key signs every organisation's webhooks, so a signature
+    /// proves "Partoo sent this", not "this is ours". Empty publishes nothing
+    /// from Partoo.
+    pub partoo_org_ids: std::collections::BTreeSet<String>,
+}
+
+impl Admission {
+    /// Checks a decoded event against the settings.
+    pub fn admit(&self, provider: Provider, decoded: &Decoded) -> Result<(), DecodeError> {
+        match provider {
+            Provider::Partoo => match &decoded.account {
+                Some(org) if self.partoo_org_ids.contains(org) => Ok(()),
+                org => Err(DecodeError::OrgNotAllowed {
+                    org_id: org.clone(),
+                }),
+            },
+            Provider::Zipmessage | Provider::Bird => Ok(()),
+        }
+    }
+}
+
 /// An authentic event decoded into the neutral model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
@@ -70,8 +125,12 @@ pub struct Decoded {
     pub native_type: String,
     /// Canonical CloudEvent type or `<provider>.<native type>`.
     pub event_type: String,
-    /// What makes a redelivery of this event recognisable.
+    /// What makes a redelivery of this event recognisable, built only from
+    /// what the sender signed (the body; for ZipMessage, the whole request).
     pub dedup_key: String,
+    /// The sender-side account the body names, when it names one (Partoo's
+    /// organisation, `org_id`).
+    pub account: Option<String>,
     /// Provider-scoped conversation key, when the event concerns one.
     pub conversation_key: Option<String>,
     /// When it occurred, if the payload says.
@@ -104,10 +163,15 @@ pub enum AuthError {
     /// Bird's timestamp header is not a Unix time.
     #[error("the timestamp header {0} is not a Unix time")]
     MalformedTimestamp(&'static str),
-    /// Bird's timestamp is too far from now.
-    #[error("the request timestamp is outside the accepted window of {tolerance_secs} s")]
+    /// Bird's (validly signed) timestamp is older than the past tolerance
+    /// or further ahead than the future tolerance.
+    #[error("the request timestamp is {skew_secs} s {direction} now, past the accepted {tolerance_secs} s")]
     TimestampOutOfWindow {
-        /// The configured tolerance.
+        /// How far the timestamp is from now.
+        skew_secs: u64,
+        /// `before` or `after`.
+        direction: &'static str,
+        /// The tolerance in that direction.
         tolerance_secs: u64,
     },
 }
@@ -128,9 +192,29 @@ impl AuthError {
     }
 }
 
-/// Why an authentic body could not be decoded. The event is quarantined.
+/// Why an authentic body is not published: it could not be decoded, or is
+/// not admitted. The event is stored as quarantined, with this reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// Over the body limit: kept as far as an item holds, never decoded.
+    #[error(
+        "the body is {size} bytes, over the limit of {limit}; its first {limit} bytes are kept"
+    )]
+    TooLarge {
+        /// The body's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A Partoo event of an organisation that is not listed (or that names none).
+    #[error("{}", match org_id {
+        Some(org) => format!("Partoo organisation {org} is not in PARTOO_ORG_IDS"),
+        None => "the Partoo event names no organisation (payload.org_id or payload.business.org_id)".to_owned(),
+    })]
+    OrgNotAllowed {
+        /// The organisation the body names.
+        org_id: Option<String>,
+    },
     /// Not JSON at all (or invalid UTF-8, or nested too deep).
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
@@ -156,6 +240,8 @@ impl DecodeError {
     /// Stable machine-readable reason code stored with the quarantined event.
     pub fn code(&self) -> &'static str {
         match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::OrgNotAllowed { .. } => "org_not_allowed",
             DecodeError::MalformedJson(_) => "malformed_json",
             DecodeError::NoEnvelope { .. } => "no_envelope",
             DecodeError::MissingField { .. } => "missing_field",
@@ -192,7 +278,8 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// One webhook sender: how to authenticate and decode its requests.
+/// One webhook sender: how to authenticate its requests and what their
+/// headers say about the delivery. Bodies decode through [`decode_event`].
 pub trait WebhookProvider: Send + Sync + std::fmt::Debug {
     /// Which provider this is.
     fn provider(&self) -> Provider;
@@ -200,8 +287,23 @@ pub trait WebhookProvider: Send + Sync + std::fmt::Debug {
     /// Proves the request is authentic. Runs on the raw bytes, before any parsing.
     fn authenticate(&self, request: &Inbound<'_>, now: DateTime<Utc>) -> Result<(), AuthError>;
 
-    /// Decodes an authentic request.
-    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError>;
+    /// The delivery facts an authentic request's headers carry.
+    fn delivery(&self, _request: &Inbound<'_>) -> Delivery {
+        Delivery::default()
+    }
+}
+
+/// Decodes an authentic body and checks it against the admission settings:
+/// what the webhook does on arrival and `reprocess` does again later, so the
+/// two cannot disagree.
+pub fn decode_event(
+    provider: Provider,
+    body: &[u8],
+    admission: &Admission,
+) -> Result<Decoded, DecodeError> {
+    let decoded = decode_body(provider, body)?;
+    admission.admit(provider, &decoded)?;
+    Ok(decoded)
 }
 
 /// Hex SHA-256 of some bytes.
@@ -332,15 +434,15 @@ pub(crate) fn one_pass<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T>
         .flatten()
 }
 
-/// Decodes a stored body of `provider` without request headers: what the
-/// fanout uses to rebuild an accepted event's normalised data from its raw
-/// body. Header-derived facts (dedup key, occurred time) are stored with the
-/// event, so they are not needed here.
+/// Decodes a body of `provider`, without the admission check: what the
+/// fanout uses to rebuild an accepted (so admitted) event's normalised data
+/// from its raw body. Header-derived facts ([`Delivery`]) are stored with
+/// the event, so they are not needed here.
 pub fn decode_body(provider: Provider, body: &[u8]) -> Result<Decoded, DecodeError> {
     match provider {
         Provider::Zipmessage => zipmessage::decode(body),
         Provider::Partoo => partoo::decode(body),
-        Provider::Bird => bird::decode(body, None, None),
+        Provider::Bird => bird::decode(body),
     }
 }
 

@@ -10,11 +10,17 @@
 //!
 //! Partoo retries only on 5xx and drops an event on any 4xx, which is why the
 //! pipeline never answers an authentic Partoo body with a 4xx.
+//!
+//! One Partoo key signs every organisation's webhooks, so the organisation
+//! the body names ([`Decoded::account`]: `payload.org_id`, or
+//! `payload.business.org_id` on business events) decides whether it is
+//! published ([`crate::Admission`]). A tryout (`X-Partoo-Webhook-Tryout`)
+//! carries real data and real ids; it is a test delivery ([`Delivery::test`]).
 
 use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload, InPass, Unmodelled};
 use crate::{
     body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, sha256_hex,
-    timestamp, AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    timestamp, AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -27,6 +33,8 @@ use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-partoo-signature-v1";
+/// The header of a test delivery (`POST /v2/webhooks/tryout`).
+pub const TRYOUT_HEADER: &str = "x-partoo-webhook-tryout";
 
 /// Partoo's documented production public key (base64 DER).
 pub const PRODUCTION_KEY: &str = "MCowBQYDK2VwAyEA0G9ciHL6XZQXuWq6W4dFLvwNEPWgcdtQgEVlBIwZWBQ=";
@@ -114,8 +122,20 @@ impl WebhookProvider for Partoo {
         }
     }
 
-    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError> {
-        decode(request.body)
+    /// A tryout is any request carrying the tryout header, whatever its
+    /// value (Partoo documents the header, not its value), unless the value
+    /// plainly says no (`false`, `0`, `no`).
+    fn delivery(&self, request: &Inbound<'_>) -> Delivery {
+        let test = request.headers.get(TRYOUT_HEADER).is_some_and(|value| {
+            let value = String::from_utf8_lossy(value.as_bytes())
+                .trim()
+                .to_ascii_lowercase();
+            !matches!(value.as_str(), "false" | "0" | "no")
+        });
+        Delivery {
+            test,
+            delivery_id: None,
+        }
     }
 }
 
@@ -135,8 +155,27 @@ struct Payload {
     message: Option<PartooMessage>,
     #[serde(default, deserialize_with = "lenient")]
     conversation: Option<PartooConversation>,
-    #[serde(default)]
-    org_id: Unmodelled,
+    /// The organisation, on message events.
+    #[serde(default, deserialize_with = "opt_id")]
+    org_id: Option<String>,
+    /// The business, on `business_*` events (which name the organisation in it).
+    #[serde(default, deserialize_with = "lenient")]
+    business: Option<PartooBusiness>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PartooBusiness {
+    #[serde(default, deserialize_with = "opt_id")]
+    org_id: Option<String>,
+}
+
+impl Payload {
+    /// The organisation the event belongs to, as far as the body says.
+    fn org_id(&self) -> Option<String> {
+        self.org_id
+            .clone()
+            .or_else(|| self.business.as_ref().and_then(|b| b.org_id.clone()))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,6 +386,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             event_type: passthrough_type(Provider::Partoo, &native_type),
             native_type,
             dedup_key: body_dedup_key(body),
+            account: payload.org_id(),
             conversation_key: conversation_id,
             occurred_at: None,
             normalized: Normalized::default(),
@@ -391,6 +431,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
         native_type,
         event_type: event_type.to_owned(),
         dedup_key,
+        account: payload.org_id(),
         conversation_key: Some(key),
         occurred_at,
         normalized,

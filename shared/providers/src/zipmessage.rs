@@ -92,10 +92,6 @@ impl WebhookProvider for Zipmessage {
             Err(AuthError::InvalidToken)
         }
     }
-
-    fn decode(&self, request: &Inbound<'_>) -> Result<Decoded, DecodeError> {
-        decode(request.body)
-    }
 }
 
 /// `P`: the payload as raw text (two-pass read) or read in the same pass.
@@ -377,6 +373,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
                 event_type: passthrough_type(Provider::Zipmessage, other),
                 native_type,
                 dedup_key,
+                account: None,
                 conversation_key: None,
                 occurred_at,
                 normalized: Normalized::default(),
@@ -387,6 +384,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
         event_type: event_type.to_owned(),
         native_type,
         dedup_key,
+        account: None,
         conversation_key: Some(conversation_key),
         occurred_at: occurred_at.or(fallback_time),
         normalized,

@@ -276,6 +276,15 @@ pub struct CloudEvent {
     pub nativetype: String,
     /// Extension: when switchboard received the event, RFC 3339 in UTC.
     pub receivedat: String,
+    /// Extension: the sender's id of the delivery that was stored (Bird's
+    /// `messagebird-request-id`), when it sent one. Metadata only: a
+    /// redelivery under another id is the same event (same `id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliveryid: Option<String>,
+    /// Extension: `true` on a provider's test delivery (a Partoo tryout,
+    /// which carries real-looking data); absent on genuine events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<bool>,
     /// Normalised fields plus `raw`.
     pub data: EventData,
 }
@@ -386,6 +395,17 @@ pub struct StoredEvent {
     /// event's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reprocessed_to: Option<String>,
+    /// The sender's delivery id (Bird's `messagebird-request-id`), when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// A test delivery (Partoo tryout); absent on genuine events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+    /// On a `too_large` quarantined item, whose body is kept only in part:
+    /// the request's headers (names lowercase; values that could carry a
+    /// secret left out), to identify the event with its sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[cfg(test)]

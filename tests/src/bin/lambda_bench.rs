@@ -15,11 +15,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use switchboard_pipeline::item;
-use switchboard_providers::{bird, decode_body};
+use switchboard_providers::{bird, decode_body, Delivery};
 use switchboard_tests::cost::{index_entry_size, item_size, write_units};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
 use switchboard_tests::{
-    fixture, keys, lambda_env, partoo_signature, provision_only, root, unique, SEEDS,
+    fixture, keys, lambda_env, partoo_signature, provision_only, root, unique, PARTOO_SEED_ORG,
+    SEEDS,
 };
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
@@ -76,7 +77,16 @@ fn event(function: &str, run: &str, n: usize) -> Value {
             event
         }
         _ => {
-            let body = fixture("bird", "conversation.updated.json");
+            // Bird's dedup key is (event, payload.id, payload.updatedAt), all
+            // signed: make the conversation id unique per run and event.
+            let body = String::from_utf8(fixture("bird", "conversation.updated.json"))
+                .unwrap_or_default()
+                .replacen(
+                    "badbf15c-bad3-4bf3-9223-6b7f414f9770",
+                    &format!("{run}-{n}"),
+                    1,
+                )
+                .into_bytes();
             let ts = chrono::Utc::now().timestamp().to_string();
             let signature = bird::sign(keys::BIRD_KEY.as_bytes(), &ts, BIRD_URL, &body);
             let request_id = format!("{run}-{n}");
@@ -98,10 +108,15 @@ fn event(function: &str, run: &str, n: usize) -> Value {
     }
 }
 
-fn status_of(outcome: &Outcome) -> u64 {
+/// Whether the function stored a new event: 200 with `"status": "accepted"`.
+fn accepted(outcome: &Outcome) -> bool {
     match outcome {
-        Outcome::Response(r) => r["statusCode"].as_u64().unwrap_or_default(),
-        Outcome::Error(_) => 0,
+        Outcome::Response(r) => {
+            let body: Value =
+                serde_json::from_str(r["body"].as_str().unwrap_or_default()).unwrap_or_default();
+            r["statusCode"] == 200 && body["status"] == "accepted"
+        }
+        Outcome::Error(_) => false,
     }
 }
 
@@ -160,6 +175,7 @@ async fn main() -> Result<()> {
     let env_of = |binary: &str| -> Result<HashMap<String, String>> {
         let mut env = lambda_env(&provisioned.functions, binary);
         env.insert("BIRD_WEBHOOK_URL".into(), BIRD_URL.into());
+        env.insert("PARTOO_ORG_IDS".into(), PARTOO_SEED_ORG.into());
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
         Ok(env)
     };
@@ -199,7 +215,7 @@ async fn main() -> Result<()> {
             let sent = Instant::now();
             let outcome = api.invoke(&event).await;
             firsts.push(sent.elapsed());
-            if status_of(&outcome) != 202 {
+            if !accepted(&outcome) {
                 bail!("{function}: first invocation answered {outcome:?}");
             }
         }
@@ -256,7 +272,7 @@ async fn main() -> Result<()> {
         let started = Instant::now();
         for n in 0..invocations {
             let outcome = api.invoke(&event(function, &run, n)).await;
-            if status_of(&outcome) != 202 {
+            if !accepted(&outcome) {
                 bail!("{function}: invocation {n} answered {outcome:?}");
             }
         }
@@ -284,9 +300,16 @@ async fn main() -> Result<()> {
     let mut worst_wru = 0;
     for (provider, dir, file) in SEEDS {
         let body = fixture(dir, file);
+        // As delivered: Bird sends its request id (a UUID), which is stored.
+        let delivery = Delivery {
+            test: false,
+            delivery_id: (provider == switchboard_types::Provider::Bird)
+                .then(|| "6c2b0a1e-8f0d-4a51-9d3e-2f1c7b9a4e55".to_owned()),
+        };
         let stored = item::build(
             provider,
             &decode_body(provider, &body),
+            &delivery,
             &body,
             chrono::Utc::now(),
         );
