@@ -378,3 +378,67 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
             || m.group_id == "zipmessage:conversation-with-emma-casel"
     ));
 }
+
+#[tokio::test]
+async fn reprocess_gives_an_event_the_identity_and_delivery_facts_the_webhook_gives_it() {
+    use switchboard_pipeline::{item, reprocess, EventStore, Selection};
+    use switchboard_providers::{decode_event, DecodeError, Delivery};
+    use switchboard_types::Provider;
+    let store = Arc::new(MemoryStore::default());
+    let now = Utc::now();
+    let cases = [
+        (
+            Provider::Bird,
+            fixture("bird", "conversation.updated.json"),
+            Delivery {
+                test: false,
+                delivery_id: Some("req-9".into()),
+            },
+        ),
+        (
+            Provider::Partoo,
+            fixture("partoo", "message_created.json"),
+            Delivery {
+                test: true,
+                delivery_id: None,
+            },
+        ),
+    ];
+    let mut expected = Vec::new();
+    for (provider, body, delivery) in &cases {
+        // What the webhook stores for this delivery today...
+        let webhook = item::build(
+            *provider,
+            &decode_event(*provider, body, &seed_org()),
+            delivery,
+            body,
+            now,
+        );
+        expected.push((webhook.event_id.clone(), delivery.clone()));
+        // ...and the same delivery as an older decoder quarantined it.
+        let old = item::build(
+            *provider,
+            &Err(DecodeError::MalformedJson("an older parser choked".into())),
+            delivery,
+            body,
+            now,
+        );
+        store.insert(&old).await.expect("insert");
+    }
+    let window = Selection::Window {
+        from: now - chrono::Duration::hours(1),
+        to: now + chrono::Duration::hours(1),
+    };
+    let report = reprocess(store.as_ref(), store.as_ref(), &seed_org(), &window)
+        .await
+        .expect("reprocess");
+    assert_eq!(report.accepted.len(), 2, "{report:?}");
+    for (event_id, delivery) in expected {
+        let accepted = store
+            .items()
+            .into_iter()
+            .find(|i| i.event_id == event_id)
+            .expect("accepted under the webhook's own event id");
+        assert_eq!(item::delivery_of(&accepted), delivery);
+    }
+}

@@ -568,6 +568,26 @@ mod tests {
     }
 
     #[test]
+    fn a_test_delivery_never_shares_a_genuine_dedup_key() {
+        // Only Partoo sends test deliveries, and its natural keys are
+        // `<type>:<message id>[:<digest>]` or `sha256:<hex>`: never `test:…`.
+        let test = Delivery {
+            test: true,
+            delivery_id: None,
+        };
+        for (provider, dir, body) in fixtures() {
+            if provider != Provider::Partoo {
+                continue;
+            }
+            let natural = decode_body(provider, &body).expect(dir).dedup_key;
+            assert!(!natural.starts_with("test:"), "{natural}");
+            assert_eq!(Delivery::default().scope_dedup_key(&natural), natural);
+            assert_eq!(test.scope_dedup_key(&natural), format!("test:{natural}"));
+        }
+        assert!(!body_dedup_key(b"{}").starts_with("test:"));
+    }
+
+    #[test]
     fn key_lists_accept_commas_spaces_and_json_arrays() {
         assert_eq!(split_key_list("a, b,,c"), ["a", "b", "c"]);
         assert_eq!(split_key_list(" a b\n"), ["a", "b"]);

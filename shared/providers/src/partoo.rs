@@ -466,6 +466,76 @@ mod tests {
     }
 
     #[test]
+    fn a_tryout_is_any_request_with_the_tryout_header_unless_it_says_no() {
+        let partoo = Partoo::new(&[PRODUCTION_KEY]).expect("key");
+        let body = b"{}";
+        let delivery = |value: Option<&'static str>| {
+            let mut headers = http::HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(TRYOUT_HEADER, http::HeaderValue::from_static(value));
+            }
+            partoo.delivery(&Inbound::new(&headers, body, None)).test
+        };
+        assert!(!delivery(None), "a genuine delivery");
+        for value in ["true", "1", "", "yes", "TRUE"] {
+            assert!(delivery(Some(value)), "{value:?}");
+        }
+        for value in ["false", "0", "no", " False "] {
+            assert!(!delivery(Some(value)), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn events_are_attributed_to_the_organisation_their_body_names() {
+        let org = |body: &str| decode(body.as_bytes()).expect("decodes").account;
+        assert_eq!(
+            org(
+                r#"{"type":"message_created","payload":{"org_id":42,"message":{"id":1,"conversation_id":2}}}"#
+            ),
+            Some("42".into())
+        );
+        assert_eq!(
+            org(r#"{"type":"business_updated","payload":{"business":{"id":"b","org_id":42}}}"#),
+            Some("42".into())
+        );
+        assert_eq!(
+            org(r#"{"type":"lead_received","payload":{"id":1,"store_code":"Partoo123"}}"#),
+            None,
+            "a lead names no organisation"
+        );
+    }
+
+    #[test]
+    fn only_listed_organisations_are_admitted() {
+        let admission = crate::Admission {
+            partoo_org_ids: ["42".to_owned()].into(),
+        };
+        let check = |body: &str| {
+            crate::decode_event(Provider::Partoo, body.as_bytes(), &admission).map(|_| ())
+        };
+        assert_eq!(
+            check(r#"{"type":"business_deleted","payload":{"business":{"org_id":42}}}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check(r#"{"type":"business_deleted","payload":{"business":{"org_id":43}}}"#),
+            Err(DecodeError::OrgNotAllowed {
+                org_id: Some("43".into())
+            })
+        );
+        let unattributed = check(r#"{"type":"lead_received","payload":{"id":1}}"#).unwrap_err();
+        assert_eq!(unattributed.code(), "org_not_allowed");
+        assert!(unattributed.to_string().contains("names no organisation"));
+        // Nothing is admitted by default.
+        assert!(crate::decode_event(
+            Provider::Partoo,
+            br#"{"type":"business_deleted","payload":{"business":{"org_id":42}}}"#,
+            &crate::Admission::default()
+        )
+        .is_err());
+    }
+
+    #[test]
     fn small_order_keys_are_refused() {
         // The identity point and a point of order 8, raw and as DER.
         let identity = {
