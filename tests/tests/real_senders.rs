@@ -13,7 +13,7 @@ use std::time::Duration;
 use switchboard_pipeline::WebhookRequest;
 use switchboard_providers::{bird, sha256_hex};
 use switchboard_tests::faults::{sdk_config_for, Fault, FaultProxy};
-use switchboard_tests::{binary, fixture, keys, moto_endpoint, root, TestStack, PARTOO_SEED_ORG};
+use switchboard_tests::{binary, fixture, keys, moto_endpoint, root, TestStack};
 use switchboard_types::{Family, Provider, Status};
 
 const SETTLE: Duration = Duration::from_millis(1500);
@@ -201,11 +201,8 @@ fn reprocess_locally(t: &TestStack, request: &Value, partoo_org_ids: &str) -> Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partoo_event_of_an_unlisted_org_is_kept_unpublished_until_the_list_is_fixed() {
-    let t = TestStack::start_with(HashMap::from([(
-        "PARTOO_ORG_IDS".to_owned(),
-        PARTOO_SEED_ORG.to_owned(),
-    )]))
-    .await;
+    // The test stack lists only the seed's organisation in PARTOO_ORG_IDS.
+    let t = TestStack::start().await;
     // Genuinely signed by Partoo, for somebody else's organisation.
     let stranger = partoo_seed_for(999_999);
     let (status, reply) = t.post_partoo(&stranger).await;
@@ -240,11 +237,7 @@ async fn a_partoo_event_of_an_unlisted_org_is_kept_unpublished_until_the_list_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partoo_tryout_does_not_shadow_the_genuine_event_with_the_same_message_id() {
-    let t = TestStack::start_with(HashMap::from([(
-        "PARTOO_ORG_IDS".to_owned(),
-        PARTOO_SEED_ORG.to_owned(),
-    )]))
-    .await;
+    let t = TestStack::start().await;
     let seed = fixture("partoo", "message_created.json");
     let tryout = [("x-partoo-webhook-tryout", "true".to_owned())];
     let (status, test_reply) = t.post_partoo_with(&seed, &tryout).await;
@@ -284,10 +277,10 @@ async fn a_partoo_tryout_does_not_shadow_the_genuine_event_with_the_same_message
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentic_partoo_bodies_of_any_content_type_or_size_get_200_and_are_kept() {
-    let t = TestStack::start_with(HashMap::from([
-        ("PARTOO_ORG_IDS".to_owned(), PARTOO_SEED_ORG.to_owned()),
-        ("MAX_BODY_BYTES".to_owned(), "4096".to_owned()),
-    ]))
+    let t = TestStack::start_with(HashMap::from([(
+        "MAX_BODY_BYTES".to_owned(),
+        "4096".to_owned(),
+    )]))
     .await;
     // Authentic, with a content type Partoo does not document.
     let seed = fixture("partoo", "message_created.json");

@@ -170,10 +170,11 @@ impl WebhookProvider for Bird {
         }
         // Freshness only once the timestamp is known to be Bird's own.
         let age = (now - sent_at).num_seconds();
-        let (skew, direction, tolerance) = if age >= 0 {
-            (age.unsigned_abs(), "before", self.tolerance_secs)
+        let skew = age.unsigned_abs();
+        let (direction, tolerance) = if age >= 0 {
+            ("before", self.tolerance_secs)
         } else {
-            (age.unsigned_abs(), "after", FUTURE_TOLERANCE_SECS)
+            ("after", FUTURE_TOLERANCE_SECS)
         };
         if skew > tolerance {
             return Err(AuthError::TimestampOutOfWindow {
