@@ -91,9 +91,11 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` (moto's URL) on a free loopback port.
+    /// What it forwards goes through the proxy that refuses what AWS
+    /// would refuse (`switchboard_local::aws_limits`), as every local client does.
     pub async fn start(upstream: &str) -> Self {
         let shared = Arc::new(Shared {
-            upstream: upstream.trim_end_matches('/').to_owned(),
+            upstream: switchboard_local::aws_limits::guarded_endpoint(upstream),
             http: reqwest::Client::new(),
             armed: Mutex::default(),
             seen: AtomicUsize::new(0),

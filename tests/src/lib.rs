@@ -159,7 +159,10 @@ pub fn lambda_env(
         .find(|f| f.binary == binary)
         .unwrap_or_else(|| panic!("template.yaml has a function built from {binary}"));
     let mut env = function.env.clone();
-    env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+    env.insert(
+        "AWS_ENDPOINT_URL".into(),
+        switchboard_local::aws_limits::guarded_endpoint(&moto_endpoint()),
+    );
     for (k, v) in [
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),

@@ -7,6 +7,7 @@
 //! `switchboard-local` binary; the integration tests start one per test.
 #![forbid(unsafe_code)]
 
+pub mod aws_limits;
 pub mod devkeys;
 pub mod gateway;
 pub mod poller;
@@ -66,12 +67,12 @@ pub fn default_endpoint() -> String {
 
 /// SDK configuration for the local endpoint: `AWS_ENDPOINT_URL` from the
 /// environment or [`default_endpoint`] — the local tools never talk to real
-/// AWS — and test credentials/region unless the environment sets them.
+/// AWS — behind the proxy that refuses what AWS would refuse
+/// ([`aws_limits`]), and test credentials/region unless the environment
+/// sets them.
 pub async fn local_sdk_config() -> SdkConfig {
-    let mut loader = sdk_loader();
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        loader = loader.endpoint_url(default_endpoint());
-    }
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| default_endpoint());
+    let mut loader = sdk_loader().endpoint_url(aws_limits::guarded_endpoint(&endpoint));
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test",

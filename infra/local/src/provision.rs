@@ -414,7 +414,13 @@ async fn create_queue(
     props: &Json,
 ) -> Result<(String, String, String)> {
     let name = text(props, "QueueName")?.to_owned();
-    let mut request = client.create_queue().queue_name(&name);
+    // moto's default is 1 MiB; AWS's has long been 256 KiB. A queue the
+    // template leaves at the default gets AWS's stricter value, so the
+    // limits proxy (crate::aws_limits) checks messages as AWS would.
+    let mut request = client.create_queue().queue_name(&name).attributes(
+        QueueAttributeName::MaximumMessageSize,
+        crate::aws_limits::SQS_DEFAULT_MAX_MESSAGE.to_string(),
+    );
     if let Json::Object(map) = props {
         for (key, value) in map {
             // CloudFormation's queue properties are SQS attribute names.

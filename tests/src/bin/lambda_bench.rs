@@ -19,8 +19,8 @@ use switchboard_providers::{bird, decode_body, Delivery};
 use switchboard_tests::cost::{index_entry_size, item_size, write_units};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
 use switchboard_tests::{
-    fixture, keys, lambda_env, partoo_signature, provision_only, root, unique, PARTOO_SEED_ORG,
-    SEEDS,
+    fixture, keys, lambda_env, moto_endpoint, partoo_signature, provision_only, root, unique,
+    PARTOO_SEED_ORG, SEEDS,
 };
 
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
@@ -177,6 +177,8 @@ async fn main() -> Result<()> {
         env.insert("BIRD_WEBHOOK_URL".into(), BIRD_URL.into());
         env.insert("PARTOO_ORG_IDS".into(), PARTOO_SEED_ORG.into());
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
+        // Straight to moto: the limits proxy's extra hop is not what Lambda pays.
+        env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
         Ok(env)
     };
 
