@@ -521,3 +521,23 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// HTML built to be worst for an HTML-to-text pass, each about `size`
+/// bytes: `(name, html)`. Shared by the test that bounds the work and the
+/// benchmark that times it.
+pub fn worst_case_html(size: usize) -> Vec<(&'static str, String)> {
+    let fill = |unit: &str| unit.repeat(size / unit.len().max(1));
+    vec![
+        ("ampersands", fill("&")),
+        ("unterminated entities", fill("&#x1F60")),
+        ("entities", fill("&amp;&#xFFFF;")),
+        ("open tags, never closed", fill("<")),
+        ("deep tags", format!("{}x", fill("<div>"))),
+        (
+            "one long attribute",
+            format!("<a href=\"{}\">x</a>", "h".repeat(size.saturating_sub(16))),
+        ),
+        ("script never closed", format!("<script>{}", fill("<p>&"))),
+        ("mixed", fill("<b>&lt;&amp<i x='&'>&#1;</i></b>\n  ")),
+    ]
+}

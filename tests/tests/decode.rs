@@ -390,3 +390,19 @@ fn arrays_never_fill_an_envelope_or_a_payload() {
     .expect_err("a payload array is no payload");
     assert_eq!(error.code(), "missing_field");
 }
+
+#[test]
+fn html_to_text_does_linear_work_on_worst_case_html_at_the_body_limit() {
+    // At the body limit, on inputs built to be worst: the bytes examined
+    // stay within a constant factor of the input (the `;` search at every
+    // `&` used to scan the rest of the body: 250 KB of `&` cost ~30 billion).
+    let size = switchboard_pipeline::Limits::DEFAULT_MAX_BODY_BYTES;
+    for (name, html) in switchboard_tests::worst_case_html(size) {
+        let (_, examined) = switchboard_providers::html::to_text_counted(&html);
+        assert!(
+            examined <= 16 * html.len(),
+            "{name}: {examined} bytes examined for {} of input",
+            html.len()
+        );
+    }
+}
