@@ -38,6 +38,7 @@ struct Shared {
     init_error: Mutex<Option<String>>,
     first_poll: Mutex<Option<Instant>>,
     stdout: Mutex<Vec<String>>,
+    stderr: Mutex<Vec<String>>,
 }
 
 /// A running emulator and, once spawned, the function process.
@@ -161,7 +162,7 @@ impl RuntimeApi {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .envs(env)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().expect("spawn the function binary");
         // Keep what the function prints (its logs and EMF metrics), as
@@ -177,6 +178,20 @@ impl RuntimeApi {
                 }
             });
         }
+        // Lambda sends stderr to CloudWatch Logs too: kept with the rest
+        // (and still shown in the test's output).
+        if let Some(stderr) = child.stderr.take() {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("{line}");
+                    if let Ok(mut out) = shared.stderr.lock() {
+                        out.push(line);
+                    }
+                }
+            });
+        }
         self.child = Some(child);
     }
 
@@ -184,6 +199,15 @@ impl RuntimeApi {
     pub fn stdout_lines(&self) -> Vec<String> {
         self.shared
             .stdout
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// The lines the function has printed to stderr so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.shared
+            .stderr
             .lock()
             .map(|l| l.clone())
             .unwrap_or_default()

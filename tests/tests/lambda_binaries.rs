@@ -318,3 +318,75 @@ async fn fanout_binary_publishes_and_reports_the_poison_record() {
         (Some(1), Some(1))
     );
 }
+
+/// At `LogLevel=TRACE` (an allowed template value), no crate — ours, the
+/// Lambda runtime's, the SDK's HTTP stack — logs a credential or a body:
+/// the path token, the signature header, the body, the secret's values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_carry_no_token_signature_or_body() {
+    let t = TestStack::start().await;
+    let marker = "body-marker-5a1d9c";
+    let trace = [("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("RUST_LOG", "trace")];
+
+    let mut zip = start_function(&t, "zipmessage-webhook", &trace).await;
+    let mut seed: Value =
+        serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
+    seed["payload"]["message"]["text"] = json!(format!("<div>{marker}</div>"));
+    let body = seed.to_string().into_bytes();
+    let token = keys::ZIPMESSAGE_TOKEN;
+    let event = http_api_event(
+        "POST",
+        "/webhooks/zipmessage/{token}",
+        &format!("/webhooks/zipmessage/{token}"),
+        &[("content-type", "application/json")],
+        &body,
+        Some(("token", token)),
+    );
+    let (status, _) = response(zip.invoke(&event).await);
+    assert_eq!(status, 200);
+
+    let mut partoo = start_function(&t, "partoo-webhook", &trace).await;
+    let mut seed: Value =
+        serde_json::from_slice(&fixture("partoo", "message_created.json")).expect("seed");
+    seed["payload"]["message"]["content"] = json!(marker);
+    let body = seed.to_string().into_bytes();
+    let signature = partoo_signature(&keys::partoo(), &body);
+    let event = http_api_event(
+        "POST",
+        "/webhooks/partoo",
+        "/webhooks/partoo",
+        &[
+            ("content-type", "application/json"),
+            ("x-partoo-signature-v1", signature.as_str()),
+        ],
+        &body,
+        None,
+    );
+    let (status, _) = response(partoo.invoke(&event).await);
+    assert_eq!(status, 200);
+    // Let the last lines through.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let secrets = [
+        keys::ZIPMESSAGE_TOKEN.to_owned(),
+        keys::ZIPMESSAGE_OLD_TOKEN.to_owned(),
+        signature,
+        marker.to_owned(),
+    ];
+    for api in [&zip, &partoo] {
+        let lines: Vec<String> = api
+            .stdout_lines()
+            .into_iter()
+            .chain(api.stderr_lines())
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.contains("webhook handled")),
+            "the function's output is captured: {lines:?}"
+        );
+        for line in &lines {
+            for secret in &secrets {
+                assert!(!line.contains(secret.as_str()), "{secret:?} logged: {line}");
+            }
+        }
+    }
+}

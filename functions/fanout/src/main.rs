@@ -7,7 +7,7 @@ use switchboard_aws::lambda::FanoutHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    switchboard_aws::logging::init();
     let handler = FanoutHandler::from_env().await?;
     run(service_fn(|event| handler.handle(event))).await
 }

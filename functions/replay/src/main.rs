@@ -8,7 +8,7 @@ use switchboard_aws::lambda::ReplayHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    switchboard_aws::logging::init();
     let handler = ReplayHandler::from_env().await?;
     run(service_fn(|event| handler.handle(event))).await
 }

@@ -8,7 +8,7 @@ use switchboard_aws::Provider;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    switchboard_aws::logging::init();
     let handler = WebhookHandler::from_env(Provider::Zipmessage).await?;
     run(service_fn(|request| handler.handle(request))).await
 }

@@ -20,6 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod config;
 pub mod dynamo;
 pub mod lambda;
+pub mod logging;
 pub mod metrics;
 pub mod secrets;
 pub mod sqs;
