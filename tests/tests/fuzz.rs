@@ -13,15 +13,94 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use switchboard_pipeline::fanout::message_for;
-use switchboard_pipeline::{item, Ingest, Limits, MemoryStore, OutcomeKind, WebhookRequest};
+use switchboard_local::aws_limits::check_sqs_batch;
+use switchboard_pipeline::fanout::{fanout, message_for, OutgoingMessage, StreamRecord};
+use switchboard_pipeline::{
+    item, Ingest, Limits, MemoryStore, OutcomeKind, PublishError, Publisher, WebhookRequest,
+};
 use switchboard_providers::{
     decode_body, Bird, Delivery, Inbound, Partoo, WebhookProvider, Zipmessage,
 };
 use switchboard_tests::{fixture, keys, SEEDS};
-use switchboard_types::Provider;
+use switchboard_types::{Family, Provider};
 
 const URL: &str = "https://hooks.example.com/webhooks/bird";
+
+/// The `MaximumMessageSize` template.yaml gives the family queues.
+const QUEUE_MAX_MESSAGE: usize = 1_048_576;
+
+/// A publisher that checks each batch as SQS would (the local stack's
+/// rules, written from AWS's documentation) and refuses what SQS refuses.
+#[derive(Default)]
+struct SqsRules {
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+/// The `SendMessageBatch` request the SDK sends for `messages`.
+fn batch_request(messages: &[OutgoingMessage]) -> Value {
+    let entries: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({
+                "Id": format!("m{i}"),
+                "MessageBody": m.body,
+                "MessageGroupId": m.group_id,
+                "MessageDeduplicationId": m.dedup_id,
+                "MessageAttributes": {
+                    "type": { "DataType": "String", "StringValue": m.event_type },
+                    "provider": { "DataType": "String", "StringValue": m.provider },
+                },
+            })
+        })
+        .collect();
+    json!({ "Entries": entries })
+}
+
+#[async_trait::async_trait]
+impl Publisher for SqsRules {
+    async fn send_batch(
+        &self,
+        _family: Family,
+        messages: &[OutgoingMessage],
+    ) -> Result<Vec<String>, PublishError> {
+        check_sqs_batch(&batch_request(messages), QUEUE_MAX_MESSAGE).map_err(|refusal| {
+            let why = format!("{}: {}", refusal.code, refusal.message);
+            if let Ok(mut refused) = self.refused.lock() {
+                refused.push(why.clone());
+            }
+            PublishError(why)
+        })?;
+        Ok(Vec::new())
+    }
+}
+
+/// Strings a sender may put in any field: anything, and what SQS refuses
+/// once decoded or unescaped.
+fn hostile_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        prop::sample::select(vec![
+            "\u{ffff}",
+            "\u{fffe}",
+            "&#xFFFF;",
+            "&#xfffe;",
+            "&#1;",
+            "&#0;",
+            "\u{1}",
+            "\u{1f}",
+            "<div>&#xFFFF;</div>",
+            "<p>a\u{fffe}b</p>",
+            "\u{0}",
+        ])
+        .prop_map(str::to_owned),
+        (
+            1usize..4000,
+            prop::sample::select(vec!["&", "<", "\u{ffff}", "k", "&#xFFFF;"])
+        )
+            .prop_map(|(n, s)| s.repeat(n)),
+    ]
+}
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -119,7 +198,13 @@ fn assert_defined(provider: Provider, body: &[u8]) {
             assert!(!d.native_type.is_empty(), "{provider}: empty native type");
         }
         Err(e) => assert!(
-            ["malformed_json", "no_envelope", "missing_field"].contains(&e.code()),
+            [
+                "malformed_json",
+                "no_envelope",
+                "missing_field",
+                "type_too_long"
+            ]
+            .contains(&e.code()),
             "{provider}: {}",
             e.code()
         ),
@@ -185,6 +270,53 @@ proptest! {
             let message = message_for(&stored);
             prop_assert!(message.is_ok(), "{}: {:?}", String::from_utf8_lossy(&body), message.err());
         }
+    }
+
+    #[test]
+    fn whatever_is_accepted_yields_messages_sqs_takes(
+        which in 0usize..5,
+        pick in any::<usize>(),
+        text in hostile_text(),
+        also_type in any::<bool>(),
+        copies in 1usize..4,
+    ) {
+        // The deliverability contract: every accepted event becomes a
+        // message SQS takes (characters, sizes, attributes, ids), in batches
+        // SQS takes — checked by SQS's rules, not by the publisher's.
+        let (provider, mut seed) = seeds().swap_remove(which);
+        let mut paths = Vec::new();
+        leaves(&seed, Vec::new(), &mut paths);
+        let path = paths[pick % paths.len()].clone();
+        replace(&mut seed, &path, Value::String(text.clone()));
+        if also_type {
+            let field = if provider == Provider::Bird { "event" } else { "type" };
+            if let Some(envelope) = seed.as_object_mut() {
+                envelope.insert(field.to_owned(), Value::String(format!("custom{text}")));
+            }
+        }
+        let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
+        let mut records = Vec::new();
+        for copy in 0..copies {
+            // Distinct events of the same shape (a different id each).
+            let mut body = seed.clone();
+            if let Some(envelope) = body.as_object_mut() {
+                envelope.insert("switchboard_copy".to_owned(), json!(copy));
+            }
+            let body = body.to_string().into_bytes();
+            let decoded = decode_body(provider, &body);
+            if decoded.is_ok() {
+                let stored = item::build(provider, &decoded, &Delivery::default(), &body, now);
+                records.push(StreamRecord::parse(format!("seq-{copy}"), "INSERT".into(), || {
+                    Some(Ok::<_, String>(stored))
+                }));
+            }
+        }
+        let publisher = SqsRules::default();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let report = runtime.block_on(fanout(&publisher, &records));
+        let refused = publisher.refused.lock().map(|r| r.clone()).unwrap_or_default();
+        prop_assert!(report.failed.is_empty() && refused.is_empty(), "{provider}: {refused:?}");
+        prop_assert_eq!(report.published, records.len());
     }
 
     #[test]

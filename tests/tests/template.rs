@@ -314,6 +314,24 @@ fn the_api_routes_are_exactly_the_providers_routes() {
     assert_eq!(routes, expected);
 }
 
+#[test]
+fn every_fifo_queue_takes_the_largest_message_the_fanout_sends() {
+    let doc = raw();
+    let mut fifo = 0;
+    for (id, resource) in resources(&doc) {
+        let props = &resource["Properties"];
+        if resource["Type"] == "AWS::SQS::Queue" && props["FifoQueue"] == Value::Bool(true) {
+            fifo += 1;
+            assert_eq!(
+                props["MaximumMessageSize"].as_u64(),
+                Some(switchboard_pipeline::fanout::MAX_MESSAGE_BYTES as u64),
+                "{id:?}: a message the fanout sends must fit it (and its dead-letter queue)"
+            );
+        }
+    }
+    assert_eq!(fifo, 6, "three family queues and their dead-letter queues");
+}
+
 /// The statements of the role a function resource names.
 fn role_statements<'a>(doc: &'a Value, function: &Value) -> Vec<&'a Value> {
     let (tag, target) = tagged(&function["Properties"]["Role"]).expect("Role: !GetAtt X.Arn");

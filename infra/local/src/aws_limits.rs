@@ -45,7 +45,7 @@ pub const DYNAMODB_MAX_ITEM: usize = 400 * 1024;
 /// Whether SQS accepts `c` in a message body or attribute value.
 pub fn sqs_allows(c: char) -> bool {
     matches!(c as u32,
-        0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FF_FF)
+        0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x0010_FFFF)
 }
 
 /// Why AWS would refuse a request: the HTTP status and error type it answers with.

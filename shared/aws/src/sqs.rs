@@ -42,17 +42,15 @@ impl Publisher for SqsPublisher {
             })?;
         let mut entries = Vec::with_capacity(messages.len());
         for (i, message) in messages.iter().enumerate() {
-            entries.push(
-                SendMessageBatchRequestEntry::builder()
-                    .id(format!("m{i}"))
-                    .message_body(&message.body)
-                    .message_group_id(&message.group_id)
-                    .message_deduplication_id(&message.dedup_id)
-                    .message_attributes("type", attribute(&message.event_type)?)
-                    .message_attributes("provider", attribute(&message.provider)?)
-                    .build()
-                    .map_err(|e| PublishError(e.to_string()))?,
-            );
+            let mut entry = SendMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .message_body(&message.body)
+                .message_group_id(&message.group_id)
+                .message_deduplication_id(&message.dedup_id);
+            for (name, value) in message.attributes() {
+                entry = entry.message_attributes(name, attribute(value)?);
+            }
+            entries.push(entry.build().map_err(|e| PublishError(e.to_string()))?);
         }
         let output = self
             .client

@@ -2,10 +2,19 @@
 //!
 //! Input is the table's change stream. Only newly inserted accepted events
 //! are published; everything else is skipped. Messages are grouped by queue
-//! and sent in batches of ten. The report names every record that failed, so
-//! the caller (Lambda's partial batch response, or the local poller) retries
-//! exactly those. A record that cannot be turned into a CloudEvent is a
-//! failure too — never silently dropped.
+//! and sent in batches of at most ten messages and [`MAX_MESSAGE_BYTES`].
+//! The report names every record that failed, so the caller (Lambda's
+//! partial batch response, or the local poller) retries exactly those. A
+//! record that cannot be turned into a CloudEvent is a failure too — never
+//! silently dropped.
+//!
+//! The deliverability contract, kept where messages are built: every
+//! message is one SQS takes. Its body holds only characters SQS allows
+//! (the others, which JSON can only hold inside strings, are written as
+//! `\uXXXX` escapes, so `data.raw` is still the same JSON value as the body
+//! received); its attribute values are made safe by [`attribute_value`]; and
+//! a message that would exceed [`MAX_MESSAGE_BYTES`] with its normalised
+//! copies is sent without them, marked by `data.omitted`.
 
 use crate::item::raw_body;
 use crate::ports::Publisher;
@@ -19,6 +28,13 @@ use switchboard_types::{CloudEvent, EventData, Family, Status, StoredEvent};
 const BATCH: usize = 10;
 /// SQS's limit for `MessageGroupId`.
 const MAX_GROUP_ID: usize = 128;
+/// The largest message SQS takes, body and attributes counted: the
+/// `MaximumMessageSize` template.yaml sets on the family queues (a test
+/// holds the two equal). It is also the most a `SendMessageBatch` may carry
+/// in all.
+pub const MAX_MESSAGE_BYTES: usize = 1_048_576;
+/// The longest message attribute value we send (see [`attribute_value`]).
+pub const MAX_ATTRIBUTE_BYTES: usize = 256;
 
 /// One record of the change stream.
 #[derive(Debug, Clone)]
@@ -68,6 +84,72 @@ pub struct OutgoingMessage {
     pub provider: String,
     /// The CloudEvent JSON.
     pub body: String,
+}
+
+impl OutgoingMessage {
+    /// The message attributes, as sent: `(name, value)`, each a `String`.
+    pub fn attributes(&self) -> [(&'static str, &str); 2] {
+        [("type", &self.event_type), ("provider", &self.provider)]
+    }
+
+    /// The size SQS counts against its limit: the body, and each attribute's
+    /// name, data type (`String`) and value.
+    pub fn size(&self) -> usize {
+        let attributes: usize = self
+            .attributes()
+            .iter()
+            .map(|(name, value)| name.len() + "String".len() + value.len())
+            .sum();
+        self.body.len() + attributes
+    }
+}
+
+/// Whether SQS takes `c` in a message body or attribute value: `#x9 #xA
+/// #xD #x20–#xD7FF #xE000–#xFFFD #x10000–#x10FFFF`.
+pub fn sqs_allows(c: char) -> bool {
+    matches!(c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10_FFFF)
+}
+
+/// JSON text with every character SQS refuses written as a `\uXXXX`
+/// escape. Outside strings, JSON text is ASCII structure and whitespace,
+/// which SQS takes, so such a character can only be inside a string, where
+/// the escape stands for the same character: the text is the same JSON
+/// value. (serde_json already escapes control characters; what remains is
+/// U+FFFE and U+FFFF.)
+pub fn sqs_safe_json(text: String) -> String {
+    if text.chars().all(sqs_allows) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if sqs_allows(c) {
+            out.push(c);
+        } else {
+            // Only BMP characters are refused (all of U+10000.. is allowed).
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
+    }
+    out
+}
+
+/// A message attribute value SQS takes, by this rule: each character SQS
+/// refuses becomes U+FFFD, the value is cut to [`MAX_ATTRIBUTE_BYTES`] at a
+/// character boundary, and an empty value becomes `-` (SQS refuses empty
+/// values). Attributes are for filtering; the CloudEvent in the body keeps
+/// the value exactly.
+pub fn attribute_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(MAX_ATTRIBUTE_BYTES));
+    for c in value.chars() {
+        let c = if sqs_allows(c) { c } else { '\u{fffd}' };
+        if out.len() + c.len_utf8() > MAX_ATTRIBUTE_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push('-');
+    }
+    out
 }
 
 /// What a fanout run did.
@@ -132,7 +214,26 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
 /// Messages keyed by the caller's id (a stream record, an event), per family.
 pub(crate) type ByFamily = BTreeMap<Family, Vec<(String, OutgoingMessage)>>;
 
-/// Sends each family's messages in batches of ten, in order. Returns how
+/// Splits messages, in order, into batches SQS takes: at most ten, and at
+/// most [`MAX_MESSAGE_BYTES`] in all (every message is at most that alone).
+pub fn batches<T>(entries: &[(T, OutgoingMessage)]) -> Vec<&[(T, OutgoingMessage)]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, message)) in entries.iter().enumerate() {
+        let size = message.size();
+        if i > start && (i - start == BATCH || bytes + size > MAX_MESSAGE_BYTES) {
+            out.push(&entries[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < entries.len() {
+        out.push(&entries[start..]);
+    }
+    out
+}
+
+/// Sends each family's messages in [`batches`], in order. Returns how
 /// many the queues accepted and the caller's ids of those they did not.
 pub(crate) async fn publish_batches(
     publisher: &dyn Publisher,
@@ -140,7 +241,7 @@ pub(crate) async fn publish_batches(
 ) -> (usize, Vec<String>) {
     let (mut published, mut failed) = (0, Vec::new());
     for (family, entries) in by_family {
-        for chunk in entries.chunks(BATCH) {
+        for chunk in batches(&entries) {
             let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
             match publisher.send_batch(family, &messages).await {
                 Ok(failed_ids) => {
@@ -162,17 +263,41 @@ pub(crate) async fn publish_batches(
     (published, failed)
 }
 
-/// The SQS message for a stored, accepted event.
+/// The SQS message for a stored, accepted event, within the
+/// deliverability contract (see the module's documentation). When the
+/// CloudEvent with its normalised copies would exceed
+/// [`MAX_MESSAGE_BYTES`], it is sent without them and `data.omitted` names
+/// what was left out; `data.raw` always stays.
 pub fn message_for(item: &StoredEvent) -> Result<OutgoingMessage, String> {
-    let event = cloudevent(item)?;
-    let body = serde_json::to_string(&event).map_err(|e| e.to_string())?;
-    Ok(OutgoingMessage {
+    let mut event = cloudevent(item)?;
+    let mut message = OutgoingMessage {
         dedup_id: item.event_id.clone(),
         group_id: group_id(item),
-        event_type: item.event_type.clone(),
-        provider: item.provider.as_str().to_owned(),
-        body,
-    })
+        event_type: attribute_value(&item.event_type),
+        provider: attribute_value(item.provider.as_str()),
+        body: body_of(&event)?,
+    };
+    if message.size() > MAX_MESSAGE_BYTES {
+        event.data.omit_normalized();
+        message.body = body_of(&event)?;
+        tracing::warn!(
+            event_id = %item.event_id,
+            "the CloudEvent is sent without its normalised copies: it would exceed SQS's limit"
+        );
+    }
+    if message.size() > MAX_MESSAGE_BYTES {
+        return Err(format!(
+            "the message is {} bytes even without its normalised copies, over SQS's {MAX_MESSAGE_BYTES}",
+            message.size()
+        ));
+    }
+    Ok(message)
+}
+
+fn body_of(event: &CloudEvent) -> Result<String, String> {
+    serde_json::to_string(event)
+        .map(sqs_safe_json)
+        .map_err(|e| e.to_string())
 }
 
 /// Rebuilds the CloudEvent from the stored item: attributes from the item,
@@ -198,6 +323,7 @@ pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
         test: item.test.then_some(true),
         data: EventData {
             normalized: decoded.normalized,
+            omitted: Vec::new(),
             raw,
         },
     })

@@ -244,9 +244,31 @@ pub struct EventData {
     /// Normalised conversation/message/actor.
     #[serde(flatten)]
     pub normalized: Normalized,
-    /// The provider's JSON body exactly as received.
+    /// What was left out so the message fits SQS's size limit: the names of
+    /// the normalised fields (`conversation`, `message`, `actor`) that
+    /// `data.raw` still holds. Absent when nothing was left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omitted: Vec<String>,
+    /// The provider's JSON body as received: the same JSON value (characters
+    /// SQS refuses are written as `\uXXXX` escapes in the message).
     #[schemars(with = "serde_json::Value")]
     pub raw: Box<RawValue>,
+}
+
+impl EventData {
+    /// Leaves the normalised copies out, naming them in `omitted`.
+    pub fn omit_normalized(&mut self) {
+        let normalized = std::mem::take(&mut self.normalized);
+        for (name, present) in [
+            ("conversation", normalized.conversation.is_some()),
+            ("message", normalized.message.is_some()),
+            ("actor", normalized.actor.is_some()),
+        ] {
+            if present {
+                self.omitted.push(name.to_owned());
+            }
+        }
+    }
 }
 
 /// A CloudEvents 1.0 event in structured JSON mode: the body of every SQS
