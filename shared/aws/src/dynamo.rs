@@ -3,6 +3,7 @@
 //! key).
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
@@ -48,9 +49,20 @@ impl EventStore for DynamoStore {
                 Some(PutItemError::ConditionalCheckFailedException(_)) => {
                     Ok(InsertOutcome::Duplicate)
                 }
-                _ => Err(StoreError(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string(),
-                )),
+                _ => {
+                    let message = aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string();
+                    // DynamoDB's refusal of the request itself (a key or the
+                    // item over its limits): the same write can never succeed.
+                    let refused = error
+                        .as_service_error()
+                        .and_then(ProvideErrorMetadata::code)
+                        == Some("ValidationException");
+                    Err(if refused {
+                        StoreError::permanent(message)
+                    } else {
+                        StoreError::transient(message)
+                    })
+                }
             },
         }
     }
@@ -140,7 +152,9 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| {
-                    StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+                    StoreError::transient(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+                    )
                 })?;
             out.extend(page.items().iter().cloned());
             start = page.last_evaluated_key().cloned();
@@ -165,7 +179,7 @@ impl DynamoStore {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys.clone()))
                     .build()
-                    .map_err(|e| StoreError(e.to_string()))?;
+                    .map_err(|e| StoreError::transient(e.to_string()))?;
                 let output = self
                     .client
                     .batch_get_item()
@@ -173,7 +187,9 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| {
-                        StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+                        StoreError::transient(
+                            aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+                        )
                     })?;
                 for item in output
                     .responses()
@@ -183,7 +199,7 @@ impl DynamoStore {
                 {
                     out.push(
                         serde_dynamo::from_item(item.clone())
-                            .map_err(|e| StoreError(format!("unreadable item: {e}")))?,
+                            .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))?,
                     );
                 }
                 keys = output
@@ -196,7 +212,7 @@ impl DynamoStore {
                 }
             }
             if !keys.is_empty() {
-                return Err(StoreError(format!(
+                return Err(StoreError::transient(format!(
                     "{} keys stayed unprocessed after retries",
                     keys.len()
                 )));
@@ -245,7 +261,7 @@ impl EventArchive for DynamoStore {
                     .into_iter()
                     .map(|item| {
                         serde_dynamo::from_item(item)
-                            .map_err(|e| StoreError(format!("unreadable item: {e}")))
+                            .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))
                     })
                     .collect::<Result<Vec<StoredEvent>, _>>()?
             }
@@ -274,7 +290,9 @@ impl EventArchive for DynamoStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StoreError(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))
+            .map_err(|e| {
+                StoreError::transient(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+            })
     }
 }
 

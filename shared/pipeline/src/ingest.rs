@@ -6,7 +6,9 @@
 //! content type is decoded; one that does not decode, or is not admitted
 //! (a Partoo organisation not listed), is quarantined. Then one conditional
 //! write: 200 `accepted`, `duplicate` or `quarantined`, or 503 when storage
-//! fails, so the provider retries. Partoo drops an event on any 4xx.
+//! fails transiently, so the provider retries. An accepted event the store
+//! refuses for good is written again as quarantined `storage_refused`
+//! (a retry could never succeed). Partoo drops an event on any 4xx.
 
 use crate::error::{ApiError, Reply};
 use crate::item;
@@ -146,25 +148,41 @@ impl Ingest {
             let decoded = decode_event(provider, &request.body, &self.admission);
             (decoded, &request.body[..])
         };
-        let mut event = item::build_hashed(
-            provider,
-            &decoded,
-            &delivery,
-            kept,
-            inbound.body_sha256(),
-            now,
-        );
-        event.expires_at = self.limits.expires_at(now);
-        if too_large {
-            event.headers = Some(kept_headers(&request.headers));
+        let body_sha256 = *inbound.body_sha256();
+        let build = |decoded: &Result<_, DecodeError>| {
+            let mut event =
+                item::build_hashed(provider, decoded, &delivery, kept, &body_sha256, now);
+            event.expires_at = self.limits.expires_at(now);
+            if too_large {
+                event.headers = Some(kept_headers(&request.headers));
+            }
+            event
+        };
+        let mut event = build(&decoded);
+        let mut quarantine_code = decoded.as_ref().err().map(|e| e.code());
+        let mut stored = self.store.insert(&event).await;
+        if let (Err(error), Status::Accepted) = (&stored, event.status) {
+            if error.permanent {
+                // Retrying cannot succeed, and the provider would retry
+                // until it gives up: keep the body as quarantined instead.
+                tracing::error!(
+                    provider = provider.as_str(),
+                    event_id = %event.event_id,
+                    error = %error,
+                    "the store refused the accepted event; keeping it as quarantined"
+                );
+                let refused = Err(DecodeError::StorageRefused(error.message.clone()));
+                event = build(&refused);
+                quarantine_code = refused.as_ref().err().map(|e| e.code());
+                stored = self.store.insert(&event).await;
+            }
         }
         let summary = EventSummary {
             event_id: event.event_id.clone(),
             event_type: event.event_type.clone(),
             conversation: event.conversation_key.clone(),
         };
-        let quarantine_code = decoded.as_ref().err().map(|e| e.code());
-        let outcome = match self.store.insert(&event).await {
+        let outcome = match stored {
             Ok(outcome) => outcome,
             Err(error) => {
                 // The cause goes to the log; the provider gets a generic 503.

@@ -16,11 +16,36 @@ pub enum InsertOutcome {
     Duplicate,
 }
 
-/// A storage failure. Always transient from the provider's point of view:
-/// the webhook answers 503 so the provider retries.
+/// A storage failure: transient (throttling, timeouts, 5xx: the webhook
+/// answers 503 so the provider retries) or permanent (the service refused
+/// the request itself, such as DynamoDB's `ValidationException`: retrying
+/// cannot succeed, so the webhook keeps the event as quarantined instead).
 #[derive(Debug, thiserror::Error)]
-#[error("storage failed: {0}")]
-pub struct StoreError(pub String);
+#[error("storage failed{}: {message}", if *.permanent { " for good" } else { "" })]
+pub struct StoreError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether the same request can never succeed.
+    pub permanent: bool,
+}
+
+impl StoreError {
+    /// A failure a retry may get past.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A refusal of the request itself: no retry can succeed.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// Stores each event once, keyed by its partition key.
 #[async_trait]
@@ -62,10 +87,10 @@ impl MemoryStore {
         let mut items = self
             .items
             .lock()
-            .map_err(|_| StoreError("memory store poisoned".into()))?;
+            .map_err(|_| StoreError::transient("memory store poisoned"))?;
         let item = items
             .get_mut(pk)
-            .ok_or_else(|| StoreError(format!("no item {pk}")))?;
+            .ok_or_else(|| StoreError::transient(format!("no item {pk}")))?;
         change(item);
         Ok(())
     }
@@ -85,7 +110,7 @@ impl EventStore for MemoryStore {
         let mut items = self
             .items
             .lock()
-            .map_err(|_| StoreError("memory store poisoned".into()))?;
+            .map_err(|_| StoreError::transient("memory store poisoned"))?;
         if items.contains_key(&event.pk) {
             return Ok(InsertOutcome::Duplicate);
         }

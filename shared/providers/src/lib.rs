@@ -234,6 +234,16 @@ pub enum DecodeError {
         /// Dotted path of the missing field.
         field: &'static str,
     },
+    /// An event type longer than any a provider documents.
+    #[error("the event type is {len} bytes, over the limit of {MAX_TYPE_LEN}")]
+    TypeTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The store refused the accepted event for good (DynamoDB's
+    /// `ValidationException`): it is kept as quarantined instead.
+    #[error("the store refused the event: {0}")]
+    StorageRefused(String),
 }
 
 impl DecodeError {
@@ -245,13 +255,17 @@ impl DecodeError {
             DecodeError::MalformedJson(_) => "malformed_json",
             DecodeError::NoEnvelope { .. } => "no_envelope",
             DecodeError::MissingField { .. } => "missing_field",
+            DecodeError::TypeTooLong { .. } => "type_too_long",
+            DecodeError::StorageRefused(_) => "storage_refused",
         }
     }
 
     /// The native type, when the envelope was readable far enough to tell.
     pub fn native_type(&self) -> Option<&str> {
         match self {
-            DecodeError::MissingField { event_type, .. } => Some(event_type),
+            DecodeError::MissingField { event_type, .. } if event_type.len() <= MAX_TYPE_LEN => {
+                Some(event_type)
+            }
             _ => None,
         }
     }
@@ -439,11 +453,49 @@ pub(crate) fn one_pass<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T>
 /// from its raw body. Header-derived facts ([`Delivery`]) are stored with
 /// the event, so they are not needed here.
 pub fn decode_body(provider: Provider, body: &[u8]) -> Result<Decoded, DecodeError> {
-    match provider {
+    let decoded = match provider {
         Provider::Zipmessage => zipmessage::decode(body),
         Provider::Partoo => partoo::decode(body),
         Provider::Bird => bird::decode(body),
+    }?;
+    bounded(decoded)
+}
+
+/// The longest native event type published. No provider documents one
+/// near it; a longer one is quarantined (`type_too_long`), since it would
+/// be published as a type no consumer routes on.
+pub const MAX_TYPE_LEN: usize = 256;
+
+/// The longest conversation key or dedup key used as it is. Both end up in
+/// stored keys (DynamoDB: partition keys ≤ 2,048 bytes, sort keys ≤ 1,024)
+/// and the conversation key in the CloudEvent `subject`; a longer one is
+/// replaced by [`bounded_key`]'s digest. The full value stays in the body.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// `key` when it is at most [`MAX_KEY_LEN`] bytes, else `sha256:<hex>` of
+/// it: stable (a redelivery gets the same key) and short.
+pub fn bounded_key(key: String) -> String {
+    if key.len() <= MAX_KEY_LEN {
+        key
+    } else {
+        format!("sha256:{}", sha256_hex(key.as_bytes()))
     }
+}
+
+/// Holds a decoded event to the limits above, whichever provider decoded it.
+fn bounded(mut decoded: Decoded) -> Result<Decoded, DecodeError> {
+    if decoded.native_type.len() > MAX_TYPE_LEN {
+        return Err(DecodeError::TypeTooLong {
+            len: decoded.native_type.len(),
+        });
+    }
+    decoded.dedup_key = bounded_key(std::mem::take(&mut decoded.dedup_key));
+    decoded.conversation_key = decoded.conversation_key.take().map(bounded_key);
+    if let Some(conversation) = decoded.normalized.conversation.as_mut() {
+        // The key equals the CloudEvent subject, so it is bounded the same way.
+        conversation.key = bounded_key(std::mem::take(&mut conversation.key));
+    }
+    Ok(decoded)
 }
 
 #[cfg(test)]
