@@ -501,6 +501,10 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
             "quarantined",
             DecodeError::TooLarge { size: 0, limit: 0 }.code(),
         ),
+        (
+            "quarantined",
+            DecodeError::StorageRefused(String::new()).code(),
+        ),
     ]
     .into();
     let mut reason_alarms = BTreeSet::new();
@@ -516,6 +520,19 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
                 .is_some_and(|d| d.contains("docs/operations.md#")),
             "{id:?} names its runbook"
         );
+        // Metric math reads our metrics by name too.
+        for stat in props["Metrics"].as_sequence().into_iter().flatten() {
+            let metric = &stat["MetricStat"]["Metric"];
+            if tagged(&metric["Namespace"]).is_some() {
+                assert_eq!(
+                    tagged(&metric["Namespace"]),
+                    Some(namespace.clone()),
+                    "{id:?}"
+                );
+                let name = metric["MetricName"].as_str().expect("MetricName");
+                assert!(emitted.contains(name), "{id:?} reads {name}");
+            }
+        }
         if let Some(ns) = tagged(&props["Namespace"]) {
             assert_eq!(ns, namespace, "{id:?}");
             let metric = props["MetricName"].as_str().expect("MetricName");
@@ -541,7 +558,13 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
     assert_eq!(
         reason_alarms,
         BTreeSet::from(
-            ["org_not_allowed", "timestamp_out_of_window", "too_large"].map(str::to_owned)
+            [
+                "org_not_allowed",
+                "storage_refused",
+                "timestamp_out_of_window",
+                "too_large"
+            ]
+            .map(str::to_owned)
         ),
         "each way an authentic event is refused or kept unpublished has its alarm"
     );
