@@ -6,7 +6,7 @@ use chrono::Utc;
 use http::{HeaderMap, Method};
 use std::sync::Arc;
 use switchboard_pipeline::{
-    fanout, Handled, Ingest, Limits, MemoryPublisher, MemoryStore, OutcomeKind, Reply,
+    fanout, Handled, Ingest, Limits, MemoryPublisher, MemoryStore, OutcomeKind, Reply, Run,
     StreamRecord, WebhookRequest,
 };
 use switchboard_providers::{sha256_hex, Admission, Partoo, Zipmessage};
@@ -309,6 +309,7 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
         store.as_ref(),
         &seed_org(),
         &switchboard_pipeline::Selection::EventIds(vec![item.event_id.clone()]),
+        &Run::to_the_end(),
     )
     .await
     .expect("reprocess");
@@ -429,9 +430,15 @@ async fn reprocess_gives_an_event_the_identity_and_delivery_facts_the_webhook_gi
         from: now - chrono::Duration::hours(1),
         to: now + chrono::Duration::hours(1),
     };
-    let report = reprocess(store.as_ref(), store.as_ref(), &seed_org(), &window)
-        .await
-        .expect("reprocess");
+    let report = reprocess(
+        store.as_ref(),
+        store.as_ref(),
+        &seed_org(),
+        &window,
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("reprocess");
     assert_eq!(report.accepted.len(), 2, "{report:?}");
     for (event_id, delivery) in expected {
         let accepted = store

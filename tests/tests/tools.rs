@@ -7,9 +7,10 @@
 use chrono::{Duration as Span, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use switchboard_aws::{DynamoStore, QueueUrls, SqsPublisher};
-use switchboard_pipeline::{item, replay, reprocess, Selection, ToolRequest};
+use switchboard_pipeline::{item, replay, reprocess, Run, Selection, ToolError, ToolRequest};
 use switchboard_providers::{Admission, DecodeError, Delivery};
 use switchboard_tests::runtime::{Outcome, RuntimeApi};
 use switchboard_tests::{binary, fixture, lambda_env, TestStack, PARTOO_SEED_ORG};
@@ -92,7 +93,7 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
     // By window: every accepted event again, same ids; the quarantined one skipped.
     let (store, publisher) = (store(&t), publisher(&t));
     let window = around_now();
-    let report = replay(&store, &publisher, &window, "r1")
+    let report = replay(&store, &publisher, &window, "r1", &Run::to_the_end())
         .await
         .expect("replay");
     assert_eq!(
@@ -104,7 +105,7 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
     // deduplicates it (same deduplication id), so each event arrives once.
     // (Real SQS also drops it after the first copy was consumed, for 5
     // minutes; moto forgets deleted messages, so this test does not rely on it.)
-    let again = replay(&store, &publisher, &window, "r1")
+    let again = replay(&store, &publisher, &window, "r1", &Run::to_the_end())
         .await
         .expect("replay");
     assert_eq!((again.matched, again.published), (5, 4));
@@ -132,7 +133,7 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
             i.provider == Provider::Zipmessage && i.conversation_key == message.conversation_key
         })
         .count();
-    let report = replay(&store, &publisher, &conversation, "r2")
+    let report = replay(&store, &publisher, &conversation, "r2", &Run::to_the_end())
         .await
         .expect("replay");
     assert_eq!(
@@ -143,7 +144,7 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
 
     // By id, including an unknown one.
     let by_id = Selection::EventIds(vec![accepted[3].clone(), "no-such-event".into()]);
-    let report = replay(&store, &publisher, &by_id, "r3")
+    let report = replay(&store, &publisher, &by_id, "r3", &Run::to_the_end())
         .await
         .expect("replay");
     assert_eq!((report.matched, report.published), (1, 1));
@@ -156,12 +157,82 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
         from: Utc::now() + Span::days(2),
         to: Utc::now() + Span::days(3),
     };
-    let report = replay(&store, &publisher, &empty, "r4")
+    let report = replay(&store, &publisher, &empty, "r4", &Run::to_the_end())
         .await
         .expect("replay");
     assert_eq!((report.matched, report.published), (0, 0));
     // Nothing stored was changed by replaying.
     assert_eq!(t.items().await, items);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_pages_through_a_window_and_resumes_from_its_cursor() {
+    let t = TestStack::start().await;
+    let mut seed: Value =
+        serde_json::from_slice(&fixture("zipmessage", "conversation_created.json")).expect("seed");
+    let mut posted = BTreeSet::new();
+    for n in 0..7 {
+        seed["id"] = json!(format!("paged-{n}"));
+        let (status, reply) = t.post_zipmessage(seed.to_string().as_bytes()).await;
+        assert_eq!(status, 200);
+        posted.insert(reply["event_ids"][0].as_str().expect("id").to_owned());
+    }
+    assert_eq!(consume(&t).await.len(), 7);
+    let (store, publisher) = (store(&t), publisher(&t));
+    let window = around_now();
+
+    // Two pages of two, then the run is told to stop: a cursor to go on from.
+    let asked = AtomicUsize::new(0);
+    let two_pages = || asked.fetch_add(1, Ordering::SeqCst) < 1;
+    let run = Run {
+        cursor: None,
+        page_size: 2,
+        keep_going: &two_pages,
+    };
+    let first = replay(&store, &publisher, &window, "paged", &run)
+        .await
+        .expect("replay");
+    assert_eq!((first.matched, first.published), (4, 4));
+    let cursor = first
+        .cursor
+        .clone()
+        .expect("stopped before the end: a cursor");
+    let mut replayed: Vec<String> = consume(&t).await.into_iter().map(|(id, _)| id).collect();
+
+    // A cursor is refused with another selection.
+    let other = Selection::EventIds(vec!["x".into()]);
+    let run = Run {
+        cursor: Some(&cursor),
+        ..Run::to_the_end()
+    };
+    let refused = replay(&store, &publisher, &other, "paged", &run).await;
+    assert!(matches!(refused, Err(ToolError::Request(_))), "{refused:?}");
+
+    // The same request with the cursor finishes the window.
+    let rest = replay(&store, &publisher, &window, "paged", &run)
+        .await
+        .expect("replay");
+    assert_eq!((rest.matched, rest.published), (3, 3));
+    assert_eq!(rest.cursor, None, "done");
+    replayed.extend(consume(&t).await.into_iter().map(|(id, _)| id));
+    replayed.sort();
+    assert_eq!(
+        replayed,
+        posted.into_iter().collect::<Vec<_>>(),
+        "every event once, across the two runs"
+    );
+
+    // Reprocess pages the same way (nothing quarantined: examined 0, done).
+    let one_page = || false;
+    let run = Run {
+        cursor: None,
+        page_size: 3,
+        keep_going: &one_page,
+    };
+    let report = reprocess(&store, &store, &seed_org(), &window, &run)
+        .await
+        .expect("reprocess");
+    assert!(report.cursor.is_some(), "one page of three out of seven");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,9 +261,15 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     assert!(consume(&t).await.is_empty(), "quarantined: never published");
 
     let store = store(&t);
-    let report = reprocess(&store, &store, &seed_org(), &around_now())
-        .await
-        .expect("reprocess");
+    let report = reprocess(
+        &store,
+        &store,
+        &seed_org(),
+        &around_now(),
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("reprocess");
     assert_eq!(report.examined, 2);
     assert_eq!(report.accepted.len(), 1);
     assert_eq!(report.still_quarantined, 1);
@@ -226,9 +303,15 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     );
 
     // Idempotent: a second run accepts nothing more and publishes nothing.
-    let again = reprocess(&store, &store, &seed_org(), &around_now())
-        .await
-        .expect("reprocess");
+    let again = reprocess(
+        &store,
+        &store,
+        &seed_org(),
+        &around_now(),
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("reprocess");
     assert_eq!((again.examined, again.accepted.len()), (1, 0));
     assert_eq!(again.still_quarantined, 1);
     assert_eq!(t.items().await.len(), 3);
@@ -246,6 +329,13 @@ fn tool_requests_are_checked_with_clear_errors() {
         request.replay_id().expect("id").len(),
         16,
         "derived from the request"
+    );
+    let mut resumed = request.clone();
+    resumed.cursor = Some("from-an-earlier-report".into());
+    assert_eq!(
+        resumed.replay_id().expect("id"),
+        request.replay_id().expect("id"),
+        "a resumed replay is the same replay"
     );
     for (bad, says) in [
         (json!({}), "exactly one"),

@@ -228,6 +228,11 @@ async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
         aws_sdk_dynamodb::Client::new(&sdk),
         switchboard_aws::config::table_name(&env)?,
     );
+    // No Lambda deadline here: one run goes to the end of the selection.
+    let run = switchboard_pipeline::Run {
+        cursor: request.cursor.as_deref(),
+        ..switchboard_pipeline::Run::to_the_end()
+    };
     let report = if tool == "replay" {
         let publisher = switchboard_aws::SqsPublisher::new(
             aws_sdk_sqs::Client::new(&sdk),
@@ -235,12 +240,12 @@ async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
         );
         let replay_id = request.replay_id()?;
         serde_json::to_value(
-            switchboard_pipeline::replay(&store, &publisher, &selection, &replay_id).await?,
+            switchboard_pipeline::replay(&store, &publisher, &selection, &replay_id, &run).await?,
         )?
     } else {
         let admission = switchboard_aws::config::admission(&env);
         serde_json::to_value(
-            switchboard_pipeline::reprocess(&store, &store, &admission, &selection).await?,
+            switchboard_pipeline::reprocess(&store, &store, &admission, &selection, &run).await?,
         )?
     };
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use switchboard_pipeline::tools::selects;
-use switchboard_pipeline::{EventArchive, EventStore, InsertOutcome, Selection, StoreError};
+use switchboard_pipeline::{EventArchive, EventStore, InsertOutcome, Page, Selection, StoreError};
 use switchboard_providers::timestamp;
 use switchboard_types::{index, partition_key, Provider, StoredEvent};
 
@@ -129,39 +129,80 @@ pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
 /// Keys per `BatchGetItem` call (DynamoDB's limit).
 const BATCH_GET: usize = 100;
 
+/// Where a paged read stands: a day of a window (`by-day`), the last key
+/// DynamoDB returned, or an offset into a list of ids.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Position {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    day: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    key: BTreeMap<String, String>,
+    #[serde(default)]
+    offset: usize,
+}
+
+impl Position {
+    fn parse(text: Option<&str>) -> Result<Self, StoreError> {
+        text.map_or(Ok(Self::default()), |t| {
+            serde_json::from_str(t).map_err(|e| StoreError::transient(format!("bad position: {e}")))
+        })
+    }
+
+    fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// DynamoDB's `ExclusiveStartKey` (every key attribute is a string).
+    fn start_key(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.key.is_empty()).then(|| {
+            self.key
+                .iter()
+                .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                .collect()
+        })
+    }
+}
+
+fn key_of(last: Option<&HashMap<String, AttributeValue>>) -> BTreeMap<String, String> {
+    last.into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect()
+}
+
 impl DynamoStore {
-    /// Every page of a Query on `index` where `key_name = value`.
-    async fn query_index(
+    /// One page (at most `limit` entries) of a Query on `index` where
+    /// `key_name = value`, from `start`: the entries and DynamoDB's last key.
+    async fn query_page(
         &self,
         index: &str,
         key_name: &str,
         value: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#k = :v")
-                .expression_attribute_names("#k", key_name)
-                .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| {
-                    StoreError::transient(
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
-                    )
-                })?;
-            out.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: usize,
+    ) -> Result<
+        (
+            Vec<HashMap<String, AttributeValue>>,
+            Option<HashMap<String, AttributeValue>>,
+        ),
+        StoreError,
+    > {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", key_name)
+            .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::transient(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+            })?;
+        Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
     }
 
     /// The full items of `pks` that exist (BatchGetItem, unprocessed keys retried).
@@ -231,52 +272,101 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
 
 #[async_trait]
 impl EventArchive for DynamoStore {
-    async fn select(&self, selection: &Selection) -> Result<Vec<StoredEvent>, StoreError> {
-        let items = match selection {
+    async fn page(
+        &self,
+        selection: &Selection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let position = Position::parse(after)?;
+        let (items, next) = match selection {
             Selection::Window { from, to } => {
-                // One Query per UTC day on `by-day` (keys and a few
-                // attributes), then the full items by key.
-                let mut pks = Vec::new();
-                let mut day = from.date_naive();
+                // One `by-day` Query page of one UTC day (keys and a few
+                // attributes), then the full items by key; the next page is
+                // the rest of that day, or the next day of the window.
+                let first = from.date_naive();
                 let last = (*to - chrono::Duration::nanoseconds(1)).date_naive();
-                while day <= last {
-                    let day_key = day.format("%Y-%m-%d").to_string();
-                    for entry in self.query_index(index::BY_DAY, "day", &day_key).await? {
-                        let received = text(&entry, "day_sk");
+                let day = position
+                    .day
+                    .as_deref()
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                    .unwrap_or(first);
+                let day_key = day.format("%Y-%m-%d").to_string();
+                let (entries, last_key) = self
+                    .query_page(index::BY_DAY, "day", &day_key, position.start_key(), limit)
+                    .await?;
+                let pks: Vec<String> = entries
+                    .iter()
+                    .filter(|entry| {
+                        let received = text(entry, "day_sk");
                         let received = received.split('#').next().unwrap_or_default();
-                        let inside =
-                            timestamp::parse(received).is_some_and(|t| t >= *from && t < *to);
-                        if inside {
-                            pks.push(text(&entry, "pk"));
-                        }
-                    }
-                    day = day.succ_opt().unwrap_or(last + chrono::Duration::days(1));
-                }
-                self.get_all(&pks).await?
+                        timestamp::parse(received).is_some_and(|t| t >= *from && t < *to)
+                    })
+                    .map(|entry| text(entry, "pk"))
+                    .collect();
+                let mut items = self.get_all(&pks).await?;
+                // BatchGetItem answers in any order: keep the index's.
+                items.sort_by(|a, b| a.day_sk.cmp(&b.day_sk));
+                let next = match last_key {
+                    Some(key) => Some(Position {
+                        day: Some(day_key),
+                        key: key_of(Some(&key)),
+                        offset: 0,
+                    }),
+                    None => day.succ_opt().filter(|d| *d <= last).map(|d| Position {
+                        day: Some(d.format("%Y-%m-%d").to_string()),
+                        ..Position::default()
+                    }),
+                };
+                (items, next)
             }
             Selection::Conversation { provider, key } => {
                 let value = format!("{}#{key}", provider.as_str());
-                self.query_index(index::BY_CONVERSATION, "conv_pk", &value)
-                    .await?
+                let (entries, last_key) = self
+                    .query_page(
+                        index::BY_CONVERSATION,
+                        "conv_pk",
+                        &value,
+                        position.start_key(),
+                        limit,
+                    )
+                    .await?;
+                let items = entries
                     .into_iter()
                     .map(|item| {
                         serde_dynamo::from_item(item)
                             .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))
                     })
-                    .collect::<Result<Vec<StoredEvent>, _>>()?
+                    .collect::<Result<Vec<StoredEvent>, _>>()?;
+                let next = last_key.map(|key| Position {
+                    key: key_of(Some(&key)),
+                    ..Position::default()
+                });
+                (items, next)
             }
             Selection::EventIds(ids) => {
-                let pks: Vec<String> = ids
+                let start = position.offset.min(ids.len());
+                // Each id is looked for under every provider's prefix.
+                let step = (limit / Provider::ALL.len()).max(1);
+                let end = (start + step).min(ids.len());
+                let pks: Vec<String> = ids[start..end]
                     .iter()
                     .flat_map(|id| Provider::ALL.map(|p| partition_key(p, id)))
                     .collect();
-                self.get_all(&pks).await?
+                let next = (end < ids.len()).then(|| Position {
+                    offset: end,
+                    ..Position::default()
+                });
+                (self.get_all(&pks).await?, next)
             }
         };
-        Ok(items
-            .into_iter()
-            .filter(|i| selects(selection, i))
-            .collect())
+        Ok(Page {
+            items: items
+                .into_iter()
+                .filter(|i| selects(selection, i))
+                .collect(),
+            next: next.map(|p| p.text()),
+        })
     }
 
     async fn mark_reprocessed(&self, pk: &str, event_id: &str) -> Result<(), StoreError> {

@@ -17,8 +17,8 @@ use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
 use std::time::Instant;
 use switchboard_pipeline::{
-    fanout, replay, reprocess, Ingest, Publisher, ReplayReport, ReprocessReport, Selection,
-    StreamRecord, ToolRequest, WebhookRequest,
+    fanout, replay, reprocess, Ingest, Publisher, ReplayReport, ReprocessReport, Run, Selection,
+    StreamRecord, ToolRequest, WebhookRequest, PAGE_SIZE,
 };
 use switchboard_providers::Admission;
 use switchboard_types::Provider;
@@ -234,11 +234,26 @@ pub fn tool_request(
     let request: ToolRequest = serde_json::from_value(payload).map_err(|e| {
         format!(
             "invalid request: {e}; expected one of {{\"window\": {{\"from\": …, \"to\": …}}}}, \
-             {{\"conversation\": {{\"provider\": …, \"key\": …}}}}, {{\"event_ids\": […]}}"
+             {{\"conversation\": {{\"provider\": …, \"key\": …}}}}, {{\"event_ids\": […]}}, \
+             optionally with \"cursor\" (an earlier report's) and, for replay, \"replay_id\""
         )
     })?;
     let selection = request.selection()?;
     Ok((request, selection))
+}
+
+/// Time a tool keeps for its last page when it stops: a page is one Query,
+/// one BatchGetItem and a few SendMessageBatch calls, each given up by the
+/// SDK after 5 s (config.rs), so this leaves room for one slow page.
+const LAST_PAGE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether another page fits before the invocation's `deadline` (epoch
+/// milliseconds, as the Lambda context gives it).
+fn time_left(deadline_ms: u64) -> impl Fn() -> bool + Send + Sync {
+    move || {
+        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(u64::MAX);
+        now.saturating_add(LAST_PAGE.as_millis() as u64) < deadline_ms
+    }
 }
 
 /// The replay function's handler.
@@ -282,13 +297,20 @@ impl ReplayHandler {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<ReplayReport, lambda_runtime::Error> {
+        let keep_going = time_left(event.context.deadline);
         let (request, selection) = tool_request(event.payload)?;
         let replay_id = request.replay_id()?;
+        let run = Run {
+            cursor: request.cursor.as_deref(),
+            page_size: PAGE_SIZE,
+            keep_going: &keep_going,
+        };
         let report = replay(
             &self.archive,
             self.publisher.as_ref(),
             &selection,
             &replay_id,
+            &run,
         )
         .await?;
         metrics::emit(&self.metrics.counts(
@@ -336,8 +358,14 @@ impl ReprocessHandler {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<ReprocessReport, lambda_runtime::Error> {
-        let (_, selection) = tool_request(event.payload)?;
-        let report = reprocess(&self.store, &self.store, &self.admission, &selection).await?;
+        let keep_going = time_left(event.context.deadline);
+        let (request, selection) = tool_request(event.payload)?;
+        let run = Run {
+            cursor: request.cursor.as_deref(),
+            page_size: PAGE_SIZE,
+            keep_going: &keep_going,
+        };
+        let report = reprocess(&self.store, &self.store, &self.admission, &selection, &run).await?;
         metrics::emit(&self.metrics.counts(
             &[
                 ("reprocessed", report.accepted.len()),

@@ -28,6 +28,6 @@ pub use ports::{
     EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError,
 };
 pub use tools::{
-    replay, reprocess, EventArchive, ReplayReport, ReprocessReport, RequestError, Selection,
-    ToolRequest,
+    replay, reprocess, EventArchive, Page, ReplayReport, ReprocessReport, RequestError, Run,
+    Selection, ToolError, ToolRequest, PAGE_SIZE,
 };

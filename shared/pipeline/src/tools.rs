@@ -3,11 +3,20 @@
 //! those that now decode. Both run as Lambdas (`sam remote invoke`) and
 //! locally (`switchboard-local replay|reprocess`), report counts, and are
 //! idempotent.
+//!
+//! Both read the selection a page at a time ([`PAGE_SIZE`] events) and act
+//! on each page before reading the next, so their memory does not grow with
+//! the selection. When [`Run::keep_going`] says to stop (a Lambda whose time
+//! runs low), the report carries a `cursor`: the same request with that
+//! `cursor` goes on where the run stopped, so any selection finishes in
+//! several calls.
 
 use crate::fanout::{message_for, publish_batches, ByFamily};
 use crate::item::{self, raw_body};
 use crate::ports::{EventStore, InsertOutcome, Publisher, StoreError};
 use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -57,6 +66,10 @@ pub struct ToolRequest {
     /// the selection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_id: Option<String>,
+    /// Where an earlier run of the same request stopped (its report's
+    /// `cursor`): this run goes on from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// `{"from": …, "to": …}`, RFC 3339.
@@ -151,8 +164,10 @@ impl ToolRequest {
                 }
             }
             None => {
+                // The same selection is the same replay, whichever page it is on.
                 let mut request = self.clone();
                 request.replay_id = None;
+                request.cursor = None;
                 let text = serde_json::to_string(&request).unwrap_or_default();
                 Ok(hex::encode(&Sha256::digest(text.as_bytes())[..8]))
             }
@@ -160,11 +175,34 @@ impl ToolRequest {
     }
 }
 
+/// Events the tools read per page: what one page holds in memory (items of
+/// at most 400 KB, each message at most 1 MiB).
+pub const PAGE_SIZE: usize = 25;
+
+/// One page of a selection.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Full stored items of the selection, each once over all pages.
+    pub items: Vec<StoredEvent>,
+    /// Where the next page starts (the archive's own position), or `None`
+    /// when the selection is exhausted.
+    pub next: Option<String>,
+}
+
 /// Reads stored events for the tools, and marks reprocessed ones.
 #[async_trait]
 pub trait EventArchive: Send + Sync {
-    /// The full stored items of `selection`, each once, in no particular order.
-    async fn select(&self, selection: &Selection) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Up to about `limit` items of `selection` from `after` (a `next` of
+    /// an earlier page; `None` to start), in the order the archive keeps
+    /// them: by receive time for a window, by event time for a
+    /// conversation, as listed for ids. A page may be short or empty while
+    /// `next` is still set.
+    async fn page(
+        &self,
+        selection: &Selection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
     /// Records on the quarantined item `pk` that it was accepted as `event_id`.
     async fn mark_reprocessed(&self, pk: &str, event_id: &str) -> Result<(), StoreError>;
 }
@@ -183,6 +221,130 @@ pub fn selects(selection: &Selection, item: &StoredEvent) -> bool {
     }
 }
 
+/// How far one run of a tool goes.
+pub struct Run<'a> {
+    /// Where to start: the `cursor` of an earlier run of the same request.
+    pub cursor: Option<&'a str>,
+    /// Items per page ([`PAGE_SIZE`] unless a test says otherwise).
+    pub page_size: usize,
+    /// Asked before each page after the first: `false` ends the run with a
+    /// cursor (a Lambda checks its remaining time).
+    pub keep_going: &'a (dyn Fn() -> bool + Send + Sync),
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("cursor", &self.cursor)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Run<'static> {
+    /// The whole selection in one run, from the start.
+    pub fn to_the_end() -> Self {
+        Run {
+            cursor: None,
+            page_size: PAGE_SIZE,
+            keep_going: &|| true,
+        }
+    }
+}
+
+/// Why a tool could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The request (its cursor) is not valid.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// Reading or writing the table failed; run the request again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A tool's cursor: the archive's position, sealed to the selection it was
+/// made for, so a cursor given with another selection is refused rather
+/// than silently skipping events.
+fn seal(selection: &Selection, at: &str) -> String {
+    let text = serde_json::json!({ "s": selection_digest(selection), "at": at }).to_string();
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+fn unseal(selection: &Selection, cursor: &str) -> Result<String, RequestError> {
+    let invalid = || RequestError("cursor is not one this tool returned".into());
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| invalid())?;
+    let value: serde_json::Value = serde_json::from_slice(&text).map_err(|_| invalid())?;
+    if value["s"].as_str() != Some(selection_digest(selection).as_str()) {
+        return Err(RequestError(
+            "cursor belongs to another selection: repeat the request it came from".into(),
+        ));
+    }
+    value["at"].as_str().map(str::to_owned).ok_or_else(invalid)
+}
+
+fn selection_digest(selection: &Selection) -> String {
+    hex::encode(&Sha256::digest(format!("{selection:?}").as_bytes())[..8])
+}
+
+/// A run's pages of a selection, read one at a time.
+struct Pages<'a> {
+    archive: &'a dyn EventArchive,
+    selection: &'a Selection,
+    run: &'a Run<'a>,
+    /// The archive's position of the next page (`None` at the start).
+    at: Option<String>,
+    started: bool,
+    done: bool,
+}
+
+impl<'a> Pages<'a> {
+    fn new(
+        archive: &'a dyn EventArchive,
+        selection: &'a Selection,
+        run: &'a Run<'a>,
+    ) -> Result<Self, RequestError> {
+        Ok(Self {
+            archive,
+            selection,
+            run,
+            at: run.cursor.map(|c| unseal(selection, c)).transpose()?,
+            started: false,
+            done: false,
+        })
+    }
+
+    /// The next page's items, or `None` at the end of the selection or when
+    /// the run is told to stop.
+    async fn next(&mut self) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+        if self.done || (self.started && !(self.run.keep_going)()) {
+            return Ok(None);
+        }
+        self.started = true;
+        let page = self
+            .archive
+            .page(
+                self.selection,
+                self.at.as_deref(),
+                self.run.page_size.max(1),
+            )
+            .await?;
+        self.done = page.next.is_none();
+        self.at = page.next;
+        Ok(Some(page.items))
+    }
+
+    /// Where to go on from: `None` once the selection is exhausted.
+    fn cursor(&self) -> Option<String> {
+        match (&self.at, self.done) {
+            (Some(at), false) => Some(seal(self.selection, at)),
+            _ => None,
+        }
+    }
+}
+
 /// What a replay did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplayReport {
@@ -196,6 +358,9 @@ pub struct ReplayReport {
     pub failed: Vec<String>,
     /// The replay id used in each message's deduplication id.
     pub replay_id: String,
+    /// Set when the run stopped before the end of the selection: repeat the
+    /// request with this `cursor` to go on. `null` when it is done.
+    pub cursor: Option<String>,
 }
 
 /// Re-publishes the accepted events of `selection` to their normal queues.
@@ -208,46 +373,48 @@ pub async fn replay(
     publisher: &dyn Publisher,
     selection: &Selection,
     replay_id: &str,
-) -> Result<ReplayReport, StoreError> {
-    let mut items = archive.select(selection).await?;
-    items.sort_by(|a, b| {
-        (a.occurred_at.as_str(), a.event_id.as_str())
-            .cmp(&(b.occurred_at.as_str(), b.event_id.as_str()))
-    });
+    run: &Run<'_>,
+) -> Result<ReplayReport, ToolError> {
     let mut report = ReplayReport {
-        matched: items.len(),
         replay_id: replay_id.to_owned(),
         ..ReplayReport::default()
     };
-    let mut by_family = ByFamily::new();
-    for item in &items {
-        if item.status != Status::Accepted {
-            report.skipped_quarantined += 1;
-            continue;
-        }
-        match message_for(item) {
-            Ok(mut message) => {
-                message.dedup_id = format!("{}:replay:{replay_id}", item.event_id);
-                by_family
-                    .entry(item.family)
-                    .or_default()
-                    .push((item.event_id.clone(), message));
+    let mut pages = Pages::new(archive, selection, run)?;
+    while let Some(items) = pages.next().await? {
+        report.matched += items.len();
+        let mut by_family = ByFamily::new();
+        for item in &items {
+            if item.status != Status::Accepted {
+                report.skipped_quarantined += 1;
+                continue;
             }
-            Err(why) => {
-                tracing::error!(event_id = %item.event_id, error = %why, "cannot replay");
-                report.failed.push(item.event_id.clone());
+            match message_for(item) {
+                Ok(mut message) => {
+                    message.dedup_id = format!("{}:replay:{replay_id}", item.event_id);
+                    by_family
+                        .entry(item.family)
+                        .or_default()
+                        .push((item.event_id.clone(), message));
+                }
+                Err(why) => {
+                    tracing::error!(event_id = %item.event_id, error = %why, "cannot replay");
+                    report.failed.push(item.event_id.clone());
+                }
             }
         }
+        let (published, failed) = publish_batches(publisher, by_family).await;
+        report.published += published;
+        report.failed.extend(failed);
     }
-    let (published, failed) = publish_batches(publisher, by_family).await;
-    report.published = published;
-    report.failed.extend(failed);
+    let cursor = pages.cursor();
+    report.cursor = cursor;
     tracing::info!(
         matched = report.matched,
         published = report.published,
         skipped_quarantined = report.skipped_quarantined,
         failed = report.failed.len(),
         replay_id,
+        done = report.cursor.is_none(),
         "replay done"
     );
     Ok(report)
@@ -267,6 +434,9 @@ pub struct ReprocessReport {
     pub still_quarantined: usize,
     /// Quarantined event ids that failed (storage errors; retry).
     pub failed: Vec<String>,
+    /// Set when the run stopped before the end of the selection: repeat the
+    /// request with this `cursor` to go on. `null` when it is done.
+    pub cursor: Option<String>,
 }
 
 /// Re-decodes the quarantined events of `selection` with today's decoders
@@ -282,75 +452,103 @@ pub async fn reprocess(
     store: &dyn EventStore,
     admission: &Admission,
     selection: &Selection,
-) -> Result<ReprocessReport, StoreError> {
-    let items = archive.select(selection).await?;
+    run: &Run<'_>,
+) -> Result<ReprocessReport, ToolError> {
     let mut report = ReprocessReport::default();
-    for item in items
-        .iter()
-        .filter(|i| i.status == Status::Quarantined && i.reprocessed_to.is_none())
-    {
-        report.examined += 1;
-        // Only the whole body as received: its digest is what was stored.
-        let Some(body) = raw_body(item)
-            .ok()
-            .filter(|body| sha256_hex(body) == item.raw_sha256)
-        else {
-            report.still_quarantined += 1;
-            continue;
-        };
-        let decoded = decode_event(item.provider, &body, admission);
-        if decoded.is_err() {
-            report.still_quarantined += 1;
-            continue;
-        }
-        let received = timestamp::parse(&item.received_at).unwrap_or_else(Utc::now);
-        let mut accepted = item::build(
-            item.provider,
-            &decoded,
-            &item::delivery_of(item),
-            &body,
-            received,
-        );
-        accepted.expires_at = item.expires_at;
-        let outcome = match store.insert(&accepted).await {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                tracing::error!(event_id = %item.event_id, error = %error, "reprocess: store failed");
-                report.failed.push(item.event_id.clone());
-                continue;
-            }
-        };
-        if let Err(error) = archive.mark_reprocessed(&item.pk, &accepted.event_id).await {
-            tracing::error!(event_id = %item.event_id, error = %error, "reprocess: mark failed");
-            report.failed.push(item.event_id.clone());
-            continue;
-        }
-        match outcome {
-            InsertOutcome::Created => report
-                .accepted
-                .push((item.event_id.clone(), accepted.event_id.clone())),
-            InsertOutcome::Duplicate => report.already_accepted += 1,
+    let mut pages = Pages::new(archive, selection, run)?;
+    while let Some(items) = pages.next().await? {
+        for item in items
+            .iter()
+            .filter(|i| i.status == Status::Quarantined && i.reprocessed_to.is_none())
+        {
+            reprocess_one(archive, store, admission, item, &mut report).await;
         }
     }
+    let cursor = pages.cursor();
+    report.cursor = cursor;
     tracing::info!(
         examined = report.examined,
         accepted = report.accepted.len(),
         already_accepted = report.already_accepted,
         still_quarantined = report.still_quarantined,
         failed = report.failed.len(),
+        done = report.cursor.is_none(),
         "reprocess done"
     );
     Ok(report)
 }
 
+async fn reprocess_one(
+    archive: &dyn EventArchive,
+    store: &dyn EventStore,
+    admission: &Admission,
+    item: &StoredEvent,
+    report: &mut ReprocessReport,
+) {
+    report.examined += 1;
+    // Only the whole body as received: its digest is what was stored.
+    let Some(body) = raw_body(item)
+        .ok()
+        .filter(|body| sha256_hex(body) == item.raw_sha256)
+    else {
+        report.still_quarantined += 1;
+        return;
+    };
+    let decoded = decode_event(item.provider, &body, admission);
+    if decoded.is_err() {
+        report.still_quarantined += 1;
+        return;
+    }
+    let received = timestamp::parse(&item.received_at).unwrap_or_else(Utc::now);
+    let mut accepted = item::build(
+        item.provider,
+        &decoded,
+        &item::delivery_of(item),
+        &body,
+        received,
+    );
+    accepted.expires_at = item.expires_at;
+    let outcome = match store.insert(&accepted).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            tracing::error!(event_id = %item.event_id, error = %error, "reprocess: store failed");
+            report.failed.push(item.event_id.clone());
+            return;
+        }
+    };
+    if let Err(error) = archive.mark_reprocessed(&item.pk, &accepted.event_id).await {
+        tracing::error!(event_id = %item.event_id, error = %error, "reprocess: mark failed");
+        report.failed.push(item.event_id.clone());
+        return;
+    }
+    match outcome {
+        InsertOutcome::Created => report
+            .accepted
+            .push((item.event_id.clone(), accepted.event_id.clone())),
+        InsertOutcome::Duplicate => report.already_accepted += 1,
+    }
+}
+
 #[async_trait]
 impl EventArchive for crate::ports::MemoryStore {
-    async fn select(&self, selection: &Selection) -> Result<Vec<StoredEvent>, StoreError> {
-        Ok(self
+    async fn page(
+        &self,
+        selection: &Selection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let mut items: Vec<StoredEvent> = self
             .items()
             .into_iter()
             .filter(|i| selects(selection, i))
-            .collect())
+            .collect();
+        items.sort_by(|a, b| a.day_sk.cmp(&b.day_sk));
+        let start: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
+        let end = (start + limit).min(items.len());
+        Ok(Page {
+            items: items.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+            next: (end < items.len()).then(|| end.to_string()),
+        })
     }
 
     async fn mark_reprocessed(&self, pk: &str, event_id: &str) -> Result<(), StoreError> {
