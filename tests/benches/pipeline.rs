@@ -227,7 +227,60 @@ fn stages(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, pipeline, stages);
+/// CPU for hostile bodies at the body limit: ZipMessage `message_created`
+/// bodies whose HTML is built to be worst (`worst_case_html`), through
+/// everything the webhook and the fanout do with a body (decode twice, the
+/// stored item, the CloudEvent message). Reported as throughput; per KiB:
+/// 1e6 / (throughput in KiB/s) µs.
+fn hostile(c: &mut Criterion) {
+    let now = Utc
+        .timestamp_opt(1_795_000_000, 0)
+        .single()
+        .unwrap_or_default();
+    let limit = switchboard_pipeline::Limits::DEFAULT_MAX_BODY_BYTES;
+    let seed: serde_json::Value =
+        serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
+    let mut group = c.benchmark_group("hostile");
+    group.sample_size(10);
+    for (name, html) in switchboard_tests::worst_case_html(limit) {
+        let mut body = seed.clone();
+        body["payload"]["message"]["text"] = serde_json::Value::String(html);
+        let mut body = body.to_string();
+        while body.len() > limit {
+            // Trim the HTML (JSON escapes may have grown it) to the limit.
+            let mut value: serde_json::Value = serde_json::from_str(&body).expect("json");
+            let text = value["payload"]["message"]["text"]
+                .as_str()
+                .unwrap_or_default();
+            let keep = text.len() - (body.len() - limit).min(text.len());
+            let cut = (0..=keep)
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            value["payload"]["message"]["text"] = serde_json::Value::String(text[..cut].to_owned());
+            body = value.to_string();
+        }
+        let body = body.into_bytes();
+        group.throughput(criterion::Throughput::Bytes(body.len() as u64));
+        group.bench_function(name.replace(' ', "_"), |b| {
+            b.iter(|| {
+                let decoded =
+                    switchboard_providers::decode_body(Provider::Zipmessage, black_box(&body));
+                let stored = item::build(
+                    Provider::Zipmessage,
+                    &decoded,
+                    &Delivery::default(),
+                    &body,
+                    now,
+                );
+                message_for(&stored).map(|m| m.body.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, stages, hostile);
 
 /// `PIPELINE_EVENTS=N PIPELINE_SEED=<name>` runs that seed's pipeline N
 /// times and exits, for a count that does not depend on a noisy clock:

@@ -528,9 +528,10 @@ pub fn binary(name: &str) -> PathBuf {
 pub fn worst_case_html(size: usize) -> Vec<(&'static str, String)> {
     let fill = |unit: &str| unit.repeat(size / unit.len().max(1));
     vec![
-        ("ampersands", fill("&")),
-        ("unterminated entities", fill("&#x1F60")),
-        ("entities", fill("&amp;&#xFFFF;")),
+        // A tag first, so ZipMessage treats the text as HTML.
+        ("ampersands", format!("<p>{}", fill("&"))),
+        ("unterminated entities", format!("<p>{}", fill("&#x1F60"))),
+        ("entities", format!("<p>{}", fill("&amp;&#xFFFF;"))),
         ("open tags, never closed", fill("<")),
         ("deep tags", format!("{}x", fill("<div>"))),
         (

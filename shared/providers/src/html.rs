@@ -148,13 +148,24 @@ fn decode_entity(entity: &str) -> Option<char> {
     }
 }
 
-/// Folds spaces within lines and collapses blank lines.
+/// Folds spaces within lines and collapses blank lines, in one pass (no
+/// buffer per line: a body of `<div>`s makes tens of thousands of them).
 fn fold_whitespace(text: &str) -> String {
-    text.lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if let Some(first) = words.next() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(first);
+            for word in words {
+                out.push(' ');
+                out.push_str(word);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
