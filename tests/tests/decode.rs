@@ -406,4 +406,3 @@ fn html_to_text_does_linear_work_on_worst_case_html_at_the_body_limit() {
         );
     }
 }
-
