@@ -117,7 +117,11 @@ pub fn sqs_allows(c: char) -> bool {
 /// value. (serde_json already escapes control characters; what remains is
 /// U+FFFE and U+FFFF.)
 pub fn sqs_safe_json(text: String) -> String {
-    if text.chars().all(sqs_allows) {
+    // A byte scan first: a refused character is a control byte or starts
+    // with 0xEF (U+F000–U+FFFF); text with neither, nearly every body, is
+    // returned as it is.
+    let suspect = |b: &u8| (*b < 0x20 && !matches!(*b, b'\t' | b'\n' | b'\r')) || *b == 0xEF;
+    if !text.as_bytes().iter().any(suspect) || text.chars().all(sqs_allows) {
         return text;
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -346,5 +350,40 @@ pub fn group_id(item: &StoredEvent) -> String {
     } else {
         let digest = hex::encode(Sha256::digest(item.conversation_key.as_bytes()));
         format!("{provider}:sha256:{digest}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{attribute_value, sqs_safe_json};
+
+    #[test]
+    fn refused_characters_are_escaped_and_the_json_value_kept() {
+        for text in [
+            r#"{"a":"plain"}"#,
+            "{\"a\":\"\u{ff01} fullwidth, allowed\"}",
+            "{\"a\":\"\u{ffff}\u{fffe} refused\"}",
+        ] {
+            let safe = sqs_safe_json(text.to_owned());
+            assert!(!safe.contains(['\u{ffff}', '\u{fffe}']), "{safe}");
+            let (before, after): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(text).expect("json"),
+                serde_json::from_str(&safe).expect("still json"),
+            );
+            assert_eq!(before, after);
+        }
+        assert_eq!(
+            sqs_safe_json("{\"a\":\"\u{ffff}\"}".into()),
+            r#"{"a":"\uffff"}"#
+        );
+    }
+
+    #[test]
+    fn attribute_values_follow_the_documented_rule() {
+        assert_eq!(attribute_value("a\u{1}b\u{ffff}"), "a\u{fffd}b\u{fffd}");
+        assert_eq!(attribute_value(""), "-");
+        let long = "é".repeat(200); // 400 bytes
+        let cut = attribute_value(&long);
+        assert!(cut.len() <= 256 && long.starts_with(&cut), "{}", cut.len());
     }
 }
