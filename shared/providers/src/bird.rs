@@ -15,10 +15,10 @@
 //! `messagebird-request-id` header is not signed and is kept as delivery
 //! metadata, never as identity.
 
-use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload, InPass, Unmodelled};
+use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, timestamp,
-    AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
+    body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
+    ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
@@ -198,15 +198,13 @@ impl WebhookProvider for Bird {
     }
 }
 
-/// `P`: the payload as raw text (two-pass read) or read in the same pass.
+/// The envelope, its payload kept as raw text for [`payload`].
+/// Documented and not read (serde skips them): `service`.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
-struct Envelope<P = Option<Box<RawValue>>> {
-    #[serde(default)]
-    service: Unmodelled,
+struct Envelope {
     event: String,
     #[serde(default)]
-    payload: P,
+    payload: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,21 +218,17 @@ struct Contact {
     platform_address: Option<String>,
 }
 
+/// Documented and not read (serde skips them): `status`, `avatarUrl`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct Participant {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
     /// `contact`, `user`, `bot`, `flow`, … passed through.
     #[serde(default, rename = "type", deserialize_with = "opt_text")]
     kind: Option<String>,
-    #[serde(default)]
-    status: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     display_name: Option<String>,
-    #[serde(default)]
-    avatar_url: Unmodelled,
     #[serde(default, deserialize_with = "lenient")]
     contact: Option<Contact>,
 }
@@ -264,9 +258,9 @@ struct Preview {
     text: Option<String>,
 }
 
+/// Documented and not read (serde skips them): `recipients`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct LastMessage {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -274,8 +268,6 @@ struct LastMessage {
     kind: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     preview: Option<Preview>,
-    #[serde(default)]
-    recipients: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     status: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
@@ -284,31 +276,19 @@ struct LastMessage {
     created_at: Option<String>,
 }
 
+/// Documented and not read (serde skips them): `description`, `visibility`, `accessibility`, `activeParticipantCount`, `pendingParticipantCount`, `platformStyle`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct BirdConversation {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     name: Option<String>,
-    #[serde(default)]
-    description: Unmodelled,
     /// `active`, `closed`, … passed through.
     #[serde(default, deserialize_with = "opt_text")]
     status: Option<String>,
-    /// `private`, `public`, … passed through.
-    #[serde(default)]
-    visibility: Unmodelled,
-    /// `invite-only`, `open`, … passed through.
-    #[serde(default)]
-    accessibility: Unmodelled,
     #[serde(default, deserialize_with = "lenient_vec")]
     featured_participants: Vec<Participant>,
-    #[serde(default)]
-    active_participant_count: Unmodelled,
-    #[serde(default)]
-    pending_participant_count: Unmodelled,
     #[serde(default, deserialize_with = "lenient")]
     initiating_participant: Option<Participant>,
     #[serde(default, deserialize_with = "opt_id")]
@@ -319,9 +299,6 @@ struct BirdConversation {
     created_at: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     updated_at: Option<String>,
-    /// `direct`, `group`, … passed through.
-    #[serde(default)]
-    platform_style: Unmodelled,
     /// Present on non-conversation events of the same envelope.
     #[serde(default, deserialize_with = "opt_id")]
     conversation_id: Option<String>,
@@ -331,14 +308,9 @@ struct BirdConversation {
 /// covers: the dedup key is `(event, payload.id, payload.updatedAt)` when the
 /// payload has both, else the body's SHA-256.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let (event, payload): (String, BirdConversation) =
-        match one_pass::<Envelope<InPass<BirdConversation>>>(body) {
-            Some(read) => (read.event, read.payload.0.unwrap_or_default()),
-            None => {
-                let envelope: Envelope = parse_envelope("Bird", body)?;
-                (envelope.event, payload(envelope.payload.as_deref()))
-            }
-        };
+    let envelope: Envelope = parse_envelope("Bird", body)?;
+    let payload: BirdConversation = payload(envelope.payload.as_deref());
+    let event = envelope.event;
     let native_type = required_type("Bird", "event", event)?;
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);

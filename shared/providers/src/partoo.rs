@@ -17,10 +17,10 @@
 //! published ([`crate::Admission`]). A tryout (`X-Partoo-Webhook-Tryout`)
 //! carries real data and real ids; it is a test delivery ([`Delivery::test`]).
 
-use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload, InPass, Unmodelled};
+use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, one_pass, parse_envelope, passthrough_type, required_type, sha256_hex,
-    timestamp, AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
+    body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
+    AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -139,17 +139,16 @@ impl WebhookProvider for Partoo {
     }
 }
 
-/// `P`: the payload as raw text (two-pass read) or read in the same pass.
+/// The envelope, its payload kept as raw text for [`payload`].
 #[derive(Debug, Deserialize)]
-struct Envelope<P = Option<Box<RawValue>>> {
+struct Envelope {
     #[serde(rename = "type")]
     event_type: String,
     #[serde(default)]
-    payload: P,
+    payload: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct Payload {
     #[serde(default, deserialize_with = "lenient")]
     message: Option<PartooMessage>,
@@ -178,8 +177,8 @@ impl Payload {
     }
 }
 
+/// Documented and not read (serde skips them): `custom_channel`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct PartooMessage {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -206,68 +205,34 @@ struct PartooMessage {
     content: Option<String>,
     #[serde(default, deserialize_with = "opt_id")]
     user_id: Option<String>,
-    /// `{external_message_id}`.
-    #[serde(default)]
-    custom_channel: Unmodelled,
 }
 
+/// Documented and not read (serde skips them): `id`, `icon`, `is_readonly`, `external_conversation_id`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct CustomConversationChannel {
-    #[serde(default)]
-    id: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     name: Option<String>,
-    #[serde(default)]
-    icon: Unmodelled,
-    #[serde(default)]
-    is_readonly: Unmodelled,
-    #[serde(default)]
-    external_conversation_id: Unmodelled,
 }
 
+/// Documented and not read (serde skips them): `consumer_img`, `last_message`, `is_read`, `has_one_user_message`, `business`, `issues`, `first_message_date`, `is_expired`, `is_solved`, `is_automated`, `assigned_user_id`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct PartooConversation {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
-    #[serde(default)]
-    consumer_img: Unmodelled,
     #[serde(default, deserialize_with = "opt_text")]
     consumer_name: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     consumer_phone_number: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     consumer_email: Option<String>,
-    #[serde(default)]
-    last_message: Unmodelled,
-    #[serde(default)]
-    is_read: Unmodelled,
     /// `Open`, `Closed`, … passed through.
     #[serde(default, deserialize_with = "opt_text")]
     status: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     created_at: Option<String>,
-    #[serde(default)]
-    has_one_user_message: Unmodelled,
-    /// `{id, name, city, zipcode, country, formatted_address}`.
-    #[serde(default)]
-    business: Unmodelled,
     /// `Facebook`, `Instagram`, `Google`, `SMS`, … passed through.
     #[serde(default, deserialize_with = "opt_text")]
     messaging_partner: Option<String>,
-    #[serde(default)]
-    issues: Unmodelled,
-    #[serde(default)]
-    first_message_date: Unmodelled,
-    #[serde(default)]
-    is_expired: Unmodelled,
-    #[serde(default)]
-    is_solved: Unmodelled,
-    #[serde(default)]
-    is_automated: Unmodelled,
-    #[serde(default)]
-    assigned_user_id: Unmodelled,
     #[serde(default, deserialize_with = "lenient")]
     custom_channel: Option<CustomConversationChannel>,
 }
@@ -356,14 +321,9 @@ impl PartooMessage {
 
 /// Decodes a Partoo body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let (event_type, payload): (String, Payload) = match one_pass::<Envelope<InPass<Payload>>>(body)
-    {
-        Some(read) => (read.event_type, read.payload.0.unwrap_or_default()),
-        None => {
-            let envelope: Envelope = parse_envelope("Partoo", body)?;
-            (envelope.event_type, payload(envelope.payload.as_deref()))
-        }
-    };
+    let envelope: Envelope = parse_envelope("Partoo", body)?;
+    let payload: Payload = payload(envelope.payload.as_deref());
+    let event_type = envelope.event_type;
     let native_type = required_type("Partoo", "type", event_type)?;
     let missing = |field| DecodeError::MissingField {
         event_type: native_type.clone(),

@@ -8,10 +8,10 @@
 //! `message_embed_url` (`?conversation_slug=`) and `message_url`; the slug is
 //! therefore the conversation key for every ZipMessage event.
 
-use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload, InPass, Unmodelled};
+use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
 use crate::{
-    body_dedup_key, html, one_pass, parse_envelope, passthrough_type, required_type, timestamp,
-    AuthError, ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
+    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -94,9 +94,9 @@ impl WebhookProvider for Zipmessage {
     }
 }
 
-/// `P`: the payload as raw text (two-pass read) or read in the same pass.
+/// The envelope, its payload kept as raw text for [`payload`].
 #[derive(Debug, Deserialize)]
-struct Envelope<P = Option<Box<RawValue>>> {
+struct Envelope {
     #[serde(rename = "type")]
     event_type: String,
     #[serde(default, deserialize_with = "opt_id")]
@@ -104,23 +104,12 @@ struct Envelope<P = Option<Box<RawValue>>> {
     #[serde(default, deserialize_with = "opt_text")]
     occurred_at: Option<String>,
     #[serde(default)]
-    payload: P,
-}
-
-impl<P> Envelope<P> {
-    fn with_payload<Q>(self, read: impl FnOnce(P) -> Q) -> Envelope<Q> {
-        Envelope {
-            event_type: self.event_type,
-            id: self.id,
-            occurred_at: self.occurred_at,
-            payload: read(self.payload),
-        }
-    }
+    payload: Option<Box<RawValue>>,
 }
 
 /// `payload.conversation` of `conversation_created`.
+/// Documented and not read (serde skips them): `embed_url`, `public`, `anyone_can_post`, `allow_anonymous_messages`, `allow_search_engines`, `enable_registration_prompt`, `subscriber_emails`, `messages`, `workflow`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct ZipConversation {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -132,29 +121,11 @@ struct ZipConversation {
     slug: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     url: Option<String>,
-    #[serde(default)]
-    embed_url: Unmodelled,
-    #[serde(default, rename = "public")]
-    is_public: Unmodelled,
-    #[serde(default)]
-    anyone_can_post: Unmodelled,
-    #[serde(default)]
-    allow_anonymous_messages: Unmodelled,
-    #[serde(default)]
-    allow_search_engines: Unmodelled,
-    #[serde(default)]
-    enable_registration_prompt: Unmodelled,
-    #[serde(default)]
-    subscriber_emails: Unmodelled,
-    #[serde(default)]
-    messages: Unmodelled,
-    #[serde(default)]
-    workflow: Unmodelled,
 }
 
 /// `payload.message` of `message_created` and `message_played`.
+/// Documented and not read (serde skips them): `workflow`.
 #[derive(Debug, Default, Deserialize)]
-#[allow(dead_code)] // documented fields are declared; the unnormalised ones are skipped unread
 struct ZipMessageBody {
     #[serde(default, deserialize_with = "opt_id")]
     id: Option<String>,
@@ -178,8 +149,6 @@ struct ZipMessageBody {
     download_media_url: Option<String>,
     #[serde(default, deserialize_with = "opt_text")]
     access_media_file: Option<String>,
-    #[serde(default)]
-    workflow: Unmodelled,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,53 +193,9 @@ struct ConversationPayload {
     conversation: Option<ZipConversation>,
 }
 
-/// Every payload field of the modelled types, for the one-pass read (the
-/// event type may come after the payload in the body).
-#[derive(Debug, Default, Deserialize)]
-struct AnyPayload {
-    #[serde(default, deserialize_with = "lenient")]
-    conversation: Option<ZipConversation>,
-    #[serde(default, deserialize_with = "lenient")]
-    message: Option<ZipMessageBody>,
-    #[serde(default)]
-    played_by: Option<Value>,
-}
-
-/// The payload, read in the envelope's pass or kept as raw text for a
-/// lenient read of the fields its type needs.
-#[allow(clippy::large_enum_variant)] // one per decode, on the stack: boxing would only add an allocation
-enum Payload {
-    Read(AnyPayload),
-    Raw(Option<Box<RawValue>>),
-}
-
-impl Payload {
-    fn conversation(self) -> ConversationPayload {
-        match self {
-            Payload::Read(read) => ConversationPayload {
-                conversation: read.conversation,
-            },
-            Payload::Raw(raw) => payload(raw.as_deref()),
-        }
-    }
-
-    fn message(self) -> MessagePayload {
-        match self {
-            Payload::Read(read) => MessagePayload {
-                message: read.message,
-                played_by: read.played_by,
-            },
-            Payload::Raw(raw) => payload(raw.as_deref()),
-        }
-    }
-}
-
 /// Decodes a ZipMessage body.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope = match one_pass::<Envelope<InPass<AnyPayload>>>(body) {
-        Some(read) => read.with_payload(|p| Payload::Read(p.0.unwrap_or_default())),
-        None => parse_envelope::<Envelope>("ZipMessage", body)?.with_payload(Payload::Raw),
-    };
+    let envelope: Envelope = parse_envelope("ZipMessage", body)?;
     let native_type = required_type("ZipMessage", "type", envelope.event_type.clone())?;
     let occurred_at = envelope.occurred_at.as_deref().and_then(timestamp::parse);
     let dedup_key = match non_empty(envelope.id) {
@@ -284,7 +209,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
 
     let (event_type, conversation_key, normalized, fallback_time) = match native_type.as_str() {
         "conversation_created" => {
-            let payload = envelope.payload.conversation();
+            let payload: ConversationPayload = payload(envelope.payload.as_deref());
             let conversation = payload
                 .conversation
                 .ok_or_else(|| missing("payload.conversation"))?;
@@ -309,7 +234,7 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
             ("conversation.created", key, normalized, created)
         }
         "message_created" | "message_played" => {
-            let payload = envelope.payload.message();
+            let payload: MessagePayload = payload(envelope.payload.as_deref());
             let message = payload.message.ok_or_else(|| missing("payload.message"))?;
             let key = conversation_slug(&message)
                 .ok_or_else(|| missing("payload.message.message_url"))?;
