@@ -19,6 +19,11 @@ use switchboard_providers::{
 use switchboard_tests::{fixture, keys, partoo_signature, PARTOO_SEED_ORG, SEEDS};
 use switchboard_types::Provider;
 
+/// The allocator the Lambda binaries use: allocation is a large share of
+/// what this bench measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
 
 /// The seeds' Partoo organisation listed, as a deployment lists its own.

@@ -5,6 +5,13 @@
 use lambda_runtime::{run, service_fn, Error};
 use switchboard_aws::lambda::FanoutHandler;
 
+/// mimalloc rather than glibc's malloc: allocation is a large share of the
+/// pipeline's CPU (docs/performance.md). Built with `no_thp`, so its arena
+/// is not backed by 2 MiB pages, which doubled peak RSS and slowed every
+/// cold start.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     switchboard_aws::logging::init();

@@ -17,6 +17,10 @@
 //! `up` needs `AWS_ENDPOINT_URL` (moto); `make local` starts moto and runs it.
 #![forbid(unsafe_code)]
 
+/// The allocator the Lambda binaries use, so the local stack behaves as they do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;
