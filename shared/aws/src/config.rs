@@ -125,11 +125,11 @@ const MOZILLA_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mozil
 
 /// The SDK's HTTPS client without its eager connector build. The SDK builds
 /// a connector (a rustls configuration: every root certificate base64-decoded
-/// and parsed, ~0.8 ms of CPU here) as each client is constructed, to load
-/// the host's certificates early, and throws it away; then builds the one it
-/// uses on the first request. A webhook's init built four (the config loader,
-/// DynamoDB, Secrets Manager, then the secret fetch): ~3 ms of a 9 ms init's
-/// CPU. With the roots compiled in there is nothing to load early, so this
+/// and parsed) as each client is constructed, to load the host's
+/// certificates early, and throws it away; then builds the one it uses on
+/// the first request. A webhook's init built four (the config loader,
+/// DynamoDB, Secrets Manager, then the secret fetch), a large share of its
+/// CPU (docs/performance.md). With the roots compiled in there is nothing to load early, so this
 /// skips the validation-time builds; connectors are still built by, and
 /// cached in, the SDK's client on first use (one per timeout setting, shared
 /// by every client of the config).

@@ -71,7 +71,7 @@ impl EventStore for DynamoStore {
 /// The item's attributes: what `serde_dynamo::to_item` writes for a
 /// [`StoredEvent`] (a test holds the two equal; the stream and the tools read
 /// items back with `serde_dynamo`), built directly rather than through
-/// serde's generic serializer, which cost a few µs per event.
+/// serde's generic serializer, which costs more per event.
 pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::with_capacity(24);
     let mut put = |name: &str, value: AttributeValue| {
