@@ -207,32 +207,16 @@ async fn upstream(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut request = shared
-        .http
-        .request(method.clone(), format!("{}{path}", shared.upstream))
-        .body(body);
-    for (name, value) in headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.unwrap_or_default();
-            let mut out = Response::new(Body::from(bytes));
-            *out.status_mut() = status;
-            for (name, value) in &headers {
-                if name != "content-length" && name != "transfer-encoding" {
-                    out.headers_mut().insert(name, value.clone());
-                }
-            }
-            out
-        }
-        Err(_) => aws_error(502, "proxy#UpstreamUnavailable"),
-    }
+    switchboard_local::aws_limits::forward(
+        &shared.http,
+        &shared.upstream,
+        method,
+        uri,
+        headers,
+        body,
+    )
+    .await
+    .unwrap_or_else(|_| aws_error(502, "proxy#UpstreamUnavailable"))
 }
 
 fn aws_error(status: u16, error_type: &str) -> Response<Body> {

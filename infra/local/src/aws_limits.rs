@@ -419,37 +419,48 @@ impl Guard {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Response<Body> {
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.upstream))
-            .body(body);
-        for (name, value) in headers {
-            if name != "host" && name != "content-length" {
-                request = request.header(name, value);
-            }
-        }
-        match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                let bytes = response.bytes().await.unwrap_or_default();
-                let mut out = Response::new(Body::from(bytes));
-                *out.status_mut() = status;
-                for (name, value) in &headers {
-                    if name != "content-length" && name != "transfer-encoding" {
-                        out.headers_mut().insert(name, value.clone());
-                    }
-                }
-                out
-            }
-            Err(error) => {
+        forward(&self.http, &self.upstream, method, uri, headers, body)
+            .await
+            .unwrap_or_else(|error| {
                 let mut out = Response::new(Body::from(format!("upstream unavailable: {error}")));
                 *out.status_mut() = StatusCode::BAD_GATEWAY;
                 out
-            }
+            })
+    }
+}
+
+/// Sends a request on to `upstream` as it came (path, query, headers but
+/// `host` and `content-length`, body) and returns the upstream's answer as
+/// it came: what a transparent proxy in front of moto does.
+pub async fn forward(
+    http: &reqwest::Client,
+    upstream: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response<Body>, reqwest::Error> {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = http
+        .request(method.clone(), format!("{upstream}{path}"))
+        .body(body);
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
         }
     }
+    let response = request.send().await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await?;
+    let mut out = Response::new(Body::from(bytes));
+    *out.status_mut() = status;
+    for (name, value) in &headers {
+        if name != "content-length" && name != "transfer-encoding" {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// AWS's JSON-protocol error response for a refusal.
