@@ -147,23 +147,12 @@ impl Drop for FaultProxy {
     }
 }
 
-/// The operation of an AWS JSON-protocol request: `PutItem` from
-/// `X-Amz-Target: DynamoDB_20120810.PutItem`.
-fn operation(headers: &HeaderMap) -> String {
-    headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await
         .unwrap_or_default();
-    let op = operation(&parts.headers);
+    let op = switchboard_local::aws_limits::operation(&parts.headers).to_owned();
     let fault = {
         let mut armed = shared.armed.lock().expect("lock");
         if armed.fault.is_some() && armed.operation == op {

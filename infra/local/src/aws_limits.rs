@@ -278,7 +278,7 @@ pub fn guarded_endpoint(upstream: &str) -> String {
 
 /// The service operation of an AWS JSON-protocol request
 /// (`X-Amz-Target: AmazonSQS.SendMessageBatch` → `SendMessageBatch`).
-fn operation(headers: &HeaderMap) -> &str {
+pub fn operation(headers: &HeaderMap) -> &str {
     headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
