@@ -10,7 +10,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv
-FUNCTIONS=(-p zipmessage-webhook -p partoo-webhook -p bird-webhook -p fanout)
+# Every provider's webhook crate (functions/*-webhook) and the fanout.
+mapfile -t MEASURED < <(cd functions && ls -d -- *-webhook; echo fanout)
+FUNCTIONS=()
+for f in "${MEASURED[@]}"; do FUNCTIONS+=(-p "$f"); done
 
 log "1/5 pipeline CPU per event (criterion)"
 cargo bench --locked -p switchboard-tests --bench pipeline
@@ -27,7 +30,7 @@ log "3/5 cold start, memory, write cost (release binaries, Lambda Runtime API em
 log "4/5 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
-for f in zipmessage-webhook partoo-webhook bird-webhook fanout; do
+for f in "${MEASURED[@]}"; do
   bin="$TARGET/lambda/$f/bootstrap"
   bytes=$(stat -c %s "$bin")
   machine=$(od -An -tx1 -j18 -N2 "$bin" | tr -d ' ')   # ELF e_machine: b700 = aarch64

@@ -12,11 +12,10 @@ use http::HeaderMap;
 use std::hint::black_box;
 use switchboard_aws::dynamo::attributes;
 use switchboard_pipeline::fanout::message_for;
-use switchboard_pipeline::item;
-use switchboard_providers::{
-    bird, decode_event, Admission, Bird, Delivery, Inbound, Partoo, WebhookProvider, Zipmessage,
-};
-use switchboard_tests::{fixture, keys, partoo_signature, PARTOO_SEED_ORG, SEEDS};
+use switchboard_pipeline::{codec, item};
+use switchboard_providers::registry::{descriptor, LocalDefault, Settings, SignRequest};
+use switchboard_providers::{decode_event, Admission, Delivery, Inbound, WebhookProvider};
+use switchboard_tests::{fixture, keys, seeds};
 use switchboard_types::Provider;
 
 /// The allocator the Lambda binaries use: allocation is a large share of
@@ -24,13 +23,27 @@ use switchboard_types::Provider;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
+/// The public base URL the providers are configured with.
+const PUBLIC_BASE: &str = "https://hooks.example.com";
 
-/// The seeds' Partoo organisation listed, as a deployment lists its own.
-fn admission() -> Admission {
-    Admission {
-        partoo_org_ids: [PARTOO_SEED_ORG.to_owned()].into(),
+/// The time every request is signed at and received at.
+const NOW: i64 = 1_795_000_000;
+
+/// A provider's settings as the local stack sets them (the seeds' Partoo
+/// organisation listed, as a deployment lists its own), public URLs on
+/// [`PUBLIC_BASE`].
+fn setting(provider: Provider, name: &str) -> Option<String> {
+    let d = descriptor(provider);
+    let s = d.settings.iter().find(|s| s.name == name)?;
+    match s.local {
+        LocalDefault::Template => s.default.map(str::to_owned),
+        LocalDefault::Value(value) => Some(value.to_owned()),
+        LocalDefault::RouteUrl => Some(format!("{PUBLIC_BASE}{}", d.route)),
     }
+}
+
+fn admission() -> Admission {
+    Admission::from_lookup(&|name| Provider::ALL.iter().find_map(|&p| setting(p, name)))
 }
 
 /// Everything the two Lambdas do for one event, minus the network.
@@ -40,10 +53,7 @@ fn process(
     body: &[u8],
     token: Option<&str>,
 ) -> usize {
-    let now = Utc
-        .timestamp_opt(1_795_000_000, 0)
-        .single()
-        .unwrap_or_default();
+    let now = Utc.timestamp_opt(NOW, 0).single().unwrap_or_default();
     let inbound = Inbound::new(headers, body, token);
     provider.authenticate(&inbound, now).expect("authentic");
     let delivery = provider.delivery(&inbound);
@@ -81,55 +91,44 @@ impl Case {
     }
 }
 
-/// The seeds (`SEEDS`), signed as their providers sign them.
+/// The seeds, signed as their providers sign them, each provider built
+/// from its registry descriptor with a current and an old key.
 fn cases() -> Vec<Case> {
-    SEEDS
+    seeds()
         .into_iter()
         .map(|(provider, dir, file)| {
+            let d = descriptor(provider);
             let body = fixture(dir, file);
-            let mut headers = HeaderMap::new();
-            let (verifier, token): (Box<dyn WebhookProvider>, _) = match provider {
-                Provider::Zipmessage => (
-                    Box::new(
-                        Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN])
-                            .expect("tokens"),
-                    ),
-                    Some(keys::ZIPMESSAGE_TOKEN),
-                ),
-                Provider::Partoo => {
-                    headers.insert(
-                        "x-partoo-signature-v1",
-                        partoo_signature(&keys::partoo(), &body)
-                            .parse()
-                            .expect("header"),
-                    );
-                    (
-                        Box::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
-                        None,
-                    )
-                }
-                Provider::Bird => {
-                    let ts = "1795000000";
-                    headers.insert("messagebird-request-timestamp", ts.parse().expect("header"));
-                    headers.insert(
-                        "messagebird-signature",
-                        bird::sign(keys::BIRD_KEY.as_bytes(), ts, BIRD_URL, &body)
-                            .parse()
-                            .expect("header"),
-                    );
-                    let keys = [keys::BIRD_KEY, keys::BIRD_OLD_KEY];
-                    (
-                        Box::new(Bird::new(&keys, BIRD_URL, u64::MAX / 4).expect("config")),
-                        None,
-                    )
-                }
-            };
+            let (current, old) = (keys::current(provider), keys::old(provider));
+            let settings =
+                Settings::resolve(d, &|name| setting(provider, name), 0).expect("settings");
+            let verifier = (d.build)(
+                &[current.configured.clone(), old.configured.clone()],
+                &settings,
+            )
+            .expect("builds");
+            let path = d.path(&current.signing);
+            let headers: HeaderMap = (d.sign)(&SignRequest {
+                key: &current.signing,
+                url: &format!("{PUBLIC_BASE}{path}"),
+                body: &body,
+                timestamp: NOW,
+            })
+            .expect("signs")
+            .into_iter()
+            .map(|(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    value.parse().expect("header"),
+                )
+            })
+            .collect();
             Case {
                 name: format!("{dir}/{}", file.trim_end_matches(".json")),
                 provider: verifier,
                 headers,
                 body,
-                token,
+                token: d.token_prefix().map(|_| current.signing.as_str()),
             }
         })
         .collect()
@@ -157,12 +156,12 @@ fn stages(c: &mut Criterion) {
         &body,
         now,
     );
-    let gz = item::gzip(&body);
-    let lz = item::lz4(&body);
-    c.bench_function("stage/gzip", |b| b.iter(|| item::gzip(black_box(&body))));
-    c.bench_function("stage/gunzip", |b| b.iter(|| item::gunzip(black_box(&gz))));
-    c.bench_function("stage/lz4", |b| b.iter(|| item::lz4(black_box(&body))));
-    c.bench_function("stage/unlz4", |b| b.iter(|| item::unlz4(black_box(&lz))));
+    let gz = codec::gzip(&body);
+    let lz = codec::lz4(&body);
+    c.bench_function("stage/gzip", |b| b.iter(|| codec::gzip(black_box(&body))));
+    c.bench_function("stage/gunzip", |b| b.iter(|| codec::gunzip(black_box(&gz))));
+    c.bench_function("stage/lz4", |b| b.iter(|| codec::lz4(black_box(&body))));
+    c.bench_function("stage/unlz4", |b| b.iter(|| codec::unlz4(black_box(&lz))));
     c.bench_function("stage/build_item", |b| {
         b.iter(|| {
             item::build(
@@ -191,45 +190,15 @@ fn stages(c: &mut Criterion) {
         });
     }
 
-    let now = Utc
-        .timestamp_opt(1_795_000_000, 0)
-        .single()
-        .unwrap_or_default();
-    let partoo = Partoo::new(&keys::partoo_public_keys()).expect("keys");
-    let partoo_body = fixture("partoo", "message_created.json");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "x-partoo-signature-v1",
-        partoo_signature(&keys::partoo(), &partoo_body)
-            .parse()
-            .expect("header"),
-    );
-    c.bench_function("stage/partoo_ed25519_verify", |b| {
-        b.iter(|| partoo.authenticate(&Inbound::new(&headers, black_box(&partoo_body), None), now))
-    });
-    let bird_provider = Bird::new(&[keys::BIRD_KEY], BIRD_URL, u64::MAX / 4).expect("config");
-    let bird_body = fixture("bird", "conversation.updated.json");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "messagebird-request-timestamp",
-        "1795000000".parse().expect("header"),
-    );
-    headers.insert(
-        "messagebird-signature",
-        bird::sign(
-            keys::BIRD_KEY.as_bytes(),
-            "1795000000",
-            BIRD_URL,
-            &bird_body,
-        )
-        .parse()
-        .expect("header"),
-    );
-    c.bench_function("stage/bird_hmac_verify", |b| {
-        b.iter(|| {
-            bird_provider.authenticate(&Inbound::new(&headers, black_box(&bird_body), None), now)
-        })
-    });
+    // Authentication alone (HMAC, Ed25519, a token compare), per seed.
+    for case in cases() {
+        c.bench_function(&format!("stage/authenticate/{}", case.name), |b| {
+            b.iter(|| {
+                let inbound = Inbound::new(&case.headers, black_box(&case.body), case.token);
+                case.provider.authenticate(&inbound, now)
+            })
+        });
+    }
 }
 
 /// CPU for hostile bodies at the body limit: ZipMessage `message_created`

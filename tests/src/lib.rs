@@ -8,17 +8,16 @@ pub mod cost;
 pub mod faults;
 pub mod runtime;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use switchboard_local::devkeys::public_key_der_b64;
 use switchboard_local::{LocalOptions, LocalStack};
-use switchboard_types::{Family, StoredEvent};
+use switchboard_providers::registry::{self, descriptor, SignRequest};
+use switchboard_types::{Family, Provider, StoredEvent};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -26,34 +25,43 @@ pub fn root() -> PathBuf {
 }
 
 /// The providers' documented example payloads, as (provider, fixture
-/// directory, file name): the seeds every measurement is made on.
-pub const SEEDS: [(switchboard_types::Provider, &str, &str); 5] = [
-    (
-        switchboard_types::Provider::Zipmessage,
-        "zipmessage",
-        "conversation_created.json",
-    ),
-    (
-        switchboard_types::Provider::Zipmessage,
-        "zipmessage",
-        "message_created.json",
-    ),
-    (
-        switchboard_types::Provider::Zipmessage,
-        "zipmessage",
-        "message_played.json",
-    ),
-    (
-        switchboard_types::Provider::Partoo,
-        "partoo",
-        "message_created.json",
-    ),
-    (
-        switchboard_types::Provider::Bird,
-        "bird",
-        "conversation.updated.json",
-    ),
-];
+/// directory, file name), from the registry: the seeds every test and
+/// measurement uses.
+pub fn seeds() -> Vec<(Provider, &'static str, &'static str)> {
+    registry::all()
+        .flat_map(|d| {
+            d.fixtures
+                .iter()
+                .map(move |file| (d.provider, d.name(), *file))
+        })
+        .collect()
+}
+
+/// A distinct copy of a seed: every `id` field's value (a string or a
+/// number, anywhere in the body) gets `tag` in front, so its event, keyed by
+/// ids, is a new event to every provider.
+pub fn distinct(seed: &[u8], tag: &str) -> Vec<u8> {
+    fn walk(value: &mut Value, tag: &str) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    match v {
+                        Value::String(_) | Value::Number(_) if key == "id" => {
+                            let old = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                            *v = Value::String(format!("{tag}-{old}"));
+                        }
+                        _ => walk(v, tag),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, tag)),
+            _ => {}
+        }
+    }
+    let mut body: Value = serde_json::from_slice(seed).expect("a seed is JSON");
+    walk(&mut body, tag);
+    serde_json::to_vec(&body).expect("encodes")
+}
 
 /// The organisation of the Partoo seed (`payload.org_id`), the one the test
 /// stacks list in `PARTOO_ORG_IDS`.
@@ -65,86 +73,102 @@ pub fn fixture(provider: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// Every fixture of a provider as (file name, bytes), sorted.
-pub fn fixtures(provider: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = root().join("tests/fixtures").join(provider);
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap_or_default(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Test keys. Each provider has a current and an old (still active) key, to
-/// exercise rotation.
+/// Test keys: each provider's own dev credentials (its registry
+/// descriptor makes them) from fixed seeds, a current and an old (still
+/// active) one to exercise rotation, and a stranger no stack knows.
 pub mod keys {
     use super::*;
+    use std::sync::LazyLock;
+    use switchboard_providers::registry::DevCredential;
+
+    /// A fixed seed per provider and role, so no two credentials are equal.
+    fn seed(provider: Provider, role: &str) -> [u8; 32] {
+        Sha256::digest(format!("switchboard-tests/{provider}/{role}")).into()
+    }
+
+    fn credentials(role: &'static str) -> HashMap<Provider, DevCredential> {
+        Provider::ALL
+            .iter()
+            .map(|&p| (p, (descriptor(p).credentials.dev)(&seed(p, role))))
+            .collect()
+    }
+
+    static CURRENT: LazyLock<HashMap<Provider, DevCredential>> =
+        LazyLock::new(|| credentials("current"));
+    static OLD: LazyLock<HashMap<Provider, DevCredential>> = LazyLock::new(|| credentials("old"));
+
+    /// A provider's current credential.
+    pub fn current(provider: Provider) -> &'static DevCredential {
+        &CURRENT[&provider]
+    }
+
+    /// A provider's old, still active credential.
+    pub fn old(provider: Provider) -> &'static DevCredential {
+        &OLD[&provider]
+    }
 
     /// Current ZipMessage token.
-    pub const ZIPMESSAGE_TOKEN: &str = "zt-current-0123456789abcdef";
+    pub fn zipmessage_token() -> &'static str {
+        &current(Provider::Zipmessage).signing
+    }
+
     /// Old, still active ZipMessage token.
-    pub const ZIPMESSAGE_OLD_TOKEN: &str = "zt-previous-0123456789abcdef";
+    pub fn zipmessage_old_token() -> &'static str {
+        &old(Provider::Zipmessage).signing
+    }
+
     /// Current Bird signing key.
-    pub const BIRD_KEY: &str = "bird-signing-key-current";
+    pub fn bird_key() -> &'static str {
+        &current(Provider::Bird).signing
+    }
+
     /// Old, still active Bird signing key.
-    pub const BIRD_OLD_KEY: &str = "bird-signing-key-previous";
+    pub fn bird_old_key() -> &'static str {
+        &old(Provider::Bird).signing
+    }
 
     /// Current Partoo signing key.
     pub fn partoo() -> SigningKey {
-        SigningKey::from_bytes(&[7u8; 32])
+        SigningKey::from_bytes(&seed(Provider::Partoo, "current"))
     }
 
     /// Old, still active Partoo signing key.
     pub fn partoo_old() -> SigningKey {
-        SigningKey::from_bytes(&[9u8; 32])
+        SigningKey::from_bytes(&seed(Provider::Partoo, "old"))
     }
 
     /// A key Partoo's configuration does not know.
     pub fn partoo_stranger() -> SigningKey {
-        SigningKey::from_bytes(&[11u8; 32])
+        SigningKey::from_bytes(&seed(Provider::Partoo, "stranger"))
     }
 
     /// Configured Partoo public keys (base64 DER).
     pub fn partoo_public_keys() -> Vec<String> {
         vec![
-            public_key_der_b64(&partoo()),
-            public_key_der_b64(&partoo_old()),
+            current(Provider::Partoo).configured.clone(),
+            old(Provider::Partoo).configured.clone(),
         ]
     }
 }
 
 /// `X-Partoo-Signature-v1` for `body` under `key`.
 pub fn partoo_signature(key: &SigningKey, body: &[u8]) -> String {
-    STANDARD.encode(key.sign(body).to_bytes())
+    switchboard_providers::partoo::sign(key, body)
 }
 
-/// The test keys as secret values, by the variable naming each secret.
+/// The test keys (current and old of every provider) as secret values, by
+/// the variable naming each secret.
 pub fn test_secret_values() -> HashMap<String, String> {
-    let json = |v: Vec<String>| serde_json::to_string(&v).unwrap_or_default();
-    HashMap::from([
-        (
-            "ZIPMESSAGE_SECRET_ID".to_owned(),
-            json(vec![
-                keys::ZIPMESSAGE_TOKEN.into(),
-                keys::ZIPMESSAGE_OLD_TOKEN.into(),
-            ]),
-        ),
-        (
-            "PARTOO_SECRET_ID".to_owned(),
-            json(keys::partoo_public_keys()),
-        ),
-        (
-            "BIRD_SECRET_ID".to_owned(),
-            json(vec![keys::BIRD_KEY.into(), keys::BIRD_OLD_KEY.into()]),
-        ),
-    ])
+    registry::all()
+        .map(|d| {
+            let configured =
+                [keys::current(d.provider), keys::old(d.provider)].map(|c| c.configured.clone());
+            (
+                d.credentials.secret.to_owned(),
+                serde_json::to_string(&configured).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// What a function binary gets run with: its environment as template.yaml
@@ -228,12 +252,10 @@ impl TestStack {
     }
 
     /// Starts a stack with extra function environment. Unless it says
-    /// otherwise, Partoo's allow-list is the seed's organisation (`123`).
-    pub async fn start_with(mut env_overrides: HashMap<String, String>) -> Self {
+    /// otherwise, settings are the local stack's defaults: Partoo's
+    /// allow-list is the seed's organisation ([`PARTOO_SEED_ORG`]).
+    pub async fn start_with(env_overrides: HashMap<String, String>) -> Self {
         moto_endpoint();
-        env_overrides
-            .entry("PARTOO_ORG_IDS".to_owned())
-            .or_insert_with(|| PARTOO_SEED_ORG.to_owned());
         let stack_name = unique("t");
         let options = LocalOptions {
             template: root().join("template.yaml"),
@@ -258,7 +280,7 @@ impl TestStack {
 
     /// The Bird webhook URL this stack verifies signatures against.
     pub fn bird_url(&self) -> String {
-        self.stack.url("/webhooks/bird")
+        self.stack.url(descriptor(Provider::Bird).route)
     }
 
     /// POSTs JSON to `path` with extra headers; returns (status, JSON body).
@@ -291,47 +313,47 @@ impl TestStack {
         )
     }
 
+    /// POSTs a body as `provider` sends it now, with its current test
+    /// credential (in the path or signing the request) and extra headers
+    /// (a later `content-type` replaces the default JSON one).
+    pub async fn post_as(
+        &self,
+        provider: Provider,
+        body: &[u8],
+        extra: &[(&str, String)],
+    ) -> (u16, Value) {
+        let d = descriptor(provider);
+        let key = &keys::current(provider).signing;
+        let path = d.path(key);
+        let mut headers: Vec<(&str, String)> = (d.sign)(&SignRequest {
+            key,
+            url: &self.stack.url(&path),
+            body,
+            timestamp: chrono::Utc::now().timestamp(),
+        })
+        .expect("a test key signs");
+        headers.extend(extra.iter().cloned());
+        self.post(&path, body, &headers).await
+    }
+
     /// POSTs to the ZipMessage route with the current token.
     pub async fn post_zipmessage(&self, body: &[u8]) -> (u16, Value) {
-        self.post(
-            &format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN),
-            body,
-            &[],
-        )
-        .await
+        self.post_as(Provider::Zipmessage, body, &[]).await
     }
 
     /// POSTs a body signed with the current Partoo key.
     pub async fn post_partoo(&self, body: &[u8]) -> (u16, Value) {
-        self.post_partoo_with(body, &[]).await
+        self.post_as(Provider::Partoo, body, &[]).await
     }
 
-    /// POSTs a body signed with the current Partoo key, with extra headers
-    /// (a later `content-type` replaces the default JSON one).
+    /// POSTs a body signed with the current Partoo key, with extra headers.
     pub async fn post_partoo_with(&self, body: &[u8], extra: &[(&str, String)]) -> (u16, Value) {
-        let mut headers = vec![(
-            "x-partoo-signature-v1",
-            partoo_signature(&keys::partoo(), body),
-        )];
-        headers.extend(extra.iter().cloned());
-        self.post("/webhooks/partoo", body, &headers).await
+        self.post_as(Provider::Partoo, body, extra).await
     }
 
     /// POSTs a body signed for Bird now, with extra headers.
     pub async fn post_bird(&self, body: &[u8], extra: &[(&str, String)]) -> (u16, Value) {
-        let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature = switchboard_providers::bird::sign(
-            keys::BIRD_KEY.as_bytes(),
-            &timestamp,
-            &self.bird_url(),
-            body,
-        );
-        let mut headers = vec![
-            ("messagebird-request-timestamp", timestamp),
-            ("messagebird-signature", signature),
-        ];
-        headers.extend(extra.iter().cloned());
-        self.post("/webhooks/bird", body, &headers).await
+        self.post_as(Provider::Bird, body, extra).await
     }
 
     /// Every item in the table (a test-only Scan).

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use switchboard_pipeline::fanout::cloudevent;
 use switchboard_pipeline::item;
 use switchboard_providers::{decode_body, DecodeError, Decoded, Delivery};
-use switchboard_tests::{fixture, fixtures, root};
+use switchboard_tests::{fixture, root, seeds};
 use switchboard_types::{cloudevent_schema, Family, Provider, Status};
 
 fn decode(provider: Provider, body: &[u8]) -> Decoded {
@@ -284,7 +284,7 @@ fn hostile_bodies_are_decode_errors_not_panics() {
         br#"{"type":1e999}"#,
         b"\"str\"",
     ];
-    for provider in Provider::ALL {
+    for &provider in Provider::ALL {
         for body in &cases {
             assert!(
                 decode_body(provider, body).is_err(),
@@ -316,12 +316,9 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
     );
     let validator = jsonschema::validator_for(&committed).expect("the schema compiles");
     let mut checked = 0;
-    for (provider, name) in [
-        (Provider::Zipmessage, "zipmessage"),
-        (Provider::Partoo, "partoo"),
-        (Provider::Bird, "bird"),
-    ] {
-        for (file, body) in fixtures(name) {
+    for (provider, dir, file) in seeds() {
+        {
+            let body = fixture(dir, file);
             let decoded = decode_body(provider, &body);
             let stored = item::build(
                 provider,
@@ -346,7 +343,7 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 5, "all five seed payloads were checked");
+    assert_eq!(checked, seeds().len(), "every seed payload was checked");
     // The schema is not vacuous: a wrong event fails it.
     assert!(!validator.is_valid(&json!({"specversion": "1.0", "id": 5})));
 }
@@ -370,11 +367,39 @@ fn a_blank_event_type_is_not_an_envelope() {
     }
 }
 
+/// The fixtures directory holds exactly the registered providers' seeds:
+/// a provider without fixtures, or a fixture no provider registers (so no
+/// test reads it), fails here.
+#[test]
+fn the_fixtures_are_exactly_the_registered_seeds() {
+    let mut on_disk = std::collections::BTreeSet::new();
+    for dir in std::fs::read_dir(root().join("tests/fixtures")).expect("tests/fixtures") {
+        let dir = dir.expect("entry").path();
+        for file in std::fs::read_dir(&dir).expect("a provider's fixtures") {
+            let file = file.expect("entry").path();
+            let name =
+                |p: &std::path::Path| p.file_name().expect("name").to_string_lossy().into_owned();
+            on_disk.insert((name(&dir), name(&file)));
+        }
+    }
+    let registered: std::collections::BTreeSet<(String, String)> = seeds()
+        .into_iter()
+        .map(|(_, dir, file)| (dir.to_owned(), file.to_owned()))
+        .collect();
+    assert_eq!(on_disk, registered);
+    for &provider in Provider::ALL {
+        assert!(
+            seeds().iter().any(|(p, _, _)| *p == provider),
+            "{provider} has no fixtures"
+        );
+    }
+}
+
 /// Found by tests/tools.rs: serde fills a struct positionally from a JSON
 /// array, so `["message_created"]` used to decode as an envelope.
 #[test]
 fn arrays_never_fill_an_envelope_or_a_payload() {
-    for provider in Provider::ALL {
+    for &provider in Provider::ALL {
         for body in [
             br#"["message_created"]"#.as_slice(),
             br#"["conversations", "conversation.created", {"id": "x"}]"#.as_slice(),

@@ -293,7 +293,7 @@ async fn a_permanent_storage_refusal_quarantines_instead_of_503() {
     let proxy = FaultProxy::start(&moto_endpoint()).await;
     let sdk = sdk_config_for(&proxy.url()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &t.stack.table_name);
-    let verifier = Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("token");
+    let verifier = Zipmessage::new(&[keys::zipmessage_token()]).expect("token");
     let ingest = Ingest::new(Arc::new(verifier), Arc::new(store), Limits::default());
     proxy.arm(
         "PutItem",
@@ -308,7 +308,7 @@ async fn a_permanent_storage_refusal_quarantines_instead_of_503() {
         method: http::Method::POST,
         headers: http::HeaderMap::new(),
         body: body.clone().into(),
-        path_token: Some(keys::ZIPMESSAGE_TOKEN.to_owned()),
+        path_token: Some(keys::zipmessage_token().to_owned()),
     };
     let handled = ingest.handle(&request, chrono::Utc::now()).await;
     let reply = handled.reply.json_body();
@@ -323,7 +323,7 @@ async fn a_permanent_storage_refusal_quarantines_instead_of_503() {
     let items = t.items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(
-        switchboard_pipeline::item::raw_body(&items[0]).expect("raw"),
+        switchboard_pipeline::codec::raw_body(&items[0]).expect("raw"),
         body,
         "the body is kept whole"
     );

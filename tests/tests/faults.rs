@@ -22,7 +22,7 @@ use switchboard_tests::{binary, fixture, keys, lambda_env, moto_endpoint, TestSt
 use switchboard_types::{Family, Provider};
 
 fn zipmessage() -> Arc<dyn WebhookProvider> {
-    Arc::new(Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("token"))
+    Arc::new(Zipmessage::new(&[keys::zipmessage_token()]).expect("token"))
 }
 
 /// The ZipMessage pipeline of `t`'s table, its DynamoDB calls going to `endpoint`.
@@ -37,7 +37,7 @@ fn zip_request(body: &[u8]) -> WebhookRequest {
         method: Method::POST,
         headers: HeaderMap::new(),
         body: Bytes::copy_from_slice(body),
-        path_token: Some(keys::ZIPMESSAGE_TOKEN.into()),
+        path_token: Some(keys::zipmessage_token().into()),
     }
 }
 
@@ -230,14 +230,14 @@ async fn the_webhook_process_dying_after_its_write_still_delivers_the_event() {
     // process is killed mid-invocation: the provider sees no 2xx.
     proxy.arm("PutItem", Fault::ForwardThenHang, 1);
     let body = fixture("zipmessage", "message_created.json");
-    let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
+    let path = format!("/webhooks/zipmessage/{}", keys::zipmessage_token());
     api.enqueue(&http_api_event(
         "POST",
         "/webhooks/zipmessage/{token}",
         &path,
         &[("content-type", "application/json")],
         &body,
-        Some(("token", keys::ZIPMESSAGE_TOKEN)),
+        Some(("token", keys::zipmessage_token())),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
     while t.items().await.is_empty() {

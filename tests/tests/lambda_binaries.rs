@@ -53,7 +53,7 @@ async fn zipmessage_binary_stores_seeds_and_refuses_bad_tokens() {
     let t = TestStack::start().await;
     let mut api = start_function(&t, "zipmessage-webhook", &[]).await;
     let event = zipmessage_seed_event(
-        keys::ZIPMESSAGE_TOKEN,
+        keys::zipmessage_token(),
         &[("content-type", "application/json")],
     );
     let (status, reply) = response(api.invoke(&event).await);
@@ -86,7 +86,7 @@ async fn webhook_binary_logs_each_request_and_emits_emf_metrics_without_secrets(
     let t = TestStack::start().await;
     let mut api = start_function(&t, "zipmessage-webhook", &[]).await;
     let event = zipmessage_seed_event(
-        keys::ZIPMESSAGE_TOKEN,
+        keys::zipmessage_token(),
         &[("content-type", "application/json")],
     );
     let (_, accepted) = response(api.invoke(&event).await);
@@ -141,7 +141,7 @@ async fn webhook_binary_logs_each_request_and_emits_emf_metrics_without_secrets(
     // Never a token or a body in the logs.
     let all = api.stdout_lines().join("\n");
     assert!(
-        !all.contains(keys::ZIPMESSAGE_TOKEN),
+        !all.contains(keys::zipmessage_token()),
         "the URL token leaked"
     );
     assert!(
@@ -207,7 +207,7 @@ async fn bird_binary_checks_the_configured_url_and_method() {
     let mut api = start_function(&t, "bird-webhook", &[("BIRD_WEBHOOK_URL", BIRD_URL)]).await;
     let body = fixture("bird", "conversation.updated.json");
     let ts = chrono::Utc::now().timestamp().to_string();
-    let good = bird::sign(keys::BIRD_KEY.as_bytes(), &ts, BIRD_URL, &body);
+    let good = bird::sign(keys::bird_key().as_bytes(), &ts, BIRD_URL, &body);
     let headers = [
         ("content-type", "application/json"),
         ("messagebird-request-timestamp", ts.as_str()),
@@ -229,7 +229,7 @@ async fn bird_binary_checks_the_configured_url_and_method() {
     );
     // Signed for the Host the request claims instead of the configured URL: refused.
     let spoofed = bird::sign(
-        keys::BIRD_KEY.as_bytes(),
+        keys::bird_key().as_bytes(),
         &ts,
         "https://api.execute-api.us-east-1.amazonaws.com/webhooks/bird",
         &body,
@@ -333,7 +333,7 @@ async fn trace_logs_carry_no_token_signature_or_body() {
         serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
     seed["payload"]["message"]["text"] = json!(format!("<div>{marker}</div>"));
     let body = seed.to_string().into_bytes();
-    let token = keys::ZIPMESSAGE_TOKEN;
+    let token = keys::zipmessage_token();
     let event = http_api_event(
         "POST",
         "/webhooks/zipmessage/{token}",
@@ -368,8 +368,8 @@ async fn trace_logs_carry_no_token_signature_or_body() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let secrets = [
-        keys::ZIPMESSAGE_TOKEN.to_owned(),
-        keys::ZIPMESSAGE_OLD_TOKEN.to_owned(),
+        keys::zipmessage_token().to_owned(),
+        keys::zipmessage_old_token().to_owned(),
         signature,
         marker.to_owned(),
     ];

@@ -196,7 +196,7 @@ async fn invalid_utf8_in_a_field_no_model_reads_is_quarantined_not_accepted() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].status, Status::Quarantined);
     assert_eq!(
-        switchboard_pipeline::item::raw_body(&items[0]).expect("stored"),
+        switchboard_pipeline::codec::raw_body(&items[0]).expect("stored"),
         body,
         "kept as sent, for reprocessing"
     );
@@ -289,7 +289,7 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
         "the digest names the whole body"
     );
     assert_eq!(
-        switchboard_pipeline::item::raw_body(item).expect("readable"),
+        switchboard_pipeline::codec::raw_body(item).expect("readable"),
         big[..4096],
         "the first 4096 bytes are kept"
     );
@@ -321,7 +321,7 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
 async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
     let store = Arc::new(MemoryStore::default());
     let zip = Ingest::new(
-        Arc::new(Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("token")),
+        Arc::new(Zipmessage::new(&[keys::zipmessage_token()]).expect("token")),
         store.clone(),
         Limits::default(),
     );
@@ -335,7 +335,7 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
             method: Method::POST,
             headers: HeaderMap::new(),
             body: Bytes::from(body),
-            path_token: Some(keys::ZIPMESSAGE_TOKEN.into()),
+            path_token: Some(keys::zipmessage_token().into()),
         };
         assert_eq!(zip.handle(&request, Utc::now()).await.reply.status, 200);
     }

@@ -21,7 +21,7 @@ const SETTLE: Duration = Duration::from_millis(1500);
 /// A Bird delivery as Bird builds it: signed at `sent_at` for `url`.
 fn bird_request(body: &[u8], url: &str, sent_at: i64, request_id: &str) -> WebhookRequest {
     let timestamp = sent_at.to_string();
-    let signature = bird::sign(keys::BIRD_KEY.as_bytes(), &timestamp, url, body);
+    let signature = bird::sign(keys::bird_key().as_bytes(), &timestamp, url, body);
     let mut headers = HeaderMap::new();
     for (name, value) in [
         ("content-type", "application/json".to_owned()),
@@ -77,7 +77,7 @@ async fn a_bird_retry_with_its_original_timestamp_after_a_503_is_stored_and_publ
     let url = t.bird_url();
     let env = HashMap::from([
         ("TABLE_NAME".to_owned(), t.stack.table_name.clone()),
-        ("BIRD_SIGNING_KEYS".to_owned(), keys::BIRD_KEY.to_owned()),
+        ("BIRD_SIGNING_KEYS".to_owned(), keys::bird_key().to_owned()),
         ("BIRD_WEBHOOK_URL".to_owned(), url.clone()),
     ]);
     let lookup = |name: &str| env.get(name).cloned();

@@ -140,7 +140,7 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
 /// Bird with the default past tolerance (36 h).
 fn bird_provider() -> Bird {
     Bird::new(
-        &[keys::BIRD_KEY, keys::BIRD_OLD_KEY],
+        &[keys::bird_key(), keys::bird_old_key()],
         URL,
         bird::DEFAULT_TOLERANCE_SECS,
     )
@@ -162,7 +162,7 @@ fn bird_accepts_both_active_keys_within_the_window() {
     let body = fixture("bird", "conversation.updated.json");
     let t = now().timestamp();
     let past = bird::DEFAULT_TOLERANCE_SECS as i64;
-    for key in [keys::BIRD_KEY, keys::BIRD_OLD_KEY] {
+    for key in [keys::bird_key(), keys::bird_old_key()] {
         for ts in [t, t - 300, t - 4 * 3600, t - 24 * 3600, t - past, t + 300] {
             assert_eq!(
                 check(
@@ -192,7 +192,7 @@ fn bird_rejects_timestamps_past_the_window_only_once_signed() {
         assert_eq!(
             check(
                 &bird_provider(),
-                &bird_headers(keys::BIRD_KEY, ts, URL, &body),
+                &bird_headers(keys::bird_key(), ts, URL, &body),
                 &body,
                 None
             ),
@@ -238,13 +238,13 @@ fn bird_rejects_tampering_other_urls_wrong_keys_and_bad_signatures() {
     let t = now().timestamp();
     let mut tampered = body.clone();
     tampered[5] ^= 1;
-    let good = bird_headers(keys::BIRD_KEY, t, URL, &body);
+    let good = bird_headers(keys::bird_key(), t, URL, &body);
     assert_eq!(
         check(&bird_provider(), &good, &tampered, None),
         Err(AuthError::InvalidSignature)
     );
     let other_url = bird_headers(
-        keys::BIRD_KEY,
+        keys::bird_key(),
         t,
         "https://attacker.example/webhooks/bird",
         &body,
@@ -296,18 +296,21 @@ fn bird_rejects_tampering_other_urls_wrong_keys_and_bad_signatures() {
 #[test]
 fn zipmessage_tokens_match_exactly_in_constant_time() {
     let zip =
-        Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN, keys::ZIPMESSAGE_OLD_TOKEN]).expect("tokens");
+        Zipmessage::new(&[keys::zipmessage_token(), keys::zipmessage_old_token()]).expect("tokens");
     let h = HeaderMap::new();
-    assert_eq!(check(&zip, &h, b"{}", Some(keys::ZIPMESSAGE_TOKEN)), Ok(()));
     assert_eq!(
-        check(&zip, &h, b"{}", Some(keys::ZIPMESSAGE_OLD_TOKEN)),
+        check(&zip, &h, b"{}", Some(keys::zipmessage_token())),
+        Ok(())
+    );
+    assert_eq!(
+        check(&zip, &h, b"{}", Some(keys::zipmessage_old_token())),
         Ok(()),
         "rotation"
     );
-    let upper = keys::ZIPMESSAGE_TOKEN.to_uppercase();
-    let extra = format!("{}x", keys::ZIPMESSAGE_TOKEN);
-    let short = &keys::ZIPMESSAGE_TOKEN[..keys::ZIPMESSAGE_TOKEN.len() - 1];
-    for bad in [upper.as_str(), extra.as_str(), short, keys::BIRD_KEY, "x"] {
+    let upper = keys::zipmessage_token().to_uppercase();
+    let extra = format!("{}x", keys::zipmessage_token());
+    let short = &keys::zipmessage_token()[..keys::zipmessage_token().len() - 1];
+    for bad in [upper.as_str(), extra.as_str(), short, keys::bird_key(), "x"] {
         assert_eq!(
             check(&zip, &h, b"{}", Some(bad)),
             Err(AuthError::InvalidToken),
@@ -323,11 +326,11 @@ fn zipmessage_tokens_match_exactly_in_constant_time() {
 
 #[test]
 fn keys_never_show_in_debug_output() {
-    let zip = Zipmessage::new(&[keys::ZIPMESSAGE_TOKEN]).expect("tokens");
+    let zip = Zipmessage::new(&[keys::zipmessage_token()]).expect("tokens");
     let bird = bird_provider();
     let shown = format!("{zip:?} {bird:?}");
     assert!(
-        !shown.contains(keys::ZIPMESSAGE_TOKEN) && !shown.contains(keys::BIRD_KEY),
+        !shown.contains(keys::zipmessage_token()) && !shown.contains(keys::bird_key()),
         "{shown}"
     );
 }

@@ -10,13 +10,14 @@
 use serde_yaml::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use switchboard_aws::config::{key_variables, table_name, KeySource};
+use switchboard_aws::config::{table_name, KeySource};
 use switchboard_aws::metrics::{Metrics, INGEST_LATENCY};
 use switchboard_aws::{ConfigError, QueueUrls, WebhookConfig};
 use switchboard_local::provision::{resolve_functions, LocalFunction};
 use switchboard_local::template::{Physical, Template};
 use switchboard_pipeline::OutcomeKind;
-use switchboard_providers::DecodeError;
+use switchboard_providers::registry::{self, descriptor};
+use switchboard_providers::{bird, Admission, DecodeError};
 use switchboard_tests::root;
 use switchboard_types::{partition_key, Provider};
 
@@ -62,9 +63,7 @@ fn functions(params: &[(&str, &str)]) -> Vec<LocalFunction> {
 }
 
 fn provider_of(binary: &str) -> Option<Provider> {
-    Provider::ALL
-        .into_iter()
-        .find(|p| p.function_binary() == binary)
+    registry::by_function(binary).map(|d| d.provider)
 }
 
 /// The variables a config reader asks for, answered from `env`.
@@ -151,11 +150,11 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                 );
                 assert_eq!(config.limits.retention_days, 30);
                 if provider == Provider::Bird {
-                    assert_eq!(config.bird.as_ref().map(|b| b.0.as_str()), Some(bird_url));
+                    assert_eq!(config.settings.get(bird::WEBHOOK_URL), Some(bird_url));
                 }
                 // The inline key variable is for local runs and must never
                 // be set in the template: no key material in an environment.
-                let (inline, _) = key_variables(provider);
+                let inline = descriptor(provider).credentials.inline;
                 assert!(
                     !function.env.contains_key(inline),
                     "{} sets {inline}",
@@ -173,7 +172,7 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                 }
                 "reprocess" => {
                     table_name(&lookup).expect("table");
-                    switchboard_aws::config::admission(&lookup);
+                    Admission::from_lookup(&lookup);
                 }
                 other => panic!("{other}: which configuration does it read?"),
             },
@@ -207,7 +206,7 @@ fn bird_refuses_to_start_until_its_public_url_is_set() {
     let all = functions(&[]);
     let bird = all
         .iter()
-        .find(|f| f.binary == Provider::Bird.function_binary())
+        .find(|f| f.binary == descriptor(Provider::Bird).function)
         .expect("bird function");
     assert!(!bird.env.contains_key("BIRD_WEBHOOK_URL"));
     let lookup = |name: &str| bird.env.get(name).cloned();
@@ -223,7 +222,7 @@ fn bird_config(params: &[(&str, &str)]) -> Result<WebhookConfig, ConfigError> {
     let all = functions(&params);
     let bird = all
         .iter()
-        .find(|f| f.binary == Provider::Bird.function_binary())
+        .find(|f| f.binary == descriptor(Provider::Bird).function)
         .expect("bird function");
     let lookup = |name: &str| bird.env.get(name).cloned();
     WebhookConfig::from_lookup(Provider::Bird, &lookup)
@@ -240,7 +239,10 @@ fn birds_window_defaults_to_36_hours_in_the_template_and_the_code() {
     );
     assert_eq!(switchboard_providers::bird::DEFAULT_TOLERANCE_SECS, 129_600);
     let config = bird_config(&[]).expect("the default configuration starts");
-    assert_eq!(config.bird.map(|(_, tolerance)| tolerance), Some(129_600));
+    assert_eq!(
+        config.settings.number::<u64>(bird::TOLERANCE).ok(),
+        Some(129_600)
+    );
 }
 
 #[test]
@@ -283,11 +285,11 @@ fn partoo_publishes_only_the_listed_organisations_in_the_webhook_and_reprocess()
         ),
     ] {
         let all = functions(&params);
-        for binary in [Provider::Partoo.function_binary(), "reprocess"] {
+        for binary in [descriptor(Provider::Partoo).function, "reprocess"] {
             let function = all.iter().find(|f| f.binary == binary).expect(binary);
             let lookup = |name: &str| function.env.get(name).cloned();
             assert_eq!(
-                switchboard_aws::config::admission(&lookup).partoo_org_ids,
+                Admission::from_lookup(&lookup).partoo_org_ids,
                 expected,
                 "{binary} {params:?}"
             );
@@ -307,11 +309,93 @@ fn the_api_routes_are_exactly_the_providers_routes() {
             routes.insert((provider.as_str(), path.clone()));
         }
     }
-    let expected: BTreeSet<_> = Provider::ALL
-        .into_iter()
-        .map(|p| (p.as_str(), p.route().to_owned()))
+    let expected: BTreeSet<_> = registry::all()
+        .map(|d| (d.name(), d.route.to_owned()))
         .collect();
     assert_eq!(routes, expected);
+}
+
+#[test]
+fn every_provider_setting_is_set_where_it_is_read() {
+    // A registered provider's settings reach its webhook (and `reprocess`
+    // where they decide admission); its secret reaches its webhook only.
+    let all = functions(&[]);
+    for d in registry::all() {
+        let webhook = all
+            .iter()
+            .find(|f| f.binary == d.function)
+            .unwrap_or_else(|| panic!("template.yaml has no {} function", d.function));
+        let reprocess = all
+            .iter()
+            .find(|f| f.binary == "reprocess")
+            .expect("reprocess");
+        assert!(
+            webhook.env.contains_key(d.credentials.secret),
+            "{}",
+            d.name()
+        );
+        for s in d.settings {
+            // A required setting with no default may be left out (then the
+            // function refuses to start, as Bird does without its URL).
+            if s.default.is_some() {
+                assert!(
+                    webhook.env.contains_key(s.name),
+                    "{}: {}",
+                    d.function,
+                    s.name
+                );
+            }
+            assert_eq!(
+                reprocess.env.contains_key(s.name),
+                s.reprocess,
+                "reprocess and {}",
+                s.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_provider_is_in_the_openapi_document() {
+    let text = std::fs::read_to_string(root().join("docs/openapi.yaml")).expect("openapi.yaml");
+    let doc: Value = serde_yaml::from_str(&text).expect("openapi.yaml parses");
+    let paths: BTreeSet<String> = doc["paths"]
+        .as_mapping()
+        .expect("paths")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let expected: BTreeSet<String> = registry::all().map(|d| d.route.to_owned()).collect();
+    assert_eq!(
+        paths, expected,
+        "docs/openapi.yaml documents exactly the routes"
+    );
+    for d in registry::all() {
+        let post = &doc["paths"][d.route]["post"];
+        assert!(post.is_mapping(), "{}: POST is documented", d.route);
+        // Every header the provider signs with is a documented parameter.
+        let credential = (d.credentials.dev)(&[1; 32]);
+        let signed = (d.sign)(&registry::SignRequest {
+            key: &credential.signing,
+            url: "https://hooks.example.com",
+            body: b"{}",
+            timestamp: 1_795_000_000,
+        })
+        .expect("signs");
+        for (header, _) in signed {
+            let documented = post["parameters"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    p["in"] == "header"
+                        && p["name"]
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(header))
+                });
+            assert!(documented, "{}: the {header} header is documented", d.route);
+        }
+    }
 }
 
 #[test]
@@ -434,7 +518,7 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
         assert_eq!(prefix, format!("{}#*", provider.as_str()));
         assert!(partition_key(provider, "x").starts_with(prefix.trim_end_matches('*')));
         // Its own secret: the one its *_SECRET_ID names.
-        let (_, secret_var) = key_variables(provider);
+        let secret_var = descriptor(provider).credentials.secret;
         let (_, secret) =
             tagged(&function["Properties"]["Environment"]["Variables"][secret_var]).expect("!Ref");
         let read = statements
@@ -583,6 +667,30 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
                     .lines()
                     .any(|l| l.to_lowercase().starts_with(&heading)),
                 "{id:?}: docs/operations.md has no heading for #{anchor}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_registered_variable_is_in_the_readme_configuration_table() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let table: Vec<&str> = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("a Configuration section")
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with('|'))
+        .collect();
+    for d in registry::all() {
+        let names = [d.credentials.inline, d.credentials.secret]
+            .into_iter()
+            .chain(d.settings.iter().map(|s| s.name));
+        for name in names {
+            assert!(
+                table.iter().any(|row| row.contains(&format!("`{name}`"))),
+                "README's configuration table does not list {name}"
             );
         }
     }

@@ -33,7 +33,7 @@ fn publisher(t: &TestStack) -> SqsPublisher {
 
 /// The admission settings of the test stacks: the Partoo seed's organisation.
 fn seed_org() -> Admission {
-    switchboard_aws::config::admission(&|name: &str| {
+    switchboard_providers::Admission::from_lookup(&|name: &str| {
         (name == "PARTOO_ORG_IDS").then(|| PARTOO_SEED_ORG.to_owned())
     })
 }

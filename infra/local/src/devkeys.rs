@@ -1,34 +1,19 @@
-//! Development secrets for the local stack, and signing helpers so a
-//! developer can produce valid Partoo and Bird signatures for curl.
+//! Development credentials for the local stack: one per registered
+//! provider, made by the provider's own [`Credentials::dev`], and the keys
+//! the stack runs with once the developer's overrides are applied.
 //!
 //! Generated once into `.local/dev-secrets.json` (git-ignored) and reused,
-//! so URLs and keys stay the same between runs. Never used in AWS.
+//! so URLs and keys stay the same between runs; a provider registered later
+//! gets its credential added. Never used in AWS.
+//!
+//! [`Credentials::dev`]: switchboard_providers::registry::Credentials::dev
 
 use anyhow::{Context, Result};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use ed25519_dalek::{Signer, SigningKey};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410).
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
-/// The local stack's secrets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DevSecrets {
-    /// ZipMessage URL token.
-    pub zipmessage_token: String,
-    /// Partoo signing key: base64 of the 32-byte Ed25519 seed (stands in for Partoo's private key).
-    pub partoo_private_key: String,
-    /// The matching public key, base64 DER, as Partoo publishes keys.
-    pub partoo_public_key: String,
-    /// Bird signingKey.
-    pub bird_signing_key: String,
-}
+use switchboard_providers::registry::{self, Descriptor, DevCredential};
+use switchboard_providers::split_key_list;
 
 /// A random URL-safe token of `len` characters.
 pub fn random_token(len: usize) -> String {
@@ -39,51 +24,137 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
-/// Base64 DER (SubjectPublicKeyInfo) of an Ed25519 public key.
-pub fn public_key_der_b64(key: &SigningKey) -> String {
-    let mut der = ED25519_SPKI_PREFIX.to_vec();
-    der.extend_from_slice(key.verifying_key().as_bytes());
-    STANDARD.encode(der)
-}
+/// The local stack's dev credentials, by provider name.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DevSecrets(BTreeMap<String, DevCredential>);
 
 impl DevSecrets {
-    /// Fresh random secrets.
-    pub fn generate() -> Self {
-        let seed: [u8; 32] = rand::thread_rng().gen();
-        let key = SigningKey::from_bytes(&seed);
-        Self {
-            zipmessage_token: random_token(32),
-            partoo_private_key: STANDARD.encode(seed),
-            partoo_public_key: public_key_der_b64(&key),
-            bird_signing_key: random_token(40),
-        }
-    }
-
-    /// Reads `path`, or generates and writes it.
+    /// Reads `path`, adds a fresh credential for every registered provider
+    /// it lacks, and writes it back when it added one.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return serde_json::from_str(&text)
-                .with_context(|| format!("reading {}", path.display()));
+        let mut secrets: Self = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a dev secrets file this version reads; `make clean-local` \
+                     replaces it with new secrets",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let mut added = false;
+        for descriptor in registry::all() {
+            secrets
+                .0
+                .entry(descriptor.name().to_owned())
+                .or_insert_with(|| {
+                    added = true;
+                    (descriptor.credentials.dev)(&rand::thread_rng().gen())
+                });
         }
-        let secrets = Self::generate();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+        if added {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(path, serde_json::to_string_pretty(&secrets)?)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(&secrets)?)?;
         Ok(secrets)
     }
 
-    /// The Partoo signing key.
-    pub fn partoo_signing_key(&self) -> Result<SigningKey> {
-        let seed: [u8; 32] = STANDARD
-            .decode(&self.partoo_private_key)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("partoo_private_key must be 32 bytes"))?;
-        Ok(SigningKey::from_bytes(&seed))
+    /// The dev credential of a registered provider.
+    pub fn get(&self, descriptor: &Descriptor) -> &DevCredential {
+        // load_or_create adds every registered provider.
+        &self.0[descriptor.name()]
     }
 }
 
-/// `X-Partoo-Signature-v1` for `body`.
-pub fn sign_partoo(key: &SigningKey, body: &[u8]) -> String {
-    STANDARD.encode(key.sign(body).to_bytes())
+/// One provider's keys as the local stack runs with them.
+#[derive(Debug, Clone)]
+pub struct LocalKeys {
+    /// The provider.
+    pub descriptor: &'static Descriptor,
+    /// What its configuration lists: the inline variable's value when the
+    /// developer sets it, else the dev credential.
+    pub configured: Vec<String>,
+    /// What signs requests for it: the first configured key where the
+    /// scheme is symmetric, else the dev signing key.
+    pub signing: String,
+}
+
+/// Every registered provider's keys: `lookup` (the environment) overrides
+/// the dev credentials with each provider's inline variable.
+pub fn local_keys(dev: &DevSecrets, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<LocalKeys> {
+    registry::all()
+        .map(|descriptor| {
+            let credential = dev.get(descriptor);
+            let overridden = lookup(descriptor.credentials.inline)
+                .map(|v| split_key_list(&v))
+                .filter(|keys| !keys.is_empty());
+            let symmetric = credential.signing == credential.configured;
+            let signing = match &overridden {
+                Some(keys) if symmetric => keys[0].clone(),
+                _ => credential.signing.clone(),
+            };
+            LocalKeys {
+                descriptor,
+                configured: overridden.unwrap_or_else(|| vec![credential.configured.clone()]),
+                signing,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_gets_a_credential_and_it_is_kept() {
+        let dir = std::env::temp_dir().join(format!("devkeys-{}", random_token(8)));
+        let path = dir.join("dev-secrets.json");
+        let first = DevSecrets::load_or_create(&path).expect("created");
+        let again = DevSecrets::load_or_create(&path).expect("read");
+        for d in registry::all() {
+            assert_eq!(first.get(d), again.get(d), "{}", d.name());
+        }
+        // A file that lacks a provider (one registered later) gets it added.
+        let mut partial = first.clone();
+        partial
+            .0
+            .remove(registry::all().last().expect("a provider").name());
+        std::fs::write(&path, serde_json::to_string(&partial).expect("json")).expect("write");
+        let completed = DevSecrets::load_or_create(&path).expect("completed");
+        assert_eq!(completed.0.len(), registry::all().count());
+        // The old fixed-field format is refused with a way out.
+        std::fs::write(&path, r#"{"zipmessage_token": "x"}"#).expect("write");
+        let err = DevSecrets::load_or_create(&path).expect_err("old format");
+        assert!(format!("{err:#}").contains("make clean-local"), "{err:#}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_inline_override_signs_only_where_the_scheme_is_symmetric() {
+        let dev = DevSecrets(
+            registry::all()
+                .map(|d| (d.name().to_owned(), (d.credentials.dev)(&[1; 32])))
+                .collect(),
+        );
+        let keys = local_keys(&dev, &|name| {
+            name.ends_with("_TOKENS")
+                .then(|| "override-token-0123456789,second-token-0123456789".to_owned())
+        });
+        for k in keys {
+            let credential = dev.get(k.descriptor);
+            if k.descriptor.credentials.inline.ends_with("_TOKENS") {
+                assert_eq!(k.configured.len(), 2);
+                assert_eq!(k.signing, "override-token-0123456789");
+            } else {
+                assert_eq!(k.configured, std::slice::from_ref(&credential.configured));
+                assert_eq!(k.signing, credential.signing);
+            }
+        }
+    }
 }

@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use switchboard_aws::lambda::webhook_ingest;
 use switchboard_aws::{sdk_loader, QueueUrls, SqsPublisher};
-use switchboard_types::{Family, Provider};
+use switchboard_providers::registry::{self, LocalDefault};
+use switchboard_types::Family;
 use tokio::task::JoinHandle;
 
 /// How to start a local stack.
@@ -34,9 +35,11 @@ pub struct LocalOptions {
     pub stack_name: String,
     /// Where the gateway listens (port 0: any free port).
     pub bind: SocketAddr,
-    /// Secret values by the variable that names the secret (`ZIPMESSAGE_SECRET_ID` → `["token"]`).
+    /// Secret values by the variable that names the secret
+    /// (`ZIPMESSAGE_SECRET_ID` → `["token"]`).
     pub secret_values: HashMap<String, String>,
-    /// Extra function environment (e.g. `BIRD_WEBHOOK_URL`, `MAX_BODY_BYTES`).
+    /// Extra function environment (e.g. `BIRD_WEBHOOK_URL`, `MAX_BODY_BYTES`),
+    /// over the template's and [`local_defaults`].
     pub env_overrides: HashMap<String, String>,
 }
 
@@ -54,6 +57,25 @@ pub struct LocalStack {
     /// The family queues.
     pub queues: QueueUrls,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// Each registered provider's settings as the local stack sets them over
+/// the template's (a developer's own values go over these): fixed values
+/// that suit the committed fixtures, and URLs of the local gateway for
+/// settings that name the provider's public URL.
+pub fn local_defaults(gateway: SocketAddr) -> HashMap<String, String> {
+    registry::all()
+        .flat_map(|d| {
+            d.settings.iter().filter_map(move |s| {
+                let value = match s.local {
+                    LocalDefault::Template => return None,
+                    LocalDefault::Value(value) => value.to_owned(),
+                    LocalDefault::RouteUrl => format!("http://{gateway}{}", d.route),
+                };
+                Some((s.name.to_owned(), value))
+            })
+        })
+        .collect()
 }
 
 /// Where moto listens unless `AWS_ENDPOINT_URL` says otherwise:
@@ -115,19 +137,21 @@ impl LocalStack {
         let mut table_name = String::new();
         let mut queues = None;
         for function in &provisioned.functions {
-            // The template's environment, the local Bird URL unless the
-            // template sets one, then the caller's overrides.
+            // The template's environment, the providers' local defaults,
+            // then the caller's overrides.
             let mut env = function.env.clone();
-            env.entry("BIRD_WEBHOOK_URL".to_owned())
-                .or_insert_with(|| format!("http://{addr}{}", Provider::Bird.route()));
+            env.extend(local_defaults(addr));
             env.extend(options.env_overrides.clone());
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {
-                let provider = function
-                    .binary
-                    .strip_suffix("-webhook")
-                    .and_then(Provider::from_name)
-                    .ok_or_else(|| anyhow!("cannot tell the provider of {}", function.binary))?;
+                let provider = registry::by_function(&function.binary)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{} serves a route but is no provider's function",
+                            function.binary
+                        )
+                    })?
+                    .provider;
                 let (ingest, config) = webhook_ingest(provider, &lookup, &sdk)
                     .await
                     .with_context(|| function.logical_id.clone())?;

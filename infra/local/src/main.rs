@@ -2,9 +2,8 @@
 //!
 //! ```text
 //! switchboard-local up [--port 3000] [--stack switchboard-local] [--template template.yaml]
-//! switchboard-local sign partoo FILE
-//! switchboard-local sign bird FILE [--timestamp UNIX] [--url URL]
-//! switchboard-local env
+//! switchboard-local sign PROVIDER FILE [--timestamp UNIX] [--url URL]   # a signed provider's signature header value
+//! switchboard-local env                                                  # export lines: each provider's dev credential, public URLs
 //! switchboard-local watch  [--stack switchboard-local]   # print (and consume) queue messages
 //! switchboard-local events [--stack switchboard-local]   # list stored events
 //! switchboard-local replay    REQUEST [--stack switchboard-local]
@@ -23,69 +22,44 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchboard_local::devkeys::{sign_partoo, DevSecrets};
+use switchboard_local::devkeys::{local_keys, DevSecrets, LocalKeys};
 use switchboard_local::template::{Physical, Template};
-use switchboard_local::{local_sdk_config, LocalOptions, LocalStack};
-use switchboard_providers::{bird, split_key_list};
-use switchboard_types::Family;
+use switchboard_local::{local_defaults, local_sdk_config, LocalOptions, LocalStack};
+use switchboard_providers::registry::{self, Descriptor, LocalDefault, SignRequest};
+use switchboard_types::{Family, Provider};
 
 const SECRETS_FILE: &str = ".local/dev-secrets.json";
 
-struct Effective {
-    zipmessage_tokens: Vec<String>,
-    partoo_public_keys: Vec<String>,
-    bird_signing_keys: Vec<String>,
-    dev: DevSecrets,
-}
-
-/// Keys from the environment when set, otherwise the generated dev values.
-fn effective() -> Result<Effective> {
+/// Every registered provider's keys: the environment's inline variables
+/// when set, otherwise the generated dev credentials.
+fn effective() -> Result<Vec<LocalKeys>> {
     let dev = DevSecrets::load_or_create(&PathBuf::from(SECRETS_FILE))?;
-    let from_env = |name: &str, fallback: &str| {
-        let keys = std::env::var(name)
-            .map(|v| split_key_list(&v))
-            .unwrap_or_default();
-        if keys.is_empty() {
-            vec![fallback.to_owned()]
-        } else {
-            keys
-        }
-    };
-    Ok(Effective {
-        zipmessage_tokens: from_env("ZIPMESSAGE_TOKENS", &dev.zipmessage_token),
-        partoo_public_keys: from_env("PARTOO_PUBLIC_KEYS", &dev.partoo_public_key),
-        bird_signing_keys: from_env("BIRD_SIGNING_KEYS", &dev.bird_signing_key),
-        dev,
-    })
+    Ok(local_keys(&dev, &|name| std::env::var(name).ok()))
 }
 
 /// Function settings a developer may set in the environment of `make
-/// local` (and of the local tools, which then see what the stack sees).
-const OVERRIDABLE: [&str; 4] = [
-    "BIRD_WEBHOOK_URL",
-    "BIRD_TIMESTAMP_TOLERANCE_SECS",
-    "MAX_BODY_BYTES",
-    "PARTOO_ORG_IDS",
-];
+/// local` (and of the local tools, which then see what the stack sees):
+/// the body limit and every registered provider's settings.
+fn overridable() -> impl Iterator<Item = &'static str> {
+    std::iter::once("MAX_BODY_BYTES")
+        .chain(registry::all().flat_map(|d| d.settings.iter().map(|s| s.name)))
+}
 
-/// The Partoo organisation listed locally unless `PARTOO_ORG_IDS` is set:
-/// the one in Partoo's documented example (`payload.org_id`), so the README's
-/// curl of the seed is published. In AWS the template parameter lists none
-/// until the operator sets it.
-const LOCAL_PARTOO_ORG_IDS: &str = "123";
-
-/// The overrides of [`OVERRIDABLE`] from the environment, with the local
-/// Partoo allow-list default.
+/// The settings of [`overridable`] that the environment sets.
 fn env_overrides() -> HashMap<String, String> {
-    let mut overrides: HashMap<String, String> = OVERRIDABLE
-        .iter()
-        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
-        .collect();
-    overrides
-        .entry("PARTOO_ORG_IDS".to_owned())
-        .or_insert_with(|| LOCAL_PARTOO_ORG_IDS.to_owned());
-    overrides
+    overridable()
+        .filter_map(|name| Some((name.to_owned(), std::env::var(name).ok()?)))
+        .collect()
+}
+
+/// What every local function runs with beyond the template: the providers'
+/// local defaults for a gateway at `--port`, then the developer's settings.
+fn local_settings(args: &[String]) -> HashMap<String, String> {
+    let mut settings = local_defaults(gateway(args));
+    settings.extend(env_overrides());
+    settings
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -95,10 +69,8 @@ fn flag(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
-fn bird_url(args: &[String]) -> String {
-    flag(args, "--url")
-        .or_else(|| std::env::var("BIRD_WEBHOOK_URL").ok())
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}/webhooks/bird", port(args)))
+fn gateway(args: &[String]) -> SocketAddr {
+    ([127, 0, 0, 1], port(args)).into()
 }
 
 fn port(args: &[String]) -> u16 {
@@ -108,19 +80,28 @@ fn port(args: &[String]) -> u16 {
         .unwrap_or(3000)
 }
 
+/// The URL a provider posts to with `keys`: `--url`, else its setting that
+/// names its public URL (as the stack resolves it), else the local route.
+fn provider_url(keys: &LocalKeys, args: &[String]) -> String {
+    let d = keys.descriptor;
+    let settings = local_settings(args);
+    flag(args, "--url")
+        .or_else(|| {
+            d.settings
+                .iter()
+                .find(|s| s.local == LocalDefault::RouteUrl)
+                .and_then(|s| settings.get(s.name).cloned())
+        })
+        .unwrap_or_else(|| format!("http://{}{}", gateway(args), d.path(&keys.signing)))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("up") => up(&args).await,
         Some("sign") => sign(&args[1..]),
-        Some("env") => {
-            let keys = effective()?;
-            println!("export ZIPMESSAGE_TOKEN={}", keys.zipmessage_tokens[0]);
-            println!("export BIRD_SIGNING_KEY={}", keys.bird_signing_keys[0]);
-            println!("export BIRD_WEBHOOK_URL={}", bird_url(&args));
-            Ok(())
-        }
+        Some("env") => env(&args),
         Some("watch") => watch(&args).await,
         Some("events") => events(&args).await,
         Some(tool @ ("replay" | "reprocess")) => run_tool(tool, &args).await,
@@ -130,29 +111,66 @@ async fn main() -> Result<()> {
     }
 }
 
+/// Prints `export` lines for the README's curl commands: each provider's
+/// signing credential and the settings that name its public URL.
+fn env(args: &[String]) -> Result<()> {
+    let settings = local_settings(args);
+    for keys in effective()? {
+        let d = keys.descriptor;
+        println!("export {}={}", d.credentials.dev_variable, keys.signing);
+        for s in d
+            .settings
+            .iter()
+            .filter(|s| s.local == LocalDefault::RouteUrl)
+        {
+            println!("export {}={}", s.name, settings[s.name]);
+        }
+    }
+    Ok(())
+}
+
+/// Prints the signature header's value for a body, as the provider would send it.
 fn sign(args: &[String]) -> Result<()> {
-    let (Some(provider), Some(file)) = (args.first(), args.get(1)) else {
-        bail!("usage: switchboard-local sign partoo|bird FILE [--timestamp UNIX] [--url URL]");
+    let names: Vec<&str> = registry::all().map(Descriptor::name).collect();
+    let usage = format!(
+        "usage: switchboard-local sign {} FILE [--timestamp UNIX] [--url URL]",
+        names.join("|")
+    );
+    let (Some(name), Some(file)) = (args.first(), args.get(1)) else {
+        bail!("{usage}");
+    };
+    let Some(provider) = Provider::from_name(name) else {
+        bail!("unknown provider {name}: {usage}");
+    };
+    let keys = effective()?
+        .into_iter()
+        .find(|k| k.descriptor.provider == provider)
+        .context("every registered provider has keys")?;
+    let d = keys.descriptor;
+    let Some(header) = d.signature_header else {
+        bail!(
+            "{} requests are not signed: the credential is in the URL ({})",
+            d.display_name,
+            d.path(&keys.signing)
+        );
     };
     let body = std::fs::read(file).with_context(|| format!("reading {file}"))?;
-    let keys = effective()?;
-    match provider.as_str() {
-        "partoo" => println!("{}", sign_partoo(&keys.dev.partoo_signing_key()?, &body)),
-        "bird" => {
-            let timestamp = flag(args, "--timestamp")
-                .unwrap_or_else(|| chrono::Utc::now().timestamp().to_string());
-            println!(
-                "{}",
-                bird::sign(
-                    keys.bird_signing_keys[0].as_bytes(),
-                    &timestamp,
-                    &bird_url(args),
-                    &body
-                )
-            );
-        }
-        other => bail!("cannot sign for {other}: partoo or bird (ZipMessage is not signed)"),
-    }
+    let timestamp = match flag(args, "--timestamp") {
+        Some(t) => t.parse().context("--timestamp takes Unix seconds")?,
+        None => chrono::Utc::now().timestamp(),
+    };
+    let headers = (d.sign)(&SignRequest {
+        key: &keys.signing,
+        url: &provider_url(&keys, args),
+        body: &body,
+        timestamp,
+    })
+    .map_err(|e| anyhow::anyhow!("the {} signing key: {e}", d.display_name))?;
+    let (_, value) = headers
+        .into_iter()
+        .find(|(name, _)| *name == header)
+        .context("the signer sets its signature header")?;
+    println!("{value}");
     Ok(())
 }
 
@@ -222,34 +240,29 @@ async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
         .find(|f| f.binary == tool)
         .with_context(|| format!("template.yaml has no {tool} function"))?;
     let mut function_env = function.env.clone();
-    function_env.extend(env_overrides());
+    function_env.extend(local_settings(args));
     let env = |name: &str| function_env.get(name).cloned();
     let payload: serde_json::Value =
         serde_json::from_str(request).context("REQUEST must be JSON")?;
-    let (request, selection) =
-        switchboard_aws::lambda::tool_request(payload).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = switchboard_aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        switchboard_aws::config::table_name(&env)?,
-    );
-    // No Lambda deadline here: one run goes to the end of the selection.
-    let run = switchboard_pipeline::Run {
-        cursor: request.cursor.as_deref(),
-        ..switchboard_pipeline::Run::to_the_end()
-    };
+    // The Lambda's own handler, built from the same environment; no Lambda
+    // deadline here, so one run goes to the end of the selection.
+    let to_the_end = || true;
+    let tool_error = |e: Box<dyn std::error::Error + Send + Sync>| anyhow::anyhow!("{e}");
     let report = if tool == "replay" {
-        let publisher = switchboard_aws::SqsPublisher::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            switchboard_aws::QueueUrls::from_lookup(&env)?,
-        );
-        let replay_id = request.replay_id()?;
+        let handler = switchboard_aws::lambda::ReplayHandler::from_lookup(&env, &sdk)?;
         serde_json::to_value(
-            switchboard_pipeline::replay(&store, &publisher, &selection, &replay_id, &run).await?,
+            handler
+                .run(payload, &to_the_end)
+                .await
+                .map_err(tool_error)?,
         )?
     } else {
-        let admission = switchboard_aws::config::admission(&env);
+        let handler = switchboard_aws::lambda::ReprocessHandler::from_lookup(&env, &sdk)?;
         serde_json::to_value(
-            switchboard_pipeline::reprocess(&store, &store, &admission, &selection, &run).await?,
+            handler
+                .run(payload, &to_the_end)
+                .await
+                .map_err(tool_error)?,
         )?
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -351,64 +364,63 @@ async fn up(args: &[String]) -> Result<()> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
     let port = port(args);
     let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
-    let env_overrides = env_overrides();
-    let partoo_orgs = env_overrides
-        .get("PARTOO_ORG_IDS")
-        .cloned()
-        .unwrap_or_default();
     let options = LocalOptions {
         template: flag(args, "--template")
             .map(PathBuf::from)
             .unwrap_or_else(|| "template.yaml".into()),
         stack_name: stack_name.clone(),
         bind: ([127, 0, 0, 1], port).into(),
-        secret_values: HashMap::from([
-            (
-                "ZIPMESSAGE_SECRET_ID".to_owned(),
-                json(&keys.zipmessage_tokens),
-            ),
-            (
-                "PARTOO_SECRET_ID".to_owned(),
-                json(&keys.partoo_public_keys),
-            ),
-            ("BIRD_SECRET_ID".to_owned(), json(&keys.bird_signing_keys)),
-        ]),
-        env_overrides,
+        secret_values: keys
+            .iter()
+            .map(|k| {
+                (
+                    k.descriptor.credentials.secret.to_owned(),
+                    json(&k.configured),
+                )
+            })
+            .collect(),
+        env_overrides: env_overrides(),
     };
     let stack = LocalStack::start(options).await?;
     let base = format!("http://{}", stack.addr);
+    let settings = local_settings(args);
     println!();
     println!("switchboard local stack '{stack_name}' is up (Ctrl-C stops it)");
     println!();
     println!("  Webhook URLs");
-    println!(
-        "    ZipMessage  POST {base}/webhooks/zipmessage/{}",
-        keys.zipmessage_tokens[0]
-    );
-    println!("    Partoo      POST {base}/webhooks/partoo");
-    println!("    Bird        POST {base}/webhooks/bird");
+    for k in &keys {
+        let d = k.descriptor;
+        println!(
+            "    {:<11} POST {base}{}",
+            d.display_name,
+            d.path(&k.signing)
+        );
+    }
     println!();
     println!(
         "  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables)"
     );
-    println!(
-        "    ZIPMESSAGE_TOKENS   {}",
-        keys.zipmessage_tokens.join(",")
-    );
-    println!(
-        "    PARTOO_PUBLIC_KEYS  {}",
-        keys.partoo_public_keys.join(",")
-    );
-    println!(
-        "    BIRD_SIGNING_KEYS   {}",
-        keys.bird_signing_keys.join(",")
-    );
-    println!("    BIRD_WEBHOOK_URL    {}", bird_url(args));
-    println!("    PARTOO_ORG_IDS      {partoo_orgs}  (Partoo organisations published; others are quarantined)");
-    println!(
-        "    Partoo dev signing key (seed, base64): {}",
-        keys.dev.partoo_private_key
-    );
+    for k in &keys {
+        let d = k.descriptor;
+        println!(
+            "    {:<30} {}",
+            d.credentials.inline,
+            k.configured.join(",")
+        );
+        for s in d.settings {
+            let value = settings.get(s.name).cloned().unwrap_or_else(|| {
+                let default = s.default.unwrap_or_default();
+                format!("{default} (template default)")
+            });
+            println!("    {:<30} {value}", s.name);
+        }
+        if k.signing != k.configured[0] {
+            println!(
+                "    {:<30} {}  (signs as the provider)",
+                d.credentials.dev_variable, k.signing
+            );
+        }
+    }
     println!();
     println!("  DynamoDB table  {}", stack.table_name);
     for family in Family::ALL {

@@ -351,7 +351,7 @@ impl EventArchive for DynamoStore {
                 let end = (start + step).min(ids.len());
                 let pks: Vec<String> = ids[start..end]
                     .iter()
-                    .flat_map(|id| Provider::ALL.map(|p| partition_key(p, id)))
+                    .flat_map(|id| Provider::ALL.iter().map(move |&p| partition_key(p, id)))
                     .collect();
                 let next = (end < ids.len()).then(|| Position {
                     offset: end,

@@ -12,13 +12,12 @@ pub mod dynamo;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;
+pub mod sdk;
 pub mod secrets;
 pub mod sqs;
 
-pub use config::{
-    key_variables, load_provider, process_env, sdk_config, sdk_loader, ConfigError, KeySource,
-    Lookup, QueueUrls, WebhookConfig,
-};
+pub use config::{process_env, ConfigError, KeySource, Lookup, QueueUrls, WebhookConfig};
 pub use dynamo::DynamoStore;
+pub use sdk::{sdk_config, sdk_loader};
 pub use sqs::SqsPublisher;
 pub use switchboard_types::Provider;

@@ -16,7 +16,7 @@
 //! a message that would exceed [`MAX_MESSAGE_BYTES`] with its normalised
 //! copies is sent without them, marked by `data.omitted`.
 
-use crate::item::raw_body;
+use crate::codec::raw_body;
 use crate::ports::Publisher;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};

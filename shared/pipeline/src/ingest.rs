@@ -87,6 +87,11 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
+    /// Which provider this pipeline serves.
+    pub fn provider(&self) -> switchboard_types::Provider {
+        self.provider.provider()
+    }
+
     /// Builds the pipeline, admitting what [`Admission::default`] admits
     /// (no Partoo organisation: see [`Ingest::with_admission`]). The body
     /// limit is clamped to what one stored item can always hold.

@@ -9,9 +9,10 @@
 //!   tests; the AWS adapters live in `switchboard-aws`.
 //! - [`outcome`]: what each request came to, for logs and metrics.
 //! - [`tools`]: the operator tools `replay` and `reprocess`.
-//! - [`item`]: building the stored item and reading its raw body back.
+//! - [`item`]: building the stored item; [`codec`]: its body's encoding.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod error;
 pub mod fanout;
 pub mod ingest;

@@ -11,8 +11,9 @@
 //! `cursor` goes on where the run stopped, so any selection finishes in
 //! several calls.
 
+use crate::codec::raw_body;
 use crate::fanout::{message_for, publish_batches, ByFamily};
-use crate::item::{self, raw_body};
+use crate::item;
 use crate::ports::{EventStore, InsertOutcome, Publisher, StoreError};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -16,11 +16,14 @@
 //! metadata, never as identity.
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
+use crate::registry::{
+    admit_all, Credentials, Descriptor, DevCredential, LocalDefault, Setting, Settings,
+};
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -42,6 +45,86 @@ pub const REQUEST_ID_HEADER: &str = "messagebird-request-id";
 pub const DEFAULT_TOLERANCE_SECS: u64 = 129_600;
 /// Future tolerance: how far ahead of our clock a timestamp may be (clock skew).
 pub const FUTURE_TOLERANCE_SECS: u64 = 300;
+
+/// The setting naming the public URL Bird posts to (part of the signature).
+pub const WEBHOOK_URL: &str = "BIRD_WEBHOOK_URL";
+/// The setting for the past tolerance, in seconds.
+pub const TOLERANCE: &str = "BIRD_TIMESTAMP_TOLERANCE_SECS";
+
+/// Bird in the registry.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    provider: Provider::Bird,
+    display_name: "Bird",
+    route: "/webhooks/bird",
+    function: "bird-webhook",
+    credentials: Credentials {
+        inline: "BIRD_SIGNING_KEYS",
+        secret: "BIRD_SECRET_ID",
+        dev_variable: "BIRD_SIGNING_KEY",
+        dev: |seed| DevCredential::shared(URL_SAFE_NO_PAD.encode(seed)),
+    },
+    settings: &[
+        Setting {
+            name: WEBHOOK_URL,
+            default: None,
+            local: LocalDefault::RouteUrl,
+            reprocess: false,
+            doc: "the public URL Bird posts to (part of the signature)",
+        },
+        Setting {
+            name: TOLERANCE,
+            default: Some("129600"),
+            local: LocalDefault::Template,
+            reprocess: false,
+            doc: "how old a validly signed timestamp may be (default 129600 = 36 h; the \
+                  future tolerance is 300 s); with `RETENTION_DAYS` > 0, past + future must \
+                  be shorter than the retention",
+        },
+    ],
+    build: |keys, settings| {
+        let tolerance = tolerance(settings)?;
+        let url = settings.get(WEBHOOK_URL).unwrap_or_default();
+        Ok(Box::new(Bird::new(keys, url, tolerance)?))
+    },
+    check: |settings| tolerance(settings).map(drop),
+    decode,
+    admit: admit_all,
+    sign: |request| {
+        let timestamp = request.timestamp.to_string();
+        let signature = sign(
+            request.key.as_bytes(),
+            &timestamp,
+            request.url,
+            request.body,
+        );
+        Ok(vec![
+            (TIMESTAMP_HEADER, timestamp),
+            (SIGNATURE_HEADER, signature),
+        ])
+    },
+    signature_header: Some(SIGNATURE_HEADER),
+    fixtures: &["conversation.updated.json"],
+};
+
+/// The past tolerance, checked against the retention period: a stored
+/// event must outlive every validly signed copy of its request. Once
+/// DynamoDB's TTL removes it, a copy still inside Bird's window would be
+/// stored and published again, so with a retention period the whole window
+/// (past tolerance + [`FUTURE_TOLERANCE_SECS`]) must be shorter.
+fn tolerance(settings: &Settings) -> Result<u64, ConfigError> {
+    let tolerance_secs: u64 = settings.number(TOLERANCE)?;
+    let retention_days = settings.retention_days;
+    let window = tolerance_secs.saturating_add(FUTURE_TOLERANCE_SECS);
+    let retention = u64::from(retention_days) * 86_400;
+    if retention_days > 0 && window >= retention {
+        return Err(ConfigError::Invalid(format!(
+            "{TOLERANCE}={tolerance_secs} s (plus {FUTURE_TOLERANCE_SECS} s ahead) is not shorter \
+             than RETENTION_DAYS={retention_days} ({retention} s): a signed Bird request could \
+             outlive its stored event and be stored again; lower the tolerance or keep events longer"
+        )));
+    }
+    Ok(tolerance_secs)
+}
 
 /// The Bird provider with its signing keys and public webhook URL.
 pub struct Bird {

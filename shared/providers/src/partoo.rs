@@ -18,15 +18,16 @@
 //! carries real data and real ids; it is a test delivery ([`Delivery::test`]).
 
 use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload};
+use crate::registry::{no_check, Credentials, Descriptor, DevCredential, LocalDefault, Setting};
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
-    AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
+    Admission, AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::pkcs8::DecodePublicKey;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
@@ -40,6 +41,101 @@ pub const TRYOUT_HEADER: &str = "x-partoo-webhook-tryout";
 pub const PRODUCTION_KEY: &str = "MCowBQYDK2VwAyEA0G9ciHL6XZQXuWq6W4dFLvwNEPWgcdtQgEVlBIwZWBQ=";
 /// Partoo's documented sandbox public key (base64 DER).
 pub const SANDBOX_KEY: &str = "MCowBQYDK2VwAyEALsyvX2yVnG3ZKRIFfEvYk2nkzanoNgAqBSqdeNub4sM=";
+
+/// The setting that lists the organisations whose events are published.
+pub const ORG_IDS: &str = "PARTOO_ORG_IDS";
+
+/// Partoo in the registry.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    provider: Provider::Partoo,
+    display_name: "Partoo",
+    route: "/webhooks/partoo",
+    function: "partoo-webhook",
+    credentials: Credentials {
+        inline: "PARTOO_PUBLIC_KEYS",
+        secret: "PARTOO_SECRET_ID",
+        dev_variable: "PARTOO_SIGNING_KEY",
+        dev: dev_credential,
+    },
+    settings: &[Setting {
+        name: ORG_IDS,
+        default: Some(""),
+        // The organisation of Partoo's documented example (`payload.org_id`),
+        // so the committed seed is published by the local stack.
+        local: LocalDefault::Value("123"),
+        reprocess: true,
+        doc: "Partoo organisations whose events are published (comma-separated); \
+              empty publishes nothing from Partoo (kept as quarantined `org_not_allowed`)",
+    }],
+    build: |keys, _| Ok(Box::new(Partoo::new(keys)?)),
+    check: no_check,
+    decode,
+    admit,
+    sign: |request| {
+        let key = signing_key(request.key)?;
+        Ok(vec![(SIGNATURE_HEADER, sign(&key, request.body))])
+    },
+    signature_header: Some(SIGNATURE_HEADER),
+    fixtures: &["message_created.json"],
+};
+
+/// The organisations an admission setting lists (`PARTOO_ORG_IDS`: comma-
+/// or space-separated, or a JSON array). Numeric ids are compared as
+/// numbers (`0123` lists organisation 123).
+pub fn org_ids(list: &str) -> std::collections::BTreeSet<String> {
+    crate::split_key_list(list)
+        .into_iter()
+        .map(|id| id.parse::<u64>().map(|n| n.to_string()).unwrap_or(id))
+        .collect()
+}
+
+/// One Partoo key signs every organisation's webhooks, so an event is
+/// published only when the organisation its body names is listed.
+fn admit(admission: &Admission, decoded: &Decoded) -> Result<(), DecodeError> {
+    match &decoded.account {
+        Some(org) if admission.partoo_org_ids.contains(org) => Ok(()),
+        org => Err(DecodeError::OrgNotAllowed {
+            org_id: org.clone(),
+        }),
+    }
+}
+
+/// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410).
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// Base64 DER (SubjectPublicKeyInfo) of an Ed25519 public key: the form
+/// Partoo publishes its keys in.
+pub fn public_key_der_b64(key: &SigningKey) -> String {
+    let mut der = ED25519_SPKI_PREFIX.to_vec();
+    der.extend_from_slice(key.verifying_key().as_bytes());
+    STANDARD.encode(der)
+}
+
+/// A signing key from its base64 32-byte seed (the dev stand-in for
+/// Partoo's private key).
+pub fn signing_key(seed_b64: &str) -> Result<SigningKey, String> {
+    let seed: [u8; 32] = STANDARD
+        .decode(seed_b64.trim())
+        .map_err(|_| "not base64".to_owned())?
+        .try_into()
+        .map_err(|_| "not a 32-byte seed".to_owned())?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// `X-Partoo-Signature-v1` for `body`, as Partoo computes it.
+pub fn sign(key: &SigningKey, body: &[u8]) -> String {
+    STANDARD.encode(key.sign(body).to_bytes())
+}
+
+/// A dev key pair: the seed signs, its public key is configured.
+fn dev_credential(seed: &[u8; 32]) -> DevCredential {
+    DevCredential {
+        signing: STANDARD.encode(seed),
+        configured: public_key_der_b64(&SigningKey::from_bytes(seed)),
+    }
+}
 
 /// The Partoo provider with its active public keys.
 #[derive(Debug)]
@@ -110,7 +206,7 @@ impl WebhookProvider for Partoo {
         // Partoo's private key did not make. The strict check adds refusing a
         // small-order key (done once, in `parse_public_key`) and a small-order
         // `R`, which only the key's holder can produce; decompressing `R` for
-        // it cost ~6% of a Partoo event (docs/performance.md).
+        // it was a measurable share of a Partoo event's CPU (docs/performance.md).
         if self
             .keys
             .iter()

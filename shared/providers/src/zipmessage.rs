@@ -9,10 +9,13 @@
 //! therefore the conversation key for every ZipMessage event.
 
 use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
+use crate::registry::{admit_all, no_check, Credentials, Descriptor, DevCredential};
 use crate::{
     body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -20,6 +23,34 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
+
+/// ZipMessage in the registry.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    provider: Provider::Zipmessage,
+    display_name: "ZipMessage",
+    route: "/webhooks/zipmessage/{token}",
+    function: "zipmessage-webhook",
+    credentials: Credentials {
+        inline: "ZIPMESSAGE_TOKENS",
+        secret: "ZIPMESSAGE_SECRET_ID",
+        dev_variable: "ZIPMESSAGE_TOKEN",
+        // 43 URL-safe characters: the token goes into the URL as it is.
+        dev: |seed| DevCredential::shared(URL_SAFE_NO_PAD.encode(seed)),
+    },
+    settings: &[],
+    build: |tokens, _| Ok(Box::new(Zipmessage::new(tokens)?)),
+    check: no_check,
+    decode,
+    admit: admit_all,
+    // Not signed: the token in the path is the credential.
+    sign: |_| Ok(Vec::new()),
+    signature_header: None,
+    fixtures: &[
+        "conversation_created.json",
+        "message_created.json",
+        "message_played.json",
+    ],
+};
 
 /// The ZipMessage provider with its active URL tokens.
 pub struct Zipmessage {

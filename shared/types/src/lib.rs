@@ -12,58 +12,50 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// The webhook senders switchboard understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
+/// Declares [`Provider`] from one line per provider, so its variants, its
+/// `ALL` list and its names cannot disagree. Everything else about a
+/// provider (route, credentials, settings, decoding, signing, fixtures) is
+/// its descriptor in `switchboard_providers::registry`.
+macro_rules! providers {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
+        /// The webhook senders switchboard understands.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+        pub enum Provider {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl Provider {
+            /// Every provider, in a stable order.
+            pub const ALL: &'static [Provider] = &[$(Provider::$variant,)+];
+
+            /// The lowercase name used in URLs, keys, CloudEvent types and logs.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Provider::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+providers! {
     /// ZipMessage (now Clarityflow): unsigned, authenticated by a URL token.
-    Zipmessage,
+    Zipmessage = "zipmessage",
     /// Partoo: Ed25519 signature over the raw body.
-    Partoo,
-    /// Bird (formerly MessageBird) Conversations API: HMAC-SHA256.
-    Bird,
+    Partoo = "partoo",
+    /// Bird (formerly MessageBird): HMAC-SHA256.
+    Bird = "bird",
 }
 
 impl Provider {
-    /// Every provider, in a stable order.
-    pub const ALL: [Provider; 3] = [Provider::Zipmessage, Provider::Partoo, Provider::Bird];
-
-    /// The lowercase name used in URLs, keys, CloudEvent types and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Zipmessage => "zipmessage",
-            Provider::Partoo => "partoo",
-            Provider::Bird => "bird",
-        }
-    }
-
     /// The CloudEvents `source` attribute for this provider's events.
     pub fn cloudevent_source(self) -> String {
         format!("urn:switchboard:{}", self.as_str())
     }
 
-    /// The webhook route this provider is served at (API Gateway syntax:
-    /// `{token}` is a path parameter). template.yaml declares exactly these.
-    pub fn route(self) -> &'static str {
-        match self {
-            Provider::Zipmessage => "/webhooks/zipmessage/{token}",
-            Provider::Partoo => "/webhooks/partoo",
-            Provider::Bird => "/webhooks/bird",
-        }
-    }
-
-    /// The name of this provider's webhook function crate and binary.
-    pub fn function_binary(self) -> &'static str {
-        match self {
-            Provider::Zipmessage => "zipmessage-webhook",
-            Provider::Partoo => "partoo-webhook",
-            Provider::Bird => "bird-webhook",
-        }
-    }
-
     /// Parses the lowercase name (as in the webhook path).
     pub fn from_name(name: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+        Provider::ALL.iter().copied().find(|p| p.as_str() == name)
     }
 }
 
@@ -456,8 +448,14 @@ mod tests {
 
     #[test]
     fn provider_names_round_trip() {
-        for p in Provider::ALL {
+        for &p in Provider::ALL {
             assert_eq!(Provider::from_name(p.as_str()), Some(p));
+            let json = serde_json::to_string(&p).expect("serialises");
+            assert_eq!(
+                json,
+                format!("\"{}\"", p.as_str()),
+                "serde uses the same name"
+            );
         }
         assert_eq!(Provider::from_name("Bird"), None);
     }

@@ -15,16 +15,17 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use switchboard_pipeline::item;
+use switchboard_providers::registry::{self, Descriptor, LocalDefault, SignRequest};
 use switchboard_providers::{bird, decode_body, Delivery};
 use switchboard_tests::cost::{index_entry_size, item_size, write_units};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
 use switchboard_tests::{
-    fixture, keys, lambda_env, moto_endpoint, partoo_signature, provision_only, root, unique,
-    PARTOO_SEED_ORG, SEEDS,
+    distinct, fixture, keys, lambda_env, moto_endpoint, provision_only, root, seeds, unique,
 };
 
-const BIRD_URL: &str = "https://hooks.example.com/webhooks/bird";
-const WEBHOOKS: [&str; 3] = ["zipmessage-webhook", "partoo-webhook", "bird-webhook"];
+/// The public base URL the webhooks are configured with (settings that
+/// name a provider's public URL get this plus its route).
+const PUBLIC_BASE: &str = "https://hooks.example.com";
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -33,79 +34,34 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A distinct, authentic API Gateway event for `function`, number `n`.
-fn event(function: &str, run: &str, n: usize) -> Value {
-    let json = [("content-type", "application/json")];
-    match function {
-        "zipmessage-webhook" => {
-            let body = String::from_utf8(fixture("zipmessage", "message_created.json"))
-                .unwrap_or_default();
-            let body = body.replace(
-                "c6ec4301-8d97-4c53-8dff-06947ff750ca",
-                &format!("{run}-{n}"),
-            );
-            let path = format!("/webhooks/zipmessage/{}", keys::ZIPMESSAGE_TOKEN);
-            http_api_event(
-                "POST",
-                "/webhooks/zipmessage/{token}",
-                &path,
-                &json,
-                body.as_bytes(),
-                Some(("token", keys::ZIPMESSAGE_TOKEN)),
-            )
-        }
-        "partoo-webhook" => {
-            let body =
-                String::from_utf8(fixture("partoo", "message_created.json")).unwrap_or_default();
-            // Partoo's dedup key is the message id: make it unique per run and event.
-            let body = body.replacen("\"id\": 123,", &format!("\"id\": \"{run}-{n}\","), 1);
-            let signature = partoo_signature(&keys::partoo(), body.as_bytes());
-            let headers = [
-                ("content-type", "application/json"),
-                ("x-partoo-signature-v1", signature.as_str()),
-            ];
-            let mut event = http_api_event(
-                "POST",
-                "/webhooks/partoo",
-                "/webhooks/partoo",
-                &headers,
-                body.as_bytes(),
-                None,
-            );
-            // Distinct per run too: the message id space restarts each run.
-            event["headers"]["x-bench-run"] = Value::from(run);
-            event
-        }
-        _ => {
-            // Bird's dedup key is (event, payload.id, payload.updatedAt), all
-            // signed: make the conversation id unique per run and event.
-            let body = String::from_utf8(fixture("bird", "conversation.updated.json"))
-                .unwrap_or_default()
-                .replacen(
-                    "badbf15c-bad3-4bf3-9223-6b7f414f9770",
-                    &format!("{run}-{n}"),
-                    1,
-                )
-                .into_bytes();
-            let ts = chrono::Utc::now().timestamp().to_string();
-            let signature = bird::sign(keys::BIRD_KEY.as_bytes(), &ts, BIRD_URL, &body);
-            let request_id = format!("{run}-{n}");
-            let headers = [
-                ("content-type", "application/json"),
-                ("messagebird-request-timestamp", ts.as_str()),
-                ("messagebird-signature", signature.as_str()),
-                ("messagebird-request-id", request_id.as_str()),
-            ];
-            http_api_event(
-                "POST",
-                "/webhooks/bird",
-                "/webhooks/bird",
-                &headers,
-                &body,
-                None,
-            )
-        }
-    }
+/// A distinct, authentic API Gateway event for `provider`, number `n`: its
+/// first seed with its ids made unique, signed with the current test key.
+fn event(d: &Descriptor, run: &str, n: usize) -> Value {
+    let body = distinct(&fixture(d.name(), d.fixtures[0]), &format!("{run}-{n}"));
+    let key = &keys::current(d.provider).signing;
+    let path = d.path(key);
+    let signed = (d.sign)(&SignRequest {
+        key,
+        url: &format!("{PUBLIC_BASE}{path}"),
+        body: &body,
+        timestamp: chrono::Utc::now().timestamp(),
+    })
+    .expect("a test key signs");
+    // Sent as a provider sends it: with a delivery id where it has one.
+    let request_id = format!("{run}-{n}");
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        (bird::REQUEST_ID_HEADER, request_id.as_str()),
+    ];
+    headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
+    http_api_event(
+        "POST",
+        d.route,
+        &path,
+        &headers,
+        &body,
+        d.token_prefix().map(|_| ("token", key.as_str())),
+    )
 }
 
 /// Whether the function stored a new event: 200 with `"status": "accepted"`.
@@ -174,8 +130,19 @@ async fn main() -> Result<()> {
     let (_sdk, provisioned) = provision_only().await;
     let env_of = |binary: &str| -> Result<HashMap<String, String>> {
         let mut env = lambda_env(&provisioned.functions, binary);
-        env.insert("BIRD_WEBHOOK_URL".into(), BIRD_URL.into());
-        env.insert("PARTOO_ORG_IDS".into(), PARTOO_SEED_ORG.into());
+        for d in registry::all() {
+            for s in d.settings {
+                match s.local {
+                    LocalDefault::Template => {}
+                    LocalDefault::Value(value) => {
+                        env.insert(s.name.into(), value.into());
+                    }
+                    LocalDefault::RouteUrl => {
+                        env.insert(s.name.into(), format!("{PUBLIC_BASE}{}", d.route));
+                    }
+                }
+            }
+        }
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
         // Straight to moto: the limits proxy's extra hop is not what Lambda pays.
         env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
@@ -196,7 +163,8 @@ async fn main() -> Result<()> {
         "1st invoke p90"
     );
     let mut worst_init_p50 = Duration::ZERO;
-    for function in WEBHOOKS {
+    for d in registry::all() {
+        let function = d.function;
         let binary = release.join(function);
         if !binary.exists() {
             bail!(
@@ -213,7 +181,7 @@ async fn main() -> Result<()> {
             let ready = api.wait_ready().await;
             inits.push(ready - started);
             cpus.push(api.pid().and_then(cpu_time));
-            let event = event(function, &unique("c"), n);
+            let event = event(d, &unique("c"), n);
             let sent = Instant::now();
             let outcome = api.invoke(&event).await;
             firsts.push(sent.elapsed());
@@ -242,10 +210,14 @@ async fn main() -> Result<()> {
 
     // Control: the same init with the keys inline (no Secrets Manager call),
     // to show what the one secret fetch costs.
-    let function = "zipmessage-webhook";
+    let control = registry::all().next().context("a provider")?;
+    let function = control.function;
     let mut env = env_of(function)?;
-    env.remove("ZIPMESSAGE_SECRET_ID");
-    env.insert("ZIPMESSAGE_TOKENS".into(), keys::ZIPMESSAGE_TOKEN.into());
+    env.remove(control.credentials.secret);
+    env.insert(
+        control.credentials.inline.into(),
+        keys::current(control.provider).configured.clone(),
+    );
     let (mut inits, mut cpus) = (Vec::new(), Vec::new());
     for _ in 0..cold_runs {
         let mut api = RuntimeApi::start().await;
@@ -266,14 +238,15 @@ async fn main() -> Result<()> {
     println!();
     println!("== memory: peak RSS (VmHWM) after {invocations} invocations of distinct events");
     let mut worst_rss = 0;
-    for function in WEBHOOKS {
+    for d in registry::all() {
+        let function = d.function;
         let mut api = RuntimeApi::start().await;
         api.spawn(&release.join(function), function, &env_of(function)?);
         api.wait_ready().await;
         let run = unique("m");
         let started = Instant::now();
         for n in 0..invocations {
-            let outcome = api.invoke(&event(function, &run, n)).await;
+            let outcome = api.invoke(&event(d, &run, n)).await;
             if !accepted(&outcome) {
                 bail!("{function}: invocation {n} answered {outcome:?}");
             }
@@ -300,7 +273,7 @@ async fn main() -> Result<()> {
         "seed", "item bytes", "item WRU", "by-conversation (ALL)", "by-day (INCLUDE)"
     );
     let mut worst_wru = 0;
-    for (provider, dir, file) in SEEDS {
+    for (provider, dir, file) in seeds() {
         let body = fixture(dir, file);
         // As delivered: Bird sends its request id (a UUID), which is stored.
         let delivery = Delivery {

@@ -1,4 +1,4 @@
-//! `make load`: N distinct events across the three providers, each
+//! `make load`: N distinct events across every provider's seeds, each
 //! delivered 3 times in shuffled order with 64 requests in flight, through
 //! the local stack's HTTP gateway (moto behind it). Then it checks and
 //! prints: every response 2xx, every copy of an event answered with the same
@@ -11,12 +11,11 @@
 
 use futures::stream::{self, StreamExt};
 use rand::seq::SliceRandom;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use switchboard_tests::{fixture, TestStack};
-use switchboard_types::Family;
+use switchboard_tests::{distinct, fixture, seeds, TestStack};
+use switchboard_types::{Family, Provider};
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter()
@@ -28,44 +27,22 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 /// One logical event: which provider, and its body.
 struct Event {
-    provider: &'static str,
+    provider: Provider,
     body: Vec<u8>,
 }
 
+/// `n` distinct events, taking every registered provider's seeds in turn.
 fn events(n: usize) -> Vec<Event> {
-    let zip: Value =
-        serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
-    let partoo: Value =
-        serde_json::from_slice(&fixture("partoo", "message_created.json")).expect("seed");
-    let bird: Value =
-        serde_json::from_slice(&fixture("bird", "conversation.updated.json")).expect("seed");
+    let seeds: Vec<(Provider, Vec<u8>)> = seeds()
+        .into_iter()
+        .map(|(provider, dir, file)| (provider, fixture(dir, file)))
+        .collect();
     (0..n)
-        .map(|i| match i % 3 {
-            0 => {
-                let mut body = zip.clone();
-                body["id"] = format!("load-{i:08}").into();
-                Event {
-                    provider: "zipmessage",
-                    body: serde_json::to_vec(&body).expect("encode"),
-                }
-            }
-            1 => {
-                let mut body = partoo.clone();
-                body["payload"]["message"]["id"] = (1_000_000 + i).into();
-                body["payload"]["message"]["conversation_id"] = (i % 97).into();
-                body["payload"]["conversation"]["id"] = (i % 97).into();
-                Event {
-                    provider: "partoo",
-                    body: serde_json::to_vec(&body).expect("encode"),
-                }
-            }
-            _ => {
-                let mut body = bird.clone();
-                body["payload"]["id"] = format!("00000000-0000-4000-8000-{i:012}").into();
-                Event {
-                    provider: "bird",
-                    body: serde_json::to_vec(&body).expect("encode"),
-                }
+        .map(|i| {
+            let (provider, seed) = &seeds[i % seeds.len()];
+            Event {
+                provider: *provider,
+                body: distinct(seed, &format!("load-{i:08}")),
             }
         })
         .collect()
@@ -74,11 +51,7 @@ fn events(n: usize) -> Vec<Event> {
 /// Sends one copy; returns (status, event id, latency).
 async fn send(t: &TestStack, event: &Event) -> (u16, Option<String>, Duration) {
     let started = Instant::now();
-    let (status, reply) = match event.provider {
-        "zipmessage" => t.post_zipmessage(&event.body).await,
-        "partoo" => t.post_partoo(&event.body).await,
-        _ => t.post_bird(&event.body, &[]).await,
-    };
+    let (status, reply) = t.post_as(event.provider, &event.body, &[]).await;
     let id = reply["event_ids"][0].as_str().map(str::to_owned);
     (status, id, started.elapsed())
 }

@@ -1,0 +1,158 @@
+//! The providers' errors: why a request is not authentic (401), why an
+//! authentic body is quarantined (a stable reason code), and why a
+//! provider's configuration is unusable (start-up).
+
+use crate::decode::MAX_TYPE_LEN;
+
+/// Why a request failed authentication. Every variant answers 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// ZipMessage URL carried no token.
+    #[error("the webhook URL carries no token")]
+    MissingToken,
+    /// ZipMessage token matched no configured token.
+    #[error("the webhook URL token is not valid")]
+    InvalidToken,
+    /// The signature header is absent or empty.
+    #[error("missing signature header {0}")]
+    MissingSignature(&'static str),
+    /// The signature header is not base64 of the right length.
+    #[error("the signature header {0} is not a well-formed signature")]
+    MalformedSignature(&'static str),
+    /// The signature matched no configured key.
+    #[error("the signature does not match the body")]
+    InvalidSignature,
+    /// Bird's timestamp header is absent.
+    #[error("missing timestamp header {0}")]
+    MissingTimestamp(&'static str),
+    /// Bird's timestamp header is not a Unix time.
+    #[error("the timestamp header {0} is not a Unix time")]
+    MalformedTimestamp(&'static str),
+    /// Bird's (validly signed) timestamp is older than the past tolerance
+    /// or further ahead than the future tolerance.
+    #[error("the request timestamp is {skew_secs} s {direction} now, past the accepted {tolerance_secs} s")]
+    TimestampOutOfWindow {
+        /// How far the timestamp is from now.
+        skew_secs: u64,
+        /// `before` or `after`.
+        direction: &'static str,
+        /// The tolerance in that direction.
+        tolerance_secs: u64,
+    },
+}
+
+impl AuthError {
+    /// Stable machine-readable code for the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::MissingSignature(_) => "missing_signature",
+            AuthError::MalformedSignature(_) => "malformed_signature",
+            AuthError::InvalidSignature => "invalid_signature",
+            AuthError::MissingTimestamp(_) => "missing_timestamp",
+            AuthError::MalformedTimestamp(_) => "malformed_timestamp",
+            AuthError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
+        }
+    }
+}
+
+/// Why an authentic body is not published: it could not be decoded, or is
+/// not admitted. The event is stored as quarantined, with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Over the body limit: kept as far as an item holds, never decoded.
+    #[error(
+        "the body is {size} bytes, over the limit of {limit}; its first {limit} bytes are kept"
+    )]
+    TooLarge {
+        /// The body's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A Partoo event of an organisation that is not listed (or that names none).
+    #[error("{}", match org_id {
+        Some(org) => format!("Partoo organisation {org} is not in PARTOO_ORG_IDS"),
+        None => "the Partoo event names no organisation (payload.org_id or payload.business.org_id)".to_owned(),
+    })]
+    OrgNotAllowed {
+        /// The organisation the body names.
+        org_id: Option<String>,
+    },
+    /// Not JSON at all (or invalid UTF-8, or nested too deep).
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// JSON, but not the provider's envelope.
+    #[error("the body is not a {provider} envelope: {detail}")]
+    NoEnvelope {
+        /// Provider name.
+        provider: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A known event type without a field needed to identify or key it.
+    #[error("{event_type} is missing the required field {field}")]
+    MissingField {
+        /// The native type.
+        event_type: String,
+        /// Dotted path of the missing field.
+        field: &'static str,
+    },
+    /// An event type longer than any a provider documents.
+    #[error("the event type is {len} bytes, over the limit of {MAX_TYPE_LEN}")]
+    TypeTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The store refused the accepted event for good (DynamoDB's
+    /// `ValidationException`): it is kept as quarantined instead.
+    #[error("the store refused the event: {0}")]
+    StorageRefused(String),
+}
+
+impl DecodeError {
+    /// Stable machine-readable reason code stored with the quarantined event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::OrgNotAllowed { .. } => "org_not_allowed",
+            DecodeError::MalformedJson(_) => "malformed_json",
+            DecodeError::NoEnvelope { .. } => "no_envelope",
+            DecodeError::MissingField { .. } => "missing_field",
+            DecodeError::TypeTooLong { .. } => "type_too_long",
+            DecodeError::StorageRefused(_) => "storage_refused",
+        }
+    }
+
+    /// The native type, when the envelope was readable far enough to tell.
+    pub fn native_type(&self) -> Option<&str> {
+        match self {
+            DecodeError::MissingField { event_type, .. } if event_type.len() <= MAX_TYPE_LEN => {
+                Some(event_type)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a provider's configured keys are unusable. Raised at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No key/token at all.
+    #[error("no {0} configured")]
+    Empty(&'static str),
+    /// A key could not be parsed (which one is said by position, never by value).
+    #[error("{what} number {position} is invalid: {detail}")]
+    InvalidKey {
+        /// What kind of key.
+        what: &'static str,
+        /// 1-based position in the list.
+        position: usize,
+        /// Why.
+        detail: String,
+    },
+    /// Another setting is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}

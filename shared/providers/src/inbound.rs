@@ -1,0 +1,73 @@
+//! What a provider sees of a request ([`Inbound`]) and what its headers say
+//! about the delivery beyond the signed body ([`Delivery`]).
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+/// What a provider sees of an HTTP request: headers, the raw body bytes, and
+/// the token from the URL path (ZipMessage only). Built once per request
+/// ([`Inbound::new`]) and read-only, so the body's digest cannot go stale.
+#[derive(Debug, Clone)]
+pub struct Inbound<'a> {
+    /// Request headers (names are case-insensitive).
+    pub(crate) headers: &'a HeaderMap,
+    /// The body exactly as received.
+    pub(crate) body: &'a [u8],
+    /// The `{token}` path segment, when the route has one.
+    pub(crate) path_token: Option<&'a str>,
+    /// SHA-256 of `body`, computed on first use: Bird's signature covers it
+    /// and the stored item records it, so a request hashes its body once.
+    body_sha256: std::cell::OnceCell<[u8; 32]>,
+}
+
+impl<'a> Inbound<'a> {
+    /// A request as received.
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8], path_token: Option<&'a str>) -> Self {
+        Self {
+            headers,
+            body,
+            path_token,
+            body_sha256: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// A header's value as text, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// SHA-256 of the body (computed once per request).
+    pub fn body_sha256(&self) -> &[u8; 32] {
+        self.body_sha256
+            .get_or_init(|| Sha256::digest(self.body).into())
+    }
+}
+
+/// What a request's headers say about this delivery, beyond what the body
+/// says. Kept with the stored event, so `reprocess` sees what the webhook saw.
+/// None of it is identity: a signature covers the body, not these headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// A test delivery (Partoo's `X-Partoo-Webhook-Tryout`): real-looking
+    /// data, published with the CloudEvents extension `test: true`.
+    pub test: bool,
+    /// The sender's id for this notification across its attempts (Bird's
+    /// `messagebird-request-id`), published as the extension `deliveryid`.
+    pub delivery_id: Option<String>,
+}
+
+impl Delivery {
+    /// The longest delivery id kept; a longer header is not an id Bird sends.
+    pub const MAX_ID_LEN: usize = 256;
+
+    /// The dedup key of an event delivered this way: a test delivery's key
+    /// can never equal a genuine event's, so a tryout of message 123 does not
+    /// make the genuine message 123 a duplicate.
+    pub fn scope_dedup_key(&self, natural: &str) -> String {
+        if self.test {
+            format!("test:{natural}")
+        } else {
+            natural.to_owned()
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The provider registry: one [`Descriptor`] per provider, exported by the
+//! provider's module, and [`descriptor`], the one place that lists them.
+//!
+//! Everything that lists or matches providers iterates this registry:
+//! configuration (`switchboard-aws`), the local stack's routes, banner, dev
+//! secrets and `sign` (`infra/local`), the tests' keys, seeds and fuzz
+//! ranges, the benches and the load generator. Adding a provider is its
+//! module with a `DESCRIPTOR`, a variant in `switchboard_types::Provider`,
+//! its arm in [`descriptor`] (the compiler asks for it), its function crate,
+//! its template entries and its fixtures; `tests/template.rs` and the
+//! fixture tests fail until the last three are there.
+
+use crate::{bird, partoo, zipmessage, Admission};
+use crate::{ConfigError, DecodeError, Decoded, WebhookProvider};
+use std::collections::BTreeMap;
+use switchboard_types::Provider;
+
+/// A provider built from its keys and settings.
+pub type Built = Box<dyn WebhookProvider>;
+
+/// Headers to send, by name.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// What the registry knows of one provider.
+#[derive(Debug)]
+pub struct Descriptor {
+    /// Which provider.
+    pub provider: Provider,
+    /// Its name for people (`ZipMessage`), in banners and messages.
+    pub display_name: &'static str,
+    /// The webhook route (API Gateway syntax; `{token}` is a path
+    /// parameter carrying the credential). template.yaml declares exactly these.
+    pub route: &'static str,
+    /// The function crate and binary that serves the route.
+    pub function: &'static str,
+    /// Where its keys come from.
+    pub credentials: Credentials,
+    /// Settings beyond the keys, read by its webhook function.
+    pub settings: &'static [Setting],
+    /// Builds the authenticator from its keys and settings (at cold start).
+    pub build: fn(&[String], &Settings) -> Result<Built, ConfigError>,
+    /// Checks the settings alone, before any key is fetched, so a bad
+    /// setting fails start-up with its own name.
+    pub check: fn(&Settings) -> Result<(), ConfigError>,
+    /// Decodes an authentic body into the neutral model.
+    pub decode: fn(&[u8]) -> Result<Decoded, DecodeError>,
+    /// Whether a decoded, authentic event is published ([`admit_all`] for
+    /// providers whose signature says whose event it is).
+    pub admit: fn(&Admission, &Decoded) -> Result<(), DecodeError>,
+    /// Signs a request as the provider does (tests and local tools): the
+    /// headers to send. A provider whose credential sits in the URL adds none.
+    pub sign: fn(&SignRequest<'_>) -> Result<Headers, String>,
+    /// The header [`Descriptor::sign`] puts the signature in, if any: what
+    /// `switchboard-local sign` prints.
+    pub signature_header: Option<&'static str>,
+    /// Its documented example payloads, file names under
+    /// `tests/fixtures/<name>/`: the seeds every test and measurement uses.
+    pub fixtures: &'static [&'static str],
+}
+
+impl Descriptor {
+    /// The provider's lowercase name.
+    pub fn name(&self) -> &'static str {
+        self.provider.as_str()
+    }
+
+    /// The request path for a credential: the route with `{token}` replaced
+    /// by the credential where the route carries it.
+    pub fn path(&self, signing_key: &str) -> String {
+        self.route.replace("{token}", signing_key)
+    }
+
+    /// The route's prefix before its `{token}` segment, for providers whose
+    /// credential is in the path.
+    pub fn token_prefix(&self) -> Option<&'static str> {
+        self.route.strip_suffix("{token}")
+    }
+}
+
+/// Where a provider's keys come from: a Secrets Manager secret in AWS, or
+/// an inline list (local stack and tests only; never in template.yaml).
+#[derive(Debug)]
+pub struct Credentials {
+    /// The inline variable (`ZIPMESSAGE_TOKENS`).
+    pub inline: &'static str,
+    /// The variable holding the secret's id (`ZIPMESSAGE_SECRET_ID`).
+    pub secret: &'static str,
+    /// The variable `switchboard-local env` exports the signing credential
+    /// as, for the README's curl commands (`ZIPMESSAGE_TOKEN`).
+    pub dev_variable: &'static str,
+    /// A development credential from 32 random (or, in tests, fixed) bytes.
+    pub dev: fn(&[u8; 32]) -> DevCredential,
+}
+
+/// A credential as a sender holds it and as switchboard is configured
+/// with it. They differ where the scheme is asymmetric (Partoo signs with a
+/// private key; switchboard holds the public key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DevCredential {
+    /// What signs requests (or, for a URL token, the token).
+    pub signing: String,
+    /// What switchboard's configuration lists.
+    pub configured: String,
+}
+
+impl DevCredential {
+    /// A symmetric credential: the same secret on both ends.
+    pub fn shared(secret: String) -> Self {
+        Self {
+            signing: secret.clone(),
+            configured: secret,
+        }
+    }
+}
+
+/// One setting of a provider beyond its keys.
+#[derive(Debug)]
+pub struct Setting {
+    /// Its environment variable.
+    pub name: &'static str,
+    /// The value when unset; `None` makes it required.
+    pub default: Option<&'static str>,
+    /// What the local stack uses unless the developer sets it.
+    pub local: LocalDefault,
+    /// Whether the `reprocess` tool reads it too (settings that decide
+    /// admission must be the same there as in the webhook).
+    pub reprocess: bool,
+    /// What it means, for the configuration reference.
+    pub doc: &'static str,
+}
+
+/// A setting's value in the local stack, unless the environment sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalDefault {
+    /// The template's value, as in AWS.
+    Template,
+    /// A fixed value that suits the committed fixtures.
+    Value(&'static str),
+    /// The local gateway's URL of the provider's route.
+    RouteUrl,
+}
+
+/// A provider's settings as resolved from configuration: every declared
+/// setting with its value or default (required ones are present), and the
+/// shared retention period some providers check against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    values: BTreeMap<&'static str, String>,
+    /// Days events are kept (`RETENTION_DAYS`; 0 keeps them forever).
+    pub retention_days: u32,
+}
+
+impl Settings {
+    /// Resolves `descriptor`'s settings from `lookup` (blank is unset).
+    /// A required setting that is unset is returned as `Err(name)`.
+    pub fn resolve(
+        descriptor: &Descriptor,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        retention_days: u32,
+    ) -> Result<Self, &'static str> {
+        let mut values = BTreeMap::new();
+        for setting in descriptor.settings {
+            let value = lookup(setting.name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .or_else(|| setting.default.map(str::to_owned))
+                .ok_or(setting.name)?;
+            values.insert(setting.name, value);
+        }
+        Ok(Self {
+            values,
+            retention_days,
+        })
+    }
+
+    /// A setting's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A setting's value as a number.
+    pub fn number<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, ConfigError> {
+        let value = self
+            .get(name)
+            .ok_or_else(|| ConfigError::Invalid(format!("{name} is not set")))?;
+        value
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("{name} is not a whole number")))
+    }
+}
+
+/// What to sign: the credential, the full URL the request is posted to
+/// (for schemes that sign it), the body, and the time to sign at.
+#[derive(Debug, Clone, Copy)]
+pub struct SignRequest<'a> {
+    /// The signing credential ([`DevCredential::signing`]).
+    pub key: &'a str,
+    /// The URL as the provider would post to it.
+    pub url: &'a str,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// Unix seconds.
+    pub timestamp: i64,
+}
+
+/// The descriptor of `provider`. The one list of providers: a new variant
+/// of `Provider` does not compile until it has its arm here.
+pub fn descriptor(provider: Provider) -> &'static Descriptor {
+    match provider {
+        Provider::Zipmessage => &zipmessage::DESCRIPTOR,
+        Provider::Partoo => &partoo::DESCRIPTOR,
+        Provider::Bird => &bird::DESCRIPTOR,
+    }
+}
+
+/// Every provider's descriptor, in `Provider::ALL` order.
+pub fn all() -> impl Iterator<Item = &'static Descriptor> {
+    Provider::ALL.iter().map(|&p| descriptor(p))
+}
+
+/// The descriptor whose function crate is `function`.
+pub fn by_function(function: &str) -> Option<&'static Descriptor> {
+    all().find(|d| d.function == function)
+}
+
+/// [`Descriptor::admit`] for providers whose authentication already says
+/// whose event it is: every authentic event is published.
+pub fn admit_all(_: &Admission, _: &Decoded) -> Result<(), DecodeError> {
+    Ok(())
+}
+
+/// [`Descriptor::check`] for providers with nothing to check beyond presence.
+pub fn no_check(_: &Settings) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+/// Splits a configured list: comma- or whitespace-separated, or a JSON array
+/// of strings (the shape a Secrets Manager secret holds). Empty items are dropped.
+pub fn split_key_list(raw: &str) -> Vec<String> {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('[') {
+        if let Ok(items) = serde_json::from_str::<Vec<String>>(trimmed) {
+            return items
+                .into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    }
+    trimmed
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn each_descriptor_is_its_providers_and_names_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in all() {
+            assert_eq!(descriptor(d.provider).provider, d.provider);
+            for unique in [
+                d.route,
+                d.function,
+                d.credentials.inline,
+                d.credentials.secret,
+            ] {
+                assert!(seen.insert(unique), "{unique} is declared twice");
+            }
+            assert!(d.route.starts_with(&format!("/webhooks/{}", d.name())));
+            assert!(!d.fixtures.is_empty(), "{}: no fixtures", d.name());
+        }
+    }
+
+    #[test]
+    fn a_dev_credential_signs_requests_its_provider_accepts() {
+        // For every provider: build it from a dev credential's configured
+        // value, sign a body with its signing value, and authenticate.
+        let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
+        for d in all() {
+            let credential = (d.credentials.dev)(&[42; 32]);
+            let url = format!("https://hooks.example.com{}", d.path(&credential.signing));
+            let lookup = |name: &str| {
+                d.settings
+                    .iter()
+                    .any(|s| s.name == name && s.local == LocalDefault::RouteUrl)
+                    .then(|| url.clone())
+            };
+            let settings = Settings::resolve(d, &lookup, 0).expect("settings");
+            let provider =
+                (d.build)(std::slice::from_ref(&credential.configured), &settings).expect("builds");
+            let body = br#"{"type":"x"}"#;
+            let headers: http::HeaderMap = (d.sign)(&SignRequest {
+                key: &credential.signing,
+                url: &url,
+                body,
+                timestamp: now.timestamp(),
+            })
+            .expect("signs")
+            .into_iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().expect("value")))
+            .collect();
+            let token = d.token_prefix().map(|_| credential.signing.as_str());
+            let request = crate::Inbound::new(&headers, body, token);
+            assert_eq!(provider.authenticate(&request, now), Ok(()), "{}", d.name());
+            assert_eq!(provider.provider(), d.provider);
+            let other = (d.credentials.dev)(&[43; 32]);
+            assert_ne!(
+                other,
+                credential,
+                "{}: credentials differ by seed",
+                d.name()
+            );
+        }
+    }
+
+    #[test]
+    fn birds_declared_default_is_its_default_tolerance() {
+        let setting = bird::DESCRIPTOR
+            .settings
+            .iter()
+            .find(|s| s.name == bird::TOLERANCE)
+            .expect("declared");
+        assert_eq!(
+            setting.default,
+            Some(bird::DEFAULT_TOLERANCE_SECS.to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn key_lists_accept_commas_spaces_and_json_arrays() {
+        assert_eq!(split_key_list("a, b,,c"), ["a", "b", "c"]);
+        assert_eq!(split_key_list(" a b\n"), ["a", "b"]);
+        assert_eq!(split_key_list(r#"["x", " y ", ""]"#), ["x", "y"]);
+        assert!(split_key_list("  ").is_empty());
+    }
+}
