@@ -14,7 +14,7 @@ pub use reprocess::ReprocessHandler;
 pub use webhook::{webhook_ingest, webhook_request, WebhookHandler};
 
 use chrono::Utc;
-use switchboard_pipeline::{Selection, ToolRequest};
+use switchboard_pipeline::{Run, Selection, ToolRequest, PAGE_SIZE};
 
 /// Parses a tool's JSON event (or the local command's argument) into the
 /// request and its selection, with a message that shows the expected shape.
@@ -30,6 +30,19 @@ pub fn tool_request(
     })?;
     let selection = request.selection()?;
     Ok((request, selection))
+}
+
+/// The run a request asks for: from its cursor, a page at a time, while
+/// `keep_going` says another page fits.
+fn tool_run<'a>(
+    request: &'a ToolRequest,
+    keep_going: &'a (dyn Fn() -> bool + Send + Sync),
+) -> Run<'a> {
+    Run {
+        cursor: request.cursor.as_deref(),
+        page_size: PAGE_SIZE,
+        keep_going,
+    }
 }
 
 /// Time a tool keeps for its last page when it stops: a page is one Query,

@@ -1,7 +1,7 @@
 //! The replay function's handler: re-publishes stored events, in Lambda
 //! and in `switchboard-local replay` alike.
 
-use super::{time_left, tool_request};
+use super::{time_left, tool_request, tool_run};
 use crate::config::{process_env, table_name, ConfigError, Lookup, QueueUrls};
 use crate::metrics::{self, Metrics};
 use crate::sdk::sdk_config;
@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
-use switchboard_pipeline::{replay, Publisher, ReplayReport, Run, PAGE_SIZE};
+use switchboard_pipeline::{replay, Publisher, ReplayReport};
 
 /// The replay function's handler.
 #[derive(Clone)]
@@ -63,11 +63,7 @@ impl ReplayHandler {
     ) -> Result<ReplayReport, lambda_runtime::Error> {
         let (request, selection) = tool_request(payload)?;
         let replay_id = request.replay_id()?;
-        let run = Run {
-            cursor: request.cursor.as_deref(),
-            page_size: PAGE_SIZE,
-            keep_going,
-        };
+        let run = tool_run(&request, keep_going);
         Ok(replay(
             &self.archive,
             self.publisher.as_ref(),

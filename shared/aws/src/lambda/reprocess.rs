@@ -1,7 +1,7 @@
 //! The reprocess function's handler: decodes quarantined events again, in
 //! Lambda and in `switchboard-local reprocess` alike.
 
-use super::{time_left, tool_request};
+use super::{time_left, tool_request, tool_run};
 use crate::config::{process_env, table_name, ConfigError, Lookup};
 use crate::metrics::{self, Metrics};
 use crate::sdk::sdk_config;
@@ -9,7 +9,7 @@ use crate::DynamoStore;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
-use switchboard_pipeline::{reprocess, ReprocessReport, Run, PAGE_SIZE};
+use switchboard_pipeline::{reprocess, ReprocessReport};
 use switchboard_providers::Admission;
 
 /// The reprocess function's handler.
@@ -53,11 +53,7 @@ impl ReprocessHandler {
         keep_going: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<ReprocessReport, lambda_runtime::Error> {
         let (request, selection) = tool_request(payload)?;
-        let run = Run {
-            cursor: request.cursor.as_deref(),
-            page_size: PAGE_SIZE,
-            keep_going,
-        };
+        let run = tool_run(&request, keep_going);
         Ok(reprocess(&self.store, &self.store, &self.admission, &selection, &run).await?)
     }
 
