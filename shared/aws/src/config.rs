@@ -128,6 +128,8 @@ pub struct WebhookConfig {
     pub settings: Settings,
     /// Which authentic events are published (from the settings).
     pub admission: Admission,
+    /// What the provider's check says is valid but publishes nothing.
+    pub warning: Option<String>,
 }
 
 impl WebhookConfig {
@@ -154,7 +156,7 @@ impl WebhookConfig {
         let retention_days: u32 = parsed(env, "RETENTION_DAYS", 0)?;
         let settings =
             Settings::resolve(descriptor, env, retention_days).map_err(ConfigError::Missing)?;
-        (descriptor.check)(&settings)?;
+        let warning = (descriptor.check)(&settings)?;
         let admission = Admission::from_lookup(&|name| settings.get(name).map(str::to_owned));
         Ok(Self {
             provider,
@@ -166,6 +168,7 @@ impl WebhookConfig {
             keys,
             settings,
             admission,
+            warning,
         })
     }
 

@@ -48,7 +48,10 @@ pub const FUTURE_TOLERANCE_SECS: u64 = 300;
 
 /// The setting naming the public URL Bird posts to (part of the signature).
 pub const WEBHOOK_URL: &str = "BIRD_WEBHOOK_URL";
-/// The setting for the past tolerance, in seconds.
+/// The setting for the past tolerance: how old a validly signed timestamp
+/// may be, in seconds (default [`DEFAULT_TOLERANCE_SECS`]; the future
+/// tolerance is fixed at [`FUTURE_TOLERANCE_SECS`]). With a retention
+/// period, past + future must be shorter than it.
 pub const TOLERANCE: &str = "BIRD_TIMESTAMP_TOLERANCE_SECS";
 
 /// Bird in the registry.
@@ -69,16 +72,12 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
             default: None,
             local: LocalDefault::RouteUrl,
             reprocess: false,
-            doc: "the public URL Bird posts to (part of the signature)",
         },
         Setting {
             name: TOLERANCE,
             default: Some("129600"),
             local: LocalDefault::Template,
             reprocess: false,
-            doc: "how old a validly signed timestamp may be (default 129600 = 36 h; the \
-                  future tolerance is 300 s); with `RETENTION_DAYS` > 0, past + future must \
-                  be shorter than the retention",
         },
     ],
     build: |keys, settings| {
@@ -86,7 +85,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         let url = settings.get(WEBHOOK_URL).unwrap_or_default();
         Ok(Box::new(Bird::new(keys, url, tolerance)?))
     },
-    check: |settings| tolerance(settings).map(drop),
+    check: |settings| tolerance(settings).map(|_| None),
     decode,
     admit: admit_all,
     sign: |request| {

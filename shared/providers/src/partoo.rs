@@ -18,7 +18,7 @@
 //! carries real data and real ids; it is a test delivery ([`Delivery::test`]).
 
 use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload};
-use crate::registry::{no_check, Credentials, Descriptor, DevCredential, LocalDefault, Setting};
+use crate::registry::{Credentials, Descriptor, DevCredential, LocalDefault, Setting};
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
     Admission, AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
@@ -42,7 +42,9 @@ pub const PRODUCTION_KEY: &str = "MCowBQYDK2VwAyEA0G9ciHL6XZQXuWq6W4dFLvwNEPWgcd
 /// Partoo's documented sandbox public key (base64 DER).
 pub const SANDBOX_KEY: &str = "MCowBQYDK2VwAyEALsyvX2yVnG3ZKRIFfEvYk2nkzanoNgAqBSqdeNub4sM=";
 
-/// The setting that lists the organisations whose events are published.
+/// The setting that lists the organisations whose events are published
+/// (comma-separated); empty publishes nothing from Partoo (every event is
+/// kept as quarantined `org_not_allowed`).
 pub const ORG_IDS: &str = "PARTOO_ORG_IDS";
 
 /// Partoo in the registry.
@@ -64,11 +66,18 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         // so the committed seed is published by the local stack.
         local: LocalDefault::Value("123"),
         reprocess: true,
-        doc: "Partoo organisations whose events are published (comma-separated); \
-              empty publishes nothing from Partoo (kept as quarantined `org_not_allowed`)",
     }],
     build: |keys, _| Ok(Box::new(Partoo::new(keys)?)),
-    check: no_check,
+    check: |settings| {
+        Ok(org_ids(settings.get(ORG_IDS).unwrap_or_default())
+            .is_empty()
+            .then(|| {
+                format!(
+                    "{ORG_IDS} lists no organisation: every Partoo event is kept as quarantined \
+             (org_not_allowed) and none is published until it does"
+                )
+            }))
+    },
     decode,
     admit,
     sign: |request| {
@@ -497,6 +506,17 @@ pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Settings;
+
+    #[test]
+    fn an_empty_organisation_list_starts_with_a_warning() {
+        let lookup =
+            |list: &'static str| move |name: &str| (name == ORG_IDS).then(|| list.to_owned());
+        let settings = |list| Settings::resolve(&DESCRIPTOR, &lookup(list), 0).expect("resolves");
+        let warning = (DESCRIPTOR.check)(&settings(" , ")).expect("valid");
+        assert!(warning.is_some_and(|w| w.contains(ORG_IDS)));
+        assert_eq!((DESCRIPTOR.check)(&settings("123")), Ok(None));
+    }
 
     #[test]
     fn documented_keys_parse() {

@@ -40,8 +40,9 @@ pub struct Descriptor {
     /// Builds the authenticator from its keys and settings (at cold start).
     pub build: fn(&[String], &Settings) -> Result<Built, ConfigError>,
     /// Checks the settings alone, before any key is fetched, so a bad
-    /// setting fails start-up with its own name.
-    pub check: fn(&Settings) -> Result<(), ConfigError>,
+    /// setting fails start-up with its own name; a valid setting that
+    /// keeps every event from being published is a warning for the log.
+    pub check: fn(&Settings) -> Result<Option<String>, ConfigError>,
     /// Decodes an authentic body into the neutral model.
     pub decode: fn(&[u8]) -> Result<Decoded, DecodeError>,
     /// Whether a decoded, authentic event is published ([`admit_all`] for
@@ -125,8 +126,6 @@ pub struct Setting {
     /// Whether the `reprocess` tool reads it too (settings that decide
     /// admission must be the same there as in the webhook).
     pub reprocess: bool,
-    /// What it means, for the configuration reference.
-    pub doc: &'static str,
 }
 
 /// A setting's value in the local stack, unless the environment sets it.
@@ -230,8 +229,8 @@ pub fn admit_all(_: &Admission, _: &Decoded) -> Result<(), DecodeError> {
 }
 
 /// [`Descriptor::check`] for providers with nothing to check beyond presence.
-pub fn no_check(_: &Settings) -> Result<(), ConfigError> {
-    Ok(())
+pub fn no_check(_: &Settings) -> Result<Option<String>, ConfigError> {
+    Ok(None)
 }
 
 /// Splits a configured list: comma- or whitespace-separated, or a JSON array

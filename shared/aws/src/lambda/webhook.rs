@@ -85,25 +85,12 @@ pub async fn webhook_ingest(
     });
     let verifier = verifier?;
     let store = DynamoStore::new(dynamo, &config.table_name);
-    if let Some(warning) = admission_warning(&config) {
+    if let Some(warning) = &config.warning {
         tracing::warn!("{warning}");
     }
     let ingest = Ingest::new(verifier, Arc::new(store), config.limits)
         .with_admission(config.admission.clone());
     Ok((ingest, config))
-}
-
-/// A cold-start warning when the settings let no event of the provider be
-/// published: its admission refuses everything (Partoo with no organisation).
-fn admission_warning(config: &WebhookConfig) -> Option<String> {
-    let empty = config.provider == Provider::Partoo && config.admission.partoo_org_ids.is_empty();
-    empty.then(|| {
-        format!(
-            "{} lists no organisation: every Partoo event is kept as quarantined \
-             (org_not_allowed) and none is published until it does",
-            switchboard_providers::partoo::ORG_IDS
-        )
-    })
 }
 
 /// Whether the first call to an endpoint opens a TLS connection: every AWS
