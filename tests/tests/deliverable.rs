@@ -40,15 +40,6 @@ fn padded(size: usize, make: impl Fn(&str) -> Value) -> Vec<u8> {
     body.into_bytes()
 }
 
-/// Posts `body` as `provider` sends it; returns (status, reply).
-async fn post(t: &TestStack, provider: Provider, body: &[u8]) -> (u16, Value) {
-    match provider {
-        Provider::Zipmessage => t.post_zipmessage(body).await,
-        Provider::Partoo => t.post_partoo(body).await,
-        Provider::Bird => t.post_bird(body, &[]).await,
-    }
-}
-
 /// The posted bodies as JSON values, to compare with `data.raw`.
 fn values(bodies: &[Vec<u8>]) -> Vec<Value> {
     let mut out: Vec<Value> = bodies
@@ -138,7 +129,7 @@ async fn two_bodies_near_the_limit_posted_together_are_both_delivered() {
     for (provider, family, make) in cases {
         let bodies = [make(1), make(2)];
         for body in &bodies {
-            let (status, reply) = post(&t, provider, body).await;
+            let (status, reply) = t.post_as(provider, body, &[]).await;
             assert_eq!(
                 (status, reply["status"].as_str()),
                 (200, Some("accepted")),
@@ -203,7 +194,7 @@ async fn characters_sqs_refuses_are_accepted_and_delivered() {
         (Provider::Partoo, &partoo),
         (Provider::Partoo, &control_type),
     ] {
-        let (status, reply) = post(&t, provider, body).await;
+        let (status, reply) = t.post_as(provider, body, &[]).await;
         assert_eq!(
             (status, reply["status"].as_str()),
             (200, Some("accepted")),

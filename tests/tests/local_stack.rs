@@ -7,7 +7,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 use switchboard_tests::{fixture, keys, partoo_signature, TestStack};
-use switchboard_types::{index, Family, Status};
+use switchboard_types::{index, Family, Provider, Status};
 
 const SETTLE: Duration = Duration::from_millis(1500);
 
@@ -54,11 +54,8 @@ async fn each_seed_is_stored_once_and_delivered_once_to_its_queue() {
     let mut expected: HashMap<String, (Family, &str, &str)> = HashMap::new();
     for (provider, file, family, event_type, group) in seeds {
         let body = fixture(provider, file);
-        let (status, reply) = match provider {
-            "zipmessage" => t.post_zipmessage(&body).await,
-            "partoo" => t.post_partoo(&body).await,
-            _ => t.post_bird(&body, &[]).await,
-        };
+        let sender = Provider::from_name(provider).expect("a registered provider");
+        let (status, reply) = t.post_as(sender, &body, &[]).await;
         assert_eq!(
             (status, reply["status"].as_str()),
             (200, Some("accepted")),
