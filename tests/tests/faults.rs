@@ -97,7 +97,7 @@ async fn throttled_or_failing_storage_answers_503_stores_nothing_and_the_redeliv
         proxy.arm("PutItem", fault, usize::MAX);
         let failed = deliver(&ingest, &body).await;
         assert_retry_later(&failed);
-        // The SDK's policy: 3 attempts (shared/aws/src/config.rs), then give up.
+        // The SDK's policy: 3 attempts (shared/aws/src/sdk.rs), then give up.
         assert_eq!(proxy.seen(), 3, "{name}: attempts");
         let id = event_id(&failed);
         assert_eq!(stored(&t, &id).await, 0, "{name}: nothing half-written");

@@ -3,12 +3,13 @@
 //!
 //! Everything that lists or matches providers iterates this registry:
 //! configuration (`switchboard-aws`), the local stack's routes, banner, dev
-//! secrets and `sign` (`infra/local`), the tests' keys, seeds and fuzz
-//! ranges, the benches and the load generator. Adding a provider is its
-//! module with a `DESCRIPTOR`, a variant in `switchboard_types::Provider`,
-//! its arm in [`descriptor`] (the compiler asks for it), its function crate,
-//! its template entries and its fixtures; `tests/template.rs` and the
-//! fixture tests fail until the last three are there.
+//! secrets, `env` and `sign` (`infra/local`), the tests' keys, seeds and
+//! fuzz ranges, the benches and the load generator. Adding a provider is
+//! its module with a `DESCRIPTOR`, its line in `switchboard_types`'
+//! `providers!` list and its arm in [`descriptor`] (the compiler asks for
+//! it), its function crate, its template and OpenAPI entries, its rows in
+//! the README's configuration table and its fixtures; `tests/template.rs`
+//! and `tests/decode.rs` fail until the last four agree with the descriptor.
 
 use crate::{bird, partoo, zipmessage, Admission};
 use crate::{ConfigError, DecodeError, Decoded, WebhookProvider};

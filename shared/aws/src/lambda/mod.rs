@@ -47,7 +47,7 @@ fn tool_run<'a>(
 
 /// Time a tool keeps for its last page when it stops: a page is one Query,
 /// one BatchGetItem and a few SendMessageBatch calls, each given up by the
-/// SDK after 5 s (config.rs), so this leaves room for one slow page.
+/// SDK after 5 s (sdk.rs), so this leaves room for one slow page.
 const LAST_PAGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether another page fits before the invocation's `deadline` (epoch
