@@ -131,8 +131,13 @@ async fn main() -> ExitCode {
         .flat_map(|i| std::iter::repeat_n(i, copies))
         .collect();
     plan.shuffle(&mut rand::thread_rng());
+    let seeds: Vec<String> = seeds()
+        .iter()
+        .map(|(_, dir, file)| format!("{dir}/{file}"))
+        .collect();
     println!(
-        "load: {n} distinct events (zipmessage, partoo, bird in turn) x {copies} deliveries = {} requests, shuffled, {concurrency} in flight, gateway {}",
+        "load: {n} distinct events ({} in turn) x {copies} deliveries = {} requests, shuffled, {concurrency} in flight, gateway {}",
+        seeds.join(", "),
         plan.len(),
         t.stack.url("/")
     );
