@@ -13,7 +13,7 @@ use std::hint::black_box;
 use switchboard_aws::dynamo::attributes;
 use switchboard_pipeline::fanout::message_for;
 use switchboard_pipeline::{codec, item};
-use switchboard_providers::registry::{descriptor, LocalDefault, Settings, SignRequest};
+use switchboard_providers::registry::{self, descriptor, Settings, SignRequest};
 use switchboard_providers::{decode_event, Admission, Delivery, Inbound, WebhookProvider};
 use switchboard_tests::{fixture, keys, seeds};
 use switchboard_types::Provider;
@@ -29,21 +29,18 @@ const PUBLIC_BASE: &str = "https://hooks.example.com";
 /// The time every request is signed at and received at.
 const NOW: i64 = 1_795_000_000;
 
-/// A provider's settings as the local stack sets them (the seeds' Partoo
-/// organisation listed, as a deployment lists its own), public URLs on
-/// [`PUBLIC_BASE`].
-fn setting(provider: Provider, name: &str) -> Option<String> {
-    let d = descriptor(provider);
-    let s = d.settings.iter().find(|s| s.name == name)?;
-    match s.local {
-        LocalDefault::Template => s.default.map(str::to_owned),
-        LocalDefault::Value(value) => Some(value.to_owned()),
-        LocalDefault::RouteUrl => Some(format!("{PUBLIC_BASE}{}", d.route)),
-    }
+/// A setting as the local stack sets it (the seeds' Partoo organisation
+/// listed, as a deployment lists its own), public URLs on [`PUBLIC_BASE`];
+/// the rest take their defaults.
+fn setting(name: &str) -> Option<String> {
+    registry::all()
+        .flat_map(|d| d.local_settings(PUBLIC_BASE))
+        .find(|(setting, _)| *setting == name)
+        .map(|(_, value)| value)
 }
 
 fn admission() -> Admission {
-    Admission::from_lookup(&|name| Provider::ALL.iter().find_map(|&p| setting(p, name)))
+    Admission::from_lookup(&setting)
 }
 
 /// Everything the two Lambdas do for one event, minus the network.
@@ -100,8 +97,7 @@ fn cases() -> Vec<Case> {
             let d = descriptor(provider);
             let body = fixture(dir, file);
             let (current, old) = (keys::current(provider), keys::old(provider));
-            let settings =
-                Settings::resolve(d, &|name| setting(provider, name), 0).expect("settings");
+            let settings = Settings::resolve(d, &setting, 0).expect("settings");
             let verifier = (d.build)(
                 &[current.configured.clone(), old.configured.clone()],
                 &settings,

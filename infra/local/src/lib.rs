@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use switchboard_aws::lambda::webhook_ingest;
 use switchboard_aws::{sdk_loader, QueueUrls, SqsPublisher};
-use switchboard_providers::registry::{self, LocalDefault};
+use switchboard_providers::registry;
 use switchboard_types::Family;
 use tokio::task::JoinHandle;
 
@@ -64,17 +64,10 @@ pub struct LocalStack {
 /// that suit the committed fixtures, and URLs of the local gateway for
 /// settings that name the provider's public URL.
 pub fn local_defaults(gateway: SocketAddr) -> HashMap<String, String> {
+    let base_url = format!("http://{gateway}");
     registry::all()
-        .flat_map(|d| {
-            d.settings.iter().filter_map(move |s| {
-                let value = match s.local {
-                    LocalDefault::Template => return None,
-                    LocalDefault::Value(value) => value.to_owned(),
-                    LocalDefault::RouteUrl => format!("http://{gateway}{}", d.route),
-                };
-                Some((s.name.to_owned(), value))
-            })
-        })
+        .flat_map(|d| d.local_settings(&base_url))
+        .map(|(name, value)| (name.to_owned(), value))
         .collect()
 }
 

@@ -72,6 +72,21 @@ impl Descriptor {
         self.route.replace("{token}", signing_key)
     }
 
+    /// Its settings as a local or test stack sets them over the template's:
+    /// the fixed values that suit the committed fixtures, and its route's
+    /// URL on `base_url` (`http://127.0.0.1:3000`) for a setting that names
+    /// its public URL. Settings the template decides are left out.
+    pub fn local_settings(&self, base_url: &str) -> Vec<(&'static str, String)> {
+        self.settings
+            .iter()
+            .filter_map(|s| match s.local {
+                LocalDefault::Template => None,
+                LocalDefault::Value(value) => Some((s.name, value.to_owned())),
+                LocalDefault::RouteUrl => Some((s.name, format!("{base_url}{}", self.route))),
+            })
+            .collect()
+    }
+
     /// The route's prefix before its `{token}` segment, for providers whose
     /// credential is in the path.
     pub fn token_prefix(&self) -> Option<&'static str> {
@@ -285,12 +300,14 @@ mod tests {
         let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
         for d in all() {
             let credential = (d.credentials.dev)(&[42; 32]);
-            let url = format!("https://hooks.example.com{}", d.path(&credential.signing));
+            let base = "https://hooks.example.com";
+            let url = format!("{base}{}", d.path(&credential.signing));
+            let local = d.local_settings(base);
             let lookup = |name: &str| {
-                d.settings
+                local
                     .iter()
-                    .any(|s| s.name == name && s.local == LocalDefault::RouteUrl)
-                    .then(|| url.clone())
+                    .find(|(setting, _)| *setting == name)
+                    .map(|(_, value)| value.clone())
             };
             let settings = Settings::resolve(d, &lookup, 0).expect("settings");
             let provider =

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use switchboard_pipeline::item;
-use switchboard_providers::registry::{self, Descriptor, LocalDefault, SignRequest};
+use switchboard_providers::registry::{self, Descriptor, SignRequest};
 use switchboard_providers::{bird, decode_body, Delivery};
 use switchboard_tests::cost::{index_entry_size, item_size, write_units};
 use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
@@ -130,18 +130,8 @@ async fn main() -> Result<()> {
     let (_sdk, provisioned) = provision_only().await;
     let env_of = |binary: &str| -> Result<HashMap<String, String>> {
         let mut env = lambda_env(&provisioned.functions, binary);
-        for d in registry::all() {
-            for s in d.settings {
-                match s.local {
-                    LocalDefault::Template => {}
-                    LocalDefault::Value(value) => {
-                        env.insert(s.name.into(), value.into());
-                    }
-                    LocalDefault::RouteUrl => {
-                        env.insert(s.name.into(), format!("{PUBLIC_BASE}{}", d.route));
-                    }
-                }
-            }
+        for (name, value) in registry::all().flat_map(|d| d.local_settings(PUBLIC_BASE)) {
+            env.insert(name.into(), value);
         }
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
         // Straight to moto: the limits proxy's extra hop is not what Lambda pays.
