@@ -99,7 +99,10 @@ fn cases() -> Vec<Case> {
             let (current, old) = (keys::current(provider), keys::old(provider));
             let settings = Settings::resolve(d, &setting, 0).expect("settings");
             let verifier = (d.build)(
-                &[current.configured.clone(), old.configured.clone()],
+                &[
+                    current.configured.clone().into(),
+                    old.configured.clone().into(),
+                ],
                 &settings,
             )
             .expect("builds");

@@ -255,13 +255,24 @@ impl TestStack {
     /// otherwise, settings are the local stack's defaults: Partoo's
     /// allow-list is the seed's organisation ([`PARTOO_SEED_ORG`]).
     pub async fn start_with(env_overrides: HashMap<String, String>) -> Self {
+        Self::start_with_secrets(HashMap::new(), env_overrides).await
+    }
+
+    /// Starts a stack whose secrets hold `secrets` (by the variable naming
+    /// each secret) instead of the test keys, with extra function environment.
+    pub async fn start_with_secrets(
+        secrets: HashMap<String, String>,
+        env_overrides: HashMap<String, String>,
+    ) -> Self {
         moto_endpoint();
+        let mut secret_values = test_secret_values();
+        secret_values.extend(secrets);
         let stack_name = unique("t");
         let options = LocalOptions {
             template: root().join("template.yaml"),
             stack_name: stack_name.clone(),
             bind: ([127, 0, 0, 1], 0).into(),
-            secret_values: test_secret_values(),
+            secret_values,
             env_overrides,
         };
         let stack = LocalStack::start(options)
@@ -322,8 +333,20 @@ impl TestStack {
         body: &[u8],
         extra: &[(&str, String)],
     ) -> (u16, Value) {
+        self.post_signed(provider, &keys::current(provider).signing, body, extra)
+            .await
+    }
+
+    /// POSTs a body as `provider` sends it now with the signing credential
+    /// `key` (in the path or signing the request) and extra headers.
+    pub async fn post_signed(
+        &self,
+        provider: Provider,
+        key: &str,
+        body: &[u8],
+        extra: &[(&str, String)],
+    ) -> (u16, Value) {
         let d = descriptor(provider);
-        let key = &keys::current(provider).signing;
         let path = d.path(key);
         let mut headers: Vec<(&str, String)> = (d.sign)(&SignRequest {
             key,

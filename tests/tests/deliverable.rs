@@ -13,7 +13,7 @@ use switchboard_pipeline::item::MAX_BODY_LIMIT;
 use switchboard_pipeline::{Ingest, Limits};
 use switchboard_providers::Zipmessage;
 use switchboard_tests::faults::{sdk_config_for, Fault, FaultProxy};
-use switchboard_tests::{fixture, keys, moto_endpoint, QueueMessage, TestStack};
+use switchboard_tests::{fixture, keys, moto_endpoint, QueueMessage, TestStack, PARTOO_SEED_ORG};
 use switchboard_types::{Family, Provider};
 
 const SETTLE: Duration = Duration::from_millis(1500);
@@ -253,7 +253,7 @@ async fn keys_and_types_past_dynamodb_limits_are_stored_never_503() {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        subject.len() <= 1024 && subject.starts_with("sha256:"),
+        subject.len() <= 1024 && subject.starts_with(&format!("{PARTOO_SEED_ORG}/sha256:")),
         "{subject}"
     );
     assert_eq!(

@@ -307,7 +307,10 @@ async fn fanout_binary_publishes_and_reports_the_poison_record() {
         .await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].body["id"], good.event_id.as_str());
-    assert_eq!(messages[0].group_id, "partoo:123");
+    assert_eq!(
+        messages[0].group_id, "partoo:123/123",
+        "tenant 123 (its org_id), conversation 123"
+    );
     // The batch's EMF document: the alarm-worthy `failed` count included.
     let emf = json_lines(&api)
         .into_iter()

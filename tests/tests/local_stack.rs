@@ -41,7 +41,7 @@ async fn each_seed_is_stored_once_and_delivered_once_to_its_queue() {
             "message_created.json",
             Family::Messages,
             "message.created",
-            "partoo:123",
+            "partoo:123/123", // tenant: the org_id
         ),
         (
             "bird",

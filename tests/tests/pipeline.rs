@@ -394,6 +394,7 @@ async fn reprocess_gives_an_event_the_identity_and_delivery_facts_the_webhook_gi
             Delivery {
                 test: false,
                 delivery_id: Some("req-9".into()),
+                tenant: Some("acme".into()),
             },
         ),
         (
@@ -402,6 +403,7 @@ async fn reprocess_gives_an_event_the_identity_and_delivery_facts_the_webhook_gi
             Delivery {
                 test: true,
                 delivery_id: None,
+                tenant: None,
             },
         ),
     ];
@@ -429,6 +431,7 @@ async fn reprocess_gives_an_event_the_identity_and_delivery_facts_the_webhook_gi
     let window = Selection::Window {
         from: now - chrono::Duration::hours(1),
         to: now + chrono::Duration::hours(1),
+        tenant: None,
     };
     let report = reprocess(
         store.as_ref(),

@@ -42,6 +42,7 @@ fn around_now() -> Selection {
     Selection::Window {
         from: Utc::now() - Span::hours(1),
         to: Utc::now() + Span::hours(1),
+        tenant: None,
     }
 }
 
@@ -156,6 +157,7 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
     let empty = Selection::Window {
         from: Utc::now() + Span::days(2),
         to: Utc::now() + Span::days(3),
+        tenant: None,
     };
     let report = replay(&store, &publisher, &empty, "r4", &Run::to_the_end())
         .await

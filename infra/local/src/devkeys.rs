@@ -8,12 +8,12 @@
 //!
 //! [`Credentials::dev`]: switchboard_providers::registry::Credentials::dev
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
-use switchboard_providers::registry::{self, Descriptor, DevCredential};
-use switchboard_providers::split_key_list;
+use switchboard_providers::registry::{self, credentials_json, Descriptor, DevCredential};
+use switchboard_providers::{parse_credentials, Credential};
 
 /// A random URL-safe token of `len` characters.
 pub fn random_token(len: usize) -> String {
@@ -76,33 +76,112 @@ impl DevSecrets {
 pub struct LocalKeys {
     /// The provider.
     pub descriptor: &'static Descriptor,
-    /// What its configuration lists: the inline variable's value when the
-    /// developer sets it, else the dev credential.
-    pub configured: Vec<String>,
+    /// What its configuration lists: the inline variable's credentials
+    /// (with their tenant labels) when the developer sets it, else the dev
+    /// credential.
+    pub configured: Vec<Credential>,
     /// What signs requests for it: the first configured key where the
     /// scheme is symmetric, else the dev signing key.
     pub signing: String,
+    /// Whether the configured keys are what signs (symmetric schemes).
+    symmetric: bool,
+}
+
+impl LocalKeys {
+    /// The secret's value: what the provider's function reads.
+    pub fn secret_value(&self) -> String {
+        credentials_json(&self.configured)
+    }
+
+    /// The configured keys as the banner shows them (`label:key` for
+    /// labelled ones).
+    pub fn shown(&self) -> String {
+        self.configured
+            .iter()
+            .map(|c| match &c.tenant {
+                Some(tenant) => format!("{tenant}:{}", c.key),
+                None => c.key.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Whether the signing credential differs from what is configured
+    /// (Partoo: a private key signs, its public key is configured).
+    pub fn asymmetric(&self) -> bool {
+        !self.symmetric
+    }
+
+    /// The tenant labels of the configured keys, each once, in order.
+    pub fn tenants(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for tenant in self.configured.iter().filter_map(|c| c.tenant.as_deref()) {
+            if !seen.contains(&tenant) {
+                seen.push(tenant);
+            }
+        }
+        seen
+    }
+
+    /// What signs requests as `tenant`: the first key labelled so (the
+    /// unlabelled signing key for `None`).
+    pub fn signing_for(&self, tenant: Option<&str>) -> Result<&str> {
+        let Some(tenant) = tenant else {
+            return Ok(&self.signing);
+        };
+        let d = self.descriptor;
+        if !self.symmetric {
+            bail!(
+                "{} keys carry no tenant label: its events' tenant comes from the body",
+                d.display_name
+            );
+        }
+        match self
+            .configured
+            .iter()
+            .find(|c| c.tenant.as_deref() == Some(tenant))
+        {
+            Some(c) => Ok(&c.key),
+            None => bail!(
+                "no {} key is labelled {tenant:?} in {} (labelled: {})",
+                d.display_name,
+                d.credentials.inline,
+                self.tenants().join(", ")
+            ),
+        }
+    }
 }
 
 /// Every registered provider's keys: `lookup` (the environment) overrides
-/// the dev credentials with each provider's inline variable.
-pub fn local_keys(dev: &DevSecrets, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<LocalKeys> {
+/// the dev credentials with each provider's inline variable, read as the
+/// function reads it (tenant labels included).
+pub fn local_keys(
+    dev: &DevSecrets,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<LocalKeys>> {
     registry::all()
         .map(|descriptor| {
             let credential = dev.get(descriptor);
-            let overridden = lookup(descriptor.credentials.inline)
-                .map(|v| split_key_list(&v))
-                .filter(|keys| !keys.is_empty());
+            let overridden = match lookup(descriptor.credentials.inline) {
+                Some(raw) => parse_credentials(descriptor, &raw)?,
+                None => Vec::new(),
+            };
             let symmetric = credential.signing == credential.configured;
-            let signing = match &overridden {
-                Some(keys) if symmetric => keys[0].clone(),
+            let signing = match overridden.first() {
+                Some(first) if symmetric => first.key.clone(),
                 _ => credential.signing.clone(),
             };
-            LocalKeys {
+            let configured = if overridden.is_empty() {
+                vec![Credential::unlabelled(credential.configured.clone())]
+            } else {
+                overridden
+            };
+            Ok(LocalKeys {
                 descriptor,
-                configured: overridden.unwrap_or_else(|| vec![credential.configured.clone()]),
+                configured,
                 signing,
-            }
+                symmetric,
+            })
         })
         .collect()
 }
@@ -144,17 +223,30 @@ mod tests {
         );
         let keys = local_keys(&dev, &|name| {
             name.ends_with("_TOKENS")
-                .then(|| "override-token-0123456789,second-token-0123456789".to_owned())
-        });
+                .then(|| "acme:override-token-0123456789,second-token-0123456789".to_owned())
+        })
+        .expect("valid overrides");
         for k in keys {
             let credential = dev.get(k.descriptor);
             if k.descriptor.credentials.inline.ends_with("_TOKENS") {
                 assert_eq!(k.configured.len(), 2);
                 assert_eq!(k.signing, "override-token-0123456789");
+                assert_eq!(k.tenants(), ["acme"]);
+                assert_eq!(
+                    k.signing_for(Some("acme")).ok(),
+                    Some("override-token-0123456789")
+                );
+                assert!(k.signing_for(Some("globex")).is_err());
             } else {
-                assert_eq!(k.configured, std::slice::from_ref(&credential.configured));
+                let configured = [Credential::unlabelled(credential.configured.clone())];
+                assert_eq!(k.configured, configured);
                 assert_eq!(k.signing, credential.signing);
             }
         }
+        // An override the function would refuse stops the tools too.
+        let bad = local_keys(&dev, &|name| {
+            name.ends_with("_TOKENS").then(|| "Acme:tok".to_owned())
+        });
+        assert!(bad.is_err());
     }
 }

@@ -36,7 +36,7 @@ const SECRETS_FILE: &str = ".local/dev-secrets.json";
 /// when set, otherwise the generated dev credentials.
 fn effective() -> Result<Vec<LocalKeys>> {
     let dev = DevSecrets::load_or_create(&PathBuf::from(SECRETS_FILE))?;
-    Ok(local_keys(&dev, &|name| std::env::var(name).ok()))
+    local_keys(&dev, &|name| std::env::var(name).ok())
 }
 
 /// Function settings a developer may set in the environment of `make
@@ -112,12 +112,21 @@ async fn main() -> Result<()> {
 }
 
 /// Prints `export` lines for the README's curl commands: each provider's
-/// signing credential and the settings that name its public URL.
+/// signing credential (and one per tenant label, `<VARIABLE>_<LABEL>`) and
+/// the settings that name its public URL.
 fn env(args: &[String]) -> Result<()> {
     let settings = local_settings(args);
     for keys in effective()? {
         let d = keys.descriptor;
         println!("export {}={}", d.credentials.dev_variable, keys.signing);
+        for tenant in keys.tenants() {
+            let name = format!(
+                "{}_{}",
+                d.credentials.dev_variable,
+                tenant.to_ascii_uppercase().replace('-', "_")
+            );
+            println!("export {name}={}", keys.signing_for(Some(tenant))?);
+        }
         for s in d
             .settings
             .iter()
@@ -133,7 +142,7 @@ fn env(args: &[String]) -> Result<()> {
 fn sign(args: &[String]) -> Result<()> {
     let names: Vec<&str> = registry::all().map(Descriptor::name).collect();
     let usage = format!(
-        "usage: switchboard-local sign {} FILE [--timestamp UNIX] [--url URL]",
+        "usage: switchboard-local sign {} FILE [--tenant LABEL] [--timestamp UNIX] [--url URL]",
         names.join("|")
     );
     let (Some(name), Some(file)) = (args.first(), args.get(1)) else {
@@ -147,11 +156,12 @@ fn sign(args: &[String]) -> Result<()> {
         .find(|k| k.descriptor.provider == provider)
         .context("every registered provider has keys")?;
     let d = keys.descriptor;
+    let signing = keys.signing_for(flag(args, "--tenant").as_deref())?;
     let Some(header) = d.signature_header else {
         bail!(
             "{} requests are not signed: the credential is in the URL ({})",
             d.display_name,
-            d.path(&keys.signing)
+            d.path(signing)
         );
     };
     let body = std::fs::read(file).with_context(|| format!("reading {file}"))?;
@@ -160,7 +170,7 @@ fn sign(args: &[String]) -> Result<()> {
         None => chrono::Utc::now().timestamp(),
     };
     let headers = (d.sign)(&SignRequest {
-        key: &keys.signing,
+        key: signing,
         url: &provider_url(&keys, args),
         body: &body,
         timestamp,
@@ -361,7 +371,6 @@ async fn up(args: &[String]) -> Result<()> {
         )
         .init();
     let keys = effective()?;
-    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
     let port = port(args);
     let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
     let options = LocalOptions {
@@ -372,12 +381,7 @@ async fn up(args: &[String]) -> Result<()> {
         bind: ([127, 0, 0, 1], port).into(),
         secret_values: keys
             .iter()
-            .map(|k| {
-                (
-                    k.descriptor.credentials.secret.to_owned(),
-                    json(&k.configured),
-                )
-            })
+            .map(|k| (k.descriptor.credentials.secret.to_owned(), k.secret_value()))
             .collect(),
         env_overrides: env_overrides(),
     };
@@ -402,11 +406,7 @@ async fn up(args: &[String]) -> Result<()> {
     );
     for k in &keys {
         let d = k.descriptor;
-        println!(
-            "    {:<30} {}",
-            d.credentials.inline,
-            k.configured.join(",")
-        );
+        println!("    {:<30} {}", d.credentials.inline, k.shown());
         for s in d.settings {
             let value = settings.get(s.name).cloned().unwrap_or_else(|| {
                 let default = s.default.unwrap_or_default();
@@ -414,7 +414,7 @@ async fn up(args: &[String]) -> Result<()> {
             });
             println!("    {:<30} {value}", s.name);
         }
-        if k.signing != k.configured[0] {
+        if k.asymmetric() {
             println!(
                 "    {:<30} {}  (signs as the provider)",
                 d.credentials.dev_variable, k.signing

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_pipeline::Limits;
 use switchboard_providers::registry::{descriptor, Settings};
-use switchboard_providers::{split_key_list, Admission, WebhookProvider};
+use switchboard_providers::{parse_credentials, Admission, Credential, WebhookProvider};
 use switchboard_types::{Family, Provider};
 
 /// A configuration problem, named precisely enough to fix it.
@@ -95,8 +95,8 @@ fn parsed<T: std::str::FromStr>(
 /// Where a provider's keys come from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// Listed in the environment (local stack and tests only).
-    Inline(Vec<String>),
+    /// Listed in the environment (local stack and tests only), parsed.
+    Inline(Vec<Credential>),
     /// A Secrets Manager secret id, read once per cold start.
     Secret(String),
 }
@@ -149,7 +149,7 @@ impl WebhookConfig {
         let descriptor = descriptor(provider);
         let (inline, secret) = (descriptor.credentials.inline, descriptor.credentials.secret);
         let keys = match (var(env, inline), var(env, secret)) {
-            (Some(list), _) => KeySource::Inline(split_key_list(&list)),
+            (Some(list), _) => KeySource::Inline(parse_credentials(descriptor, &list)?),
             (None, Some(secret_id)) => KeySource::Secret(secret_id),
             (None, None) => return Err(ConfigError::NoKeys { inline, secret }),
         };
@@ -178,17 +178,16 @@ impl WebhookConfig {
         &self,
         sdk: &SdkConfig,
     ) -> Result<Arc<dyn WebhookProvider>, ConfigError> {
+        let descriptor = descriptor(self.provider);
         let keys = match &self.keys {
             KeySource::Inline(keys) => keys.clone(),
             KeySource::Secret(secret_id) => {
                 let client = aws_sdk_secretsmanager::Client::new(sdk);
-                secrets::fetch_keys(&client, secret_id).await?
+                let text = secrets::fetch(&client, secret_id).await?;
+                parse_credentials(descriptor, &text)?
             }
         };
-        Ok(Arc::from((descriptor(self.provider).build)(
-            &keys,
-            &self.settings,
-        )?))
+        Ok(Arc::from((descriptor.build)(&keys, &self.settings)?))
     }
 }
 

@@ -81,6 +81,7 @@ pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
     put("pk", text(&event.pk));
     put("event_id", text(&event.event_id));
     put("provider", text(event.provider.as_str()));
+    put("tenant", text(&event.tenant));
     put("type", text(&event.event_type));
     put("native_type", text(&event.native_type));
     put("family", text(event.family.as_str()));
@@ -280,7 +281,7 @@ impl EventArchive for DynamoStore {
     ) -> Result<Page, StoreError> {
         let position = Position::parse(after)?;
         let (items, next) = match selection {
-            Selection::Window { from, to } => {
+            Selection::Window { from, to, .. } => {
                 // One `by-day` Query page of one UTC day (keys and a few
                 // attributes), then the full items by key; the next page is
                 // the rest of that day, or the next day of the window.
@@ -305,6 +306,8 @@ impl EventArchive for DynamoStore {
                     .map(|entry| text(entry, "pk"))
                     .collect();
                 let mut items = self.get_all(&pks).await?;
+                // The tenant is not in the index: filtered on the items.
+                items.retain(|item| selects(selection, item));
                 // BatchGetItem answers in any order: keep the index's.
                 items.sort_by(|a, b| a.day_sk.cmp(&b.day_sk));
                 let next = match last_key {

@@ -8,13 +8,17 @@
 //! |---|---|---|---|
 //! | `accepted`, `duplicate`, `quarantined`, `auth_failed`, `rejected`, `storage_unavailable` | Count | `[Provider]`, `[]` | webhooks, one per request |
 //! | the same, with the reason code | Count | `[Provider, Reason]`, `[Reason]` | webhooks, refusals and quarantines |
+//! | the same, with the tenant | Count | `[Provider, Tenant]` | webhooks, once the request is authentic |
 //! | `ingest_latency` | Milliseconds | `[Provider]`, `[]` | webhooks |
 //! | `published`, `failed`, `skipped` | Count | `[]` | fanout, one document per batch |
 //! | `replayed`, `replay_failed` | Count | `[]` | replay, one document per run |
 //! | `reprocessed`, `reprocess_failed` | Count | `[]` | reprocess, one document per run |
 //!
 //! The dimensionless series (`[]`) are what the alarms watch; the per-provider
-//! series feed the dashboard. template.yaml's alarms and dashboard use these
+//! series feed the dashboard. `Tenant` takes only configured values: a
+//! credential's label, a listed Partoo organisation, or `default` (where an
+//! unlisted organisation's quarantined events are counted), so the number
+//! of series is bounded by the configuration, not by what senders send. template.yaml's alarms and dashboard use these
 //! exact names.
 
 use crate::config::Lookup;
@@ -82,6 +86,12 @@ impl Metrics {
             fields.insert("Reason".into(), json!(reason));
         }
         if let Some(event) = &outcome.event {
+            directives.push(json!({
+                "Namespace": self.namespace,
+                "Dimensions": [["Provider", "Tenant"]],
+                "Metrics": [{ "Name": name, "Unit": "Count" }],
+            }));
+            fields.insert("Tenant".into(), json!(event.tenant));
             // Searchable in Logs Insights; not dimensions (unbounded).
             fields.insert("event_id".into(), json!(event.event_id));
         }
@@ -177,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn accepted_document_carries_the_event_id_and_no_reason_dimension() {
+    fn accepted_document_carries_the_event_id_and_its_tenant_not_a_reason() {
         let outcome = Outcome {
             provider: Provider::Bird,
             kind: OutcomeKind::Accepted,
@@ -185,16 +195,21 @@ mod tests {
             event: Some(EventSummary {
                 event_id: "id-1".into(),
                 event_type: "conversation.created".into(),
-                conversation: "c".into(),
+                tenant: "acme".into(),
+                conversation: "acme/c".into(),
             }),
         };
         let doc = Metrics::new("N").webhook(&outcome, Duration::ZERO, 0);
         assert_eq!(doc["accepted"], 1);
         assert_eq!(doc["event_id"], "id-1");
+        assert_eq!(doc["Tenant"], "acme");
         assert!(doc.get("Reason").is_none());
-        assert_eq!(
-            doc["_aws"]["CloudWatchMetrics"].as_array().map(Vec::len),
-            Some(1)
-        );
+        let directives = doc["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives");
+        // The per-provider series the alarms and dashboard use are kept.
+        assert_eq!(directives[0]["Dimensions"], json!([["Provider"], []]));
+        assert_eq!(directives[1]["Dimensions"], json!([["Provider", "Tenant"]]));
+        assert_eq!(directives.len(), 2);
     }
 }

@@ -1,16 +1,17 @@
 //! Provider keys from Secrets Manager.
 //!
-//! A secret holds the list of active keys of one provider, as a JSON array of
-//! strings (`["new","old"]`) or as comma/space-separated text; a single
-//! generated value is a list of one. Rotation: add the new key, switch the
-//! provider, remove the old key.
+//! A secret holds the list of active keys of one provider, as a JSON array
+//! (`["new","old"]`, with `{"tenant": "acme", "key": "…"}` objects for
+//! labelled keys) or as comma/space-separated text (ZipMessage tokens may be
+//! `acme:token`); a single generated value is a list of one. The provider's
+//! registry descriptor parses it (`parse_credentials`). Rotation: add the
+//! new key (under the same label), switch the provider, remove the old key.
 
 use crate::config::ConfigError;
 use aws_sdk_secretsmanager::Client;
-use switchboard_providers::split_key_list;
 
-/// Fetches and splits a secret's keys.
-pub async fn fetch_keys(client: &Client, secret_id: &str) -> Result<Vec<String>, ConfigError> {
+/// Fetches a secret's text.
+pub async fn fetch(client: &Client, secret_id: &str) -> Result<String, ConfigError> {
     let output = client
         .get_secret_value()
         .secret_id(secret_id)
@@ -20,9 +21,11 @@ pub async fn fetch_keys(client: &Client, secret_id: &str) -> Result<Vec<String>,
             secret_id: secret_id.to_owned(),
             detail: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
         })?;
-    let text = output.secret_string().ok_or_else(|| ConfigError::Secret {
-        secret_id: secret_id.to_owned(),
-        detail: "the secret has no string value".into(),
-    })?;
-    Ok(split_key_list(text))
+    output
+        .secret_string()
+        .map(str::to_owned)
+        .ok_or_else(|| ConfigError::Secret {
+            secret_id: secret_id.to_owned(),
+            detail: "the secret has no string value".into(),
+        })
 }

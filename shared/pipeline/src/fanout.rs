@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use switchboard_providers::decode_body;
-use switchboard_types::{CloudEvent, EventData, Family, Status, StoredEvent};
+use switchboard_types::{scoped_key, CloudEvent, EventData, Family, Status, StoredEvent};
 
 /// SQS's batch limit.
 const BATCH: usize = 10;
@@ -82,14 +82,20 @@ pub struct OutgoingMessage {
     pub event_type: String,
     /// Message attribute `provider`.
     pub provider: String,
+    /// Message attribute `tenant`.
+    pub tenant: String,
     /// The CloudEvent JSON.
     pub body: String,
 }
 
 impl OutgoingMessage {
     /// The message attributes, as sent: `(name, value)`, each a `String`.
-    pub fn attributes(&self) -> [(&'static str, &str); 2] {
-        [("type", &self.event_type), ("provider", &self.provider)]
+    pub fn attributes(&self) -> [(&'static str, &str); 3] {
+        [
+            ("type", &self.event_type),
+            ("provider", &self.provider),
+            ("tenant", &self.tenant),
+        ]
     }
 
     /// The size SQS counts against its limit: the body, and each attribute's
@@ -279,6 +285,7 @@ pub fn message_for(item: &StoredEvent) -> Result<OutgoingMessage, String> {
         group_id: group_id(item),
         event_type: attribute_value(&item.event_type),
         provider: attribute_value(item.provider.as_str()),
+        tenant: attribute_value(&item.tenant),
         body: body_of(&event)?,
     };
     if message.size() > MAX_MESSAGE_BYTES {
@@ -308,8 +315,12 @@ fn body_of(event: &CloudEvent) -> Result<String, String> {
 /// `data` from decoding the stored raw body, `data.raw` the body verbatim.
 pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
     let body = raw_body(item).map_err(|e| e.to_string())?;
-    let decoded = decode_body(item.provider, &body)
+    let mut decoded = decode_body(item.provider, &body)
         .map_err(|e| format!("stored body no longer decodes: {e}"))?;
+    if let Some(conversation) = decoded.normalized.conversation.as_mut() {
+        // The subject is the key within the tenant; so is its copy here.
+        conversation.key = scoped_key(&item.tenant, &conversation.key);
+    }
     let text = String::from_utf8(body).map_err(|_| "stored body is not UTF-8".to_owned())?;
     let raw = RawValue::from_string(text).map_err(|e| format!("stored body is not JSON: {e}"))?;
     Ok(CloudEvent {
@@ -322,6 +333,7 @@ pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
         datacontenttype: "application/json".into(),
         provider: item.provider.as_str().into(),
         nativetype: item.native_type.clone(),
+        tenant: item.tenant.clone(),
         receivedat: item.received_at.clone(),
         deliveryid: item.delivery_id.clone(),
         test: item.test.then_some(true),

@@ -20,7 +20,9 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use switchboard_providers::{decode_event, Admission, DecodeError, Inbound, WebhookProvider};
+use switchboard_providers::{
+    decode_event, Admission, DecodeError, Delivery, Inbound, WebhookProvider,
+};
 use switchboard_types::Status;
 
 /// A webhook request as both the Lambda and the local gateway see it.
@@ -135,12 +137,16 @@ impl Ingest {
             &request.body,
             request.path_token.as_deref(),
         );
-        if let Err(auth) = self.provider.authenticate(&inbound, now) {
-            return self.refuse(ApiError::Unauthorized(auth));
-        }
+        let tenant = match self.provider.authenticate(&inbound, now) {
+            Ok(tenant) => tenant.map(str::to_owned),
+            Err(auth) => return self.refuse(ApiError::Unauthorized(auth)),
+        };
 
         // Authentic from here on: stored, whatever else is wrong with it.
-        let delivery = self.provider.delivery(&inbound);
+        let delivery = Delivery {
+            tenant,
+            ..self.provider.delivery(&inbound)
+        };
         let limit = self.limits.max_body_bytes;
         let too_large = request.body.len() > limit;
         let (decoded, kept) = if too_large {
@@ -185,6 +191,7 @@ impl Ingest {
         let summary = EventSummary {
             event_id: event.event_id.clone(),
             event_type: event.event_type.clone(),
+            tenant: event.tenant.clone(),
             conversation: event.conversation_key.clone(),
         };
         let outcome = match stored {

@@ -8,8 +8,11 @@
 use crate::codec::{encode_raw, gzip, Raw};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use switchboard_providers::registry::{descriptor, Labels};
 use switchboard_providers::{digest_dedup_key, timestamp, DecodeError, Decoded, Delivery};
-use switchboard_types::{event_id, partition_key, Family, Provider, Status, StoredEvent};
+use switchboard_types::{
+    event_id, partition_key, scoped_key, Family, Provider, Status, StoredEvent, DEFAULT_TENANT,
+};
 
 /// The largest body limit that still lets every item fit DynamoDB's 400 KB
 /// item cap in the worst case (incompressible body, gzip's small overhead
@@ -17,8 +20,10 @@ use switchboard_types::{event_id, partition_key, Family, Provider, Status, Store
 pub const MAX_BODY_LIMIT: usize = 380 * 1024;
 
 /// Builds the item for an authentic request: accepted when it decoded and
-/// was admitted, quarantined (with the reason) when not. The dedup key is
-/// scoped by the delivery (a test delivery never shares a genuine key).
+/// was admitted, quarantined (with the reason) when not. The conversation
+/// and dedup keys are scoped to the event's tenant ([`Delivery::tenant_of`]),
+/// and the dedup key by the delivery (a test delivery never shares a
+/// genuine key).
 pub fn build(
     provider: Provider,
     outcome: &Result<Decoded, DecodeError>,
@@ -87,7 +92,13 @@ pub fn build_hashed(
                 Some(format!("{}: {}", e.code(), e)),
             ),
         };
-    let dedup_key = delivery.scope_dedup_key(&natural_key);
+    let tenant = delivery.tenant_of(outcome.as_ref().ok().and_then(|d| d.account.as_deref()));
+    let dedup_key = delivery.scope_dedup_key(&scoped_key(&tenant, &natural_key));
+    let conversation_key = if conversation_key.is_empty() {
+        conversation_key
+    } else {
+        scoped_key(&tenant, &conversation_key)
+    };
     let id = event_id(provider, &dedup_key);
     let family = match status {
         Status::Accepted => Family::of_type(&event_type),
@@ -104,6 +115,7 @@ pub fn build_hashed(
     StoredEvent {
         pk: partition_key(provider, &id),
         provider,
+        tenant,
         event_type,
         native_type,
         family,
@@ -135,6 +147,10 @@ pub fn delivery_of(item: &StoredEvent) -> Delivery {
     Delivery {
         test: item.test,
         delivery_id: item.delivery_id.clone(),
+        // A label came from the credential only where the provider's
+        // credentials carry one; otherwise the body named the tenant.
+        tenant: (item.tenant != DEFAULT_TENANT && descriptor(item.provider).labels != Labels::None)
+            .then(|| item.tenant.clone()),
     }
 }
 

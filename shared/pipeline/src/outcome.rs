@@ -58,6 +58,8 @@ pub struct EventSummary {
     pub event_id: String,
     /// Canonical type (`<provider>.quarantined` for quarantined events).
     pub event_type: String,
+    /// Whose event it is (`default` when no label or body says).
+    pub tenant: String,
     /// Provider-scoped conversation key; empty when there is none.
     pub conversation: String,
 }
@@ -83,13 +85,14 @@ impl Outcome {
         let provider = self.provider.as_str();
         let outcome = self.kind.metric();
         let reason = self.reason.unwrap_or("");
-        let (event_id, event_type, conversation) = match &self.event {
+        let (event_id, event_type, tenant, conversation) = match &self.event {
             Some(e) => (
                 e.event_id.as_str(),
                 e.event_type.as_str(),
+                e.tenant.as_str(),
                 e.conversation.as_str(),
             ),
-            None => ("", "", ""),
+            None => ("", "", "", ""),
         };
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         macro_rules! line {
@@ -98,6 +101,7 @@ impl Outcome {
                     provider,
                     event_id,
                     r#type = event_type,
+                    tenant,
                     conversation,
                     outcome,
                     reason,

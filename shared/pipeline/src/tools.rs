@@ -27,12 +27,14 @@ use switchboard_types::{Provider, Status, StoredEvent};
 /// Which stored events a tool works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
-    /// Received in `[from, to)`.
+    /// Received in `[from, to)`, of one tenant or all.
     Window {
         /// Inclusive start.
         from: DateTime<Utc>,
         /// Exclusive end.
         to: DateTime<Utc>,
+        /// Only this tenant's events (any provider's); `None` selects all.
+        tenant: Option<String>,
     },
     /// One conversation, in time order.
     Conversation {
@@ -47,8 +49,10 @@ pub enum Selection {
 
 /// A tool's input as JSON (the Lambda's event): exactly one of `window`,
 /// `conversation` or `event_ids`, e.g.
-/// `{"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}`,
-/// `{"conversation": {"provider": "partoo", "key": "123"}}`,
+/// `{"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}`
+/// (with `"tenant": "acme"` for one tenant's events),
+/// `{"conversation": {"provider": "partoo", "key": "123/456"}}` (the key is the
+/// CloudEvent `subject`, so it names the tenant too),
 /// `{"event_ids": ["…"]}`; `replay_id` is optional (replay only).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +77,7 @@ pub struct ToolRequest {
     pub cursor: Option<String>,
 }
 
-/// `{"from": …, "to": …}`, RFC 3339.
+/// `{"from": …, "to": …}`, RFC 3339, and optionally `"tenant": …`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowRequest {
@@ -81,6 +85,9 @@ pub struct WindowRequest {
     pub from: String,
     /// Exclusive end.
     pub to: String,
+    /// Only this tenant's events (the CloudEvent `tenant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// `{"provider": …, "key": …}`.
@@ -127,7 +134,14 @@ impl ToolRequest {
             if to - from > chrono::Duration::days(366) {
                 return Err(RequestError("a window spans at most 366 days".into()));
             }
-            return Ok(Selection::Window { from, to });
+            if w.tenant.as_deref().is_some_and(str::is_empty) {
+                return Err(RequestError("window.tenant is empty".into()));
+            }
+            return Ok(Selection::Window {
+                from,
+                to,
+                tenant: w.tenant.clone(),
+            });
         }
         if let Some(c) = &self.conversation {
             let provider = Provider::from_name(&c.provider)
@@ -212,8 +226,9 @@ pub trait EventArchive: Send + Sync {
 /// an index query cannot express exactly).
 pub fn selects(selection: &Selection, item: &StoredEvent) -> bool {
     match selection {
-        Selection::Window { from, to } => {
+        Selection::Window { from, to, tenant } => {
             timestamp::parse(&item.received_at).is_some_and(|t| t >= *from && t < *to)
+                && tenant.as_ref().is_none_or(|tenant| item.tenant == *tenant)
         }
         Selection::Conversation { provider, key } => {
             item.provider == *provider && item.conversation_key == *key

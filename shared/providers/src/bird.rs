@@ -17,7 +17,8 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::registry::{
-    admit_all, Credentials, Descriptor, DevCredential, LocalDefault, Setting, Settings,
+    admit_all, Credential, Credentials, Descriptor, DevCredential, Labels, LocalDefault, Setting,
+    Settings,
 };
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
@@ -66,6 +67,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         dev_variable: "BIRD_SIGNING_KEY",
         dev: |seed| DevCredential::shared(URL_SAFE_NO_PAD.encode(seed)),
     },
+    labels: Labels::Json,
     settings: &[
         Setting {
             name: WEBHOOK_URL,
@@ -130,6 +132,8 @@ pub struct Bird {
     /// HMAC-SHA256 keyed with each signing key (the key schedule done once;
     /// each request clones the keyed state).
     keys: Vec<Hmac<Sha256>>,
+    /// Each key's tenant label, in the same order.
+    tenants: Vec<Option<String>>,
     webhook_url: String,
     /// Past tolerance in seconds; the future one is [`FUTURE_TOLERANCE_SECS`].
     tolerance_secs: u64,
@@ -149,11 +153,12 @@ impl Bird {
     /// Builds the provider. `webhook_url` must be the exact public URL Bird
     /// posts to (as registered in the subscription); `tolerance_secs` is the
     /// past tolerance.
-    pub fn new<S: AsRef<str>>(
-        keys: &[S],
+    pub fn new<C: Into<Credential> + Clone>(
+        keys: &[C],
         webhook_url: &str,
         tolerance_secs: u64,
     ) -> Result<Self, ConfigError> {
+        let keys: Vec<Credential> = keys.iter().cloned().map(Into::into).collect();
         if keys.is_empty() {
             return Err(ConfigError::Empty("Bird signing keys"));
         }
@@ -165,7 +170,8 @@ impl Bird {
             ));
         }
         Ok(Self {
-            keys: keys.iter().map(|k| keyed(k.as_ref().as_bytes())).collect(),
+            keys: keys.iter().map(|k| keyed(k.key.as_bytes())).collect(),
+            tenants: keys.iter().map(|k| k.tenant.clone()).collect(),
             webhook_url: webhook_url.to_owned(),
             tolerance_secs,
         })
@@ -211,7 +217,11 @@ impl WebhookProvider for Bird {
         Provider::Bird
     }
 
-    fn authenticate(&self, request: &Inbound<'_>, now: DateTime<Utc>) -> Result<(), AuthError> {
+    fn authenticate(
+        &self,
+        request: &Inbound<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<&str>, AuthError> {
         let signature = request
             .header(SIGNATURE_HEADER)
             .map(str::trim)
@@ -237,8 +247,9 @@ impl WebhookProvider for Bird {
             return Err(AuthError::MalformedSignature("messagebird-signature"));
         }
         let body_digest = request.body_sha256();
-        // verify_slice compares in constant time and checks the length.
-        let valid = self
+        // verify_slice compares in constant time and checks the length;
+        // every key is tried before the match is read.
+        let matches: Vec<bool> = self
             .keys
             .iter()
             .map(|key| {
@@ -246,10 +257,10 @@ impl WebhookProvider for Bird {
                     .verify_slice(&signature)
                     .is_ok()
             })
-            .fold(false, |acc, ok| acc | ok);
-        if !valid {
+            .collect();
+        let Some(matched) = matches.iter().position(|&m| m) else {
             return Err(AuthError::InvalidSignature);
-        }
+        };
         // Freshness only once the timestamp is known to be Bird's own.
         let age = (now - sent_at).num_seconds();
         let skew = age.unsigned_abs();
@@ -265,7 +276,7 @@ impl WebhookProvider for Bird {
                 tolerance_secs: tolerance,
             });
         }
-        Ok(())
+        Ok(self.tenants[matched].as_deref())
     }
 
     fn delivery(&self, request: &Inbound<'_>) -> Delivery {
@@ -276,6 +287,7 @@ impl WebhookProvider for Bird {
                 .map(str::trim)
                 .filter(|id| !id.is_empty() && id.len() <= Delivery::MAX_ID_LEN)
                 .map(str::to_owned),
+            ..Delivery::default()
         }
     }
 }

@@ -48,7 +48,8 @@ pub struct Decoded {
     /// what the sender signed (the body; for ZipMessage, the whole request).
     pub dedup_key: String,
     /// The sender-side account the body names, when it names one (Partoo's
-    /// organisation, `org_id`).
+    /// organisation, `org_id`): the event's tenant where the provider's
+    /// credentials carry no label ([`Delivery::tenant_of`](crate::Delivery::tenant_of)).
     pub account: Option<String>,
     /// Provider-scoped conversation key, when the event concerns one.
     pub conversation_key: Option<String>,
@@ -228,7 +229,7 @@ mod tests {
         // `<type>:<message id>[:<digest>]` or `sha256:<hex>`: never `test:…`.
         let test = Delivery {
             test: true,
-            delivery_id: None,
+            ..Delivery::default()
         };
         for (provider, dir, body) in fixtures() {
             if provider != Provider::Partoo {

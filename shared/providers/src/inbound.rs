@@ -54,6 +54,10 @@ pub struct Delivery {
     /// The sender's id for this notification across its attempts (Bird's
     /// `messagebird-request-id`), published as the extension `deliveryid`.
     pub delivery_id: Option<String>,
+    /// The tenant label of the credential that authenticated the request
+    /// (what [`WebhookProvider::authenticate`](crate::WebhookProvider::authenticate)
+    /// returned); `None` for an unlabelled one.
+    pub tenant: Option<String>,
 }
 
 impl Delivery {
@@ -62,12 +66,24 @@ impl Delivery {
 
     /// The dedup key of an event delivered this way: a test delivery's key
     /// can never equal a genuine event's, so a tryout of message 123 does not
-    /// make the genuine message 123 a duplicate.
+    /// make the genuine message 123 a duplicate. `natural` is already
+    /// scoped to its tenant.
     pub fn scope_dedup_key(&self, natural: &str) -> String {
         if self.test {
             format!("test:{natural}")
         } else {
             natural.to_owned()
         }
+    }
+
+    /// The tenant of an event delivered this way: the organisation its body
+    /// names where the provider's credentials carry no label (Partoo's
+    /// `org_id`, already checked against the allow-list), else the
+    /// credential's label, else `default`.
+    pub fn tenant_of(&self, account: Option<&str>) -> String {
+        account
+            .or(self.tenant.as_deref())
+            .unwrap_or(switchboard_types::DEFAULT_TENANT)
+            .to_owned()
     }
 }

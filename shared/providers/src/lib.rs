@@ -33,7 +33,7 @@ pub(crate) use envelope::{parse_envelope, required_type};
 pub use error::{AuthError, ConfigError, DecodeError};
 pub use inbound::{Delivery, Inbound};
 pub use partoo::Partoo;
-pub use registry::{descriptor, split_key_list, Descriptor};
+pub use registry::{descriptor, parse_credentials, split_key_list, Credential, Descriptor};
 pub use zipmessage::Zipmessage;
 
 /// One webhook sender: how to authenticate its requests and what their
@@ -42,8 +42,14 @@ pub trait WebhookProvider: Send + Sync + std::fmt::Debug {
     /// Which provider this is.
     fn provider(&self) -> Provider;
 
-    /// Proves the request is authentic. Runs on the raw bytes, before any parsing.
-    fn authenticate(&self, request: &Inbound<'_>, now: DateTime<Utc>) -> Result<(), AuthError>;
+    /// Proves the request is authentic. Runs on the raw bytes, before any
+    /// parsing. Returns the tenant label of the credential that matched
+    /// (`None`: unlabelled, tenant `default`).
+    fn authenticate(
+        &self,
+        request: &Inbound<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<&str>, AuthError>;
 
     /// The delivery facts an authentic request's headers carry.
     fn delivery(&self, _request: &Inbound<'_>) -> Delivery {

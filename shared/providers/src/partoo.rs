@@ -18,7 +18,7 @@
 //! carries real data and real ids; it is a test delivery ([`Delivery::test`]).
 
 use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload};
-use crate::registry::{Credentials, Descriptor, DevCredential, LocalDefault, Setting};
+use crate::registry::{Credentials, Descriptor, DevCredential, Labels, LocalDefault, Setting};
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
     Admission, AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
@@ -67,7 +67,11 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         local: LocalDefault::Value("123"),
         reprocess: true,
     }],
-    build: |keys, _| Ok(Box::new(Partoo::new(keys)?)),
+    labels: Labels::None,
+    build: |keys, _| {
+        let keys: Vec<&str> = keys.iter().map(|c| c.key.as_str()).collect();
+        Ok(Box::new(Partoo::new(&keys)?))
+    },
     check: |settings| {
         Ok(org_ids(settings.get(ORG_IDS).unwrap_or_default())
             .is_empty()
@@ -198,7 +202,12 @@ impl WebhookProvider for Partoo {
         Provider::Partoo
     }
 
-    fn authenticate(&self, request: &Inbound<'_>, _now: DateTime<Utc>) -> Result<(), AuthError> {
+    /// Partoo's keys carry no label: the tenant is the body's `org_id`.
+    fn authenticate(
+        &self,
+        request: &Inbound<'_>,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<&str>, AuthError> {
         let header = request
             .header(SIGNATURE_HEADER)
             .map(str::trim)
@@ -221,7 +230,7 @@ impl WebhookProvider for Partoo {
             .iter()
             .any(|key| key.verify(request.body, &signature).is_ok())
         {
-            Ok(())
+            Ok(None)
         } else {
             Err(AuthError::InvalidSignature)
         }
@@ -240,6 +249,7 @@ impl WebhookProvider for Partoo {
         Delivery {
             test,
             delivery_id: None,
+            ..Delivery::default()
         }
     }
 }

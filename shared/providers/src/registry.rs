@@ -36,10 +36,12 @@ pub struct Descriptor {
     pub function: &'static str,
     /// Where its keys come from.
     pub credentials: Credentials,
+    /// Whether and how its credentials carry a tenant label.
+    pub labels: Labels,
     /// Settings beyond the keys, read by its webhook function.
     pub settings: &'static [Setting],
     /// Builds the authenticator from its keys and settings (at cold start).
-    pub build: fn(&[String], &Settings) -> Result<Built, ConfigError>,
+    pub build: fn(&[Credential], &Settings) -> Result<Built, ConfigError>,
     /// Checks the settings alone, before any key is fetched, so a bad
     /// setting fails start-up with its own name; a valid setting that
     /// keeps every event from being published is a warning for the log.
@@ -107,6 +109,183 @@ pub struct Credentials {
     pub dev_variable: &'static str,
     /// A development credential from 32 random (or, in tests, fixed) bytes.
     pub dev: fn(&[u8; 32]) -> DevCredential,
+}
+
+/// Whether a provider's credentials may carry a tenant label, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    /// No label: the body says whose event it is (Partoo's one key signs
+    /// every organisation; `payload.org_id` is the tenant).
+    None,
+    /// Only from JSON (`{"tenant": "acme", "key": "…"}`): the keys are
+    /// arbitrary strings, so no separator inside them is unambiguous.
+    Json,
+    /// From JSON, or as `label:key` in a plain list: the keys are URL-safe,
+    /// so they never contain `:`.
+    Prefix,
+}
+
+/// One configured credential: the key (or token) and the tenant it
+/// authenticates, when it carries a label.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The tenant label, `[a-z0-9-]{1,32}`; `None` is tenant `default`.
+    pub tenant: Option<String>,
+    /// The key, token or public key, as the provider's scheme reads it.
+    pub key: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("Credential")
+            .field("tenant", &self.tenant)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl From<&str> for Credential {
+    fn from(key: &str) -> Self {
+        Credential::unlabelled(key)
+    }
+}
+
+impl From<String> for Credential {
+    fn from(key: String) -> Self {
+        Credential::unlabelled(key)
+    }
+}
+
+impl From<&String> for Credential {
+    fn from(key: &String) -> Self {
+        Credential::unlabelled(key.as_str())
+    }
+}
+
+impl Credential {
+    /// An unlabelled credential (tenant `default`).
+    pub fn unlabelled(key: impl Into<String>) -> Self {
+        Self {
+            tenant: None,
+            key: key.into(),
+        }
+    }
+}
+
+/// The longest tenant label.
+pub const MAX_LABEL_LEN: usize = 32;
+
+/// Whether `label` is a valid tenant label: `[a-z0-9-]{1,32}`.
+pub fn valid_label(label: &str) -> bool {
+    (1..=MAX_LABEL_LEN).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// One item of a JSON credential list: a plain string, or an object with
+/// the key and its tenant.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum JsonCredential {
+    Plain(String),
+    Labelled { tenant: String, key: String },
+}
+
+/// Parses a provider's configured credentials (the inline variable or the
+/// secret's value): a JSON array whose items are strings or
+/// `{"tenant": …, "key": …}` objects, or a comma- or whitespace-separated
+/// list. Where the provider's keys are URL-safe ([`Labels::Prefix`]), a
+/// string item (in either form) may be `label:key`. A bad item is named by
+/// position, never by value. Empty items are dropped.
+pub fn parse_credentials(
+    descriptor: &Descriptor,
+    raw: &str,
+) -> Result<Vec<Credential>, ConfigError> {
+    let what = descriptor.credentials.inline;
+    let invalid = |position: usize, detail: String| ConfigError::InvalidKey {
+        what,
+        position,
+        detail,
+    };
+    let label = |position: usize, tenant: String| {
+        if descriptor.labels == Labels::None {
+            return Err(invalid(
+                position,
+                format!(
+                    "{} credentials take no tenant label: the body says whose event it is",
+                    descriptor.display_name
+                ),
+            ));
+        }
+        if valid_label(&tenant) {
+            Ok(Some(tenant))
+        } else {
+            Err(invalid(
+                position,
+                format!("a tenant label is [a-z0-9-], 1 to {MAX_LABEL_LEN} characters"),
+            ))
+        }
+    };
+    let plain = |position: usize, item: &str| match item.split_once(':') {
+        Some((tenant, key)) if descriptor.labels == Labels::Prefix => Ok(Credential {
+            tenant: label(position, tenant.to_owned())?,
+            key: key.to_owned(),
+        }),
+        _ => Ok(Credential::unlabelled(item)),
+    };
+    let trimmed = raw.trim();
+    let mut credentials = Vec::new();
+    if trimmed.starts_with('[') {
+        let items: Vec<serde_json::Value> = serde_json::from_str(trimmed).map_err(|_| {
+            ConfigError::Invalid(format!(
+                "{what} starts with [ but is not a JSON array of strings and {{\"tenant\", \"key\"}} objects"
+            ))
+        })?;
+        for (i, item) in items.into_iter().enumerate() {
+            let position = i + 1;
+            let item: JsonCredential = serde_json::from_value(item).map_err(|_| {
+                invalid(
+                    position,
+                    "an item is a string or an object {\"tenant\": …, \"key\": …}".into(),
+                )
+            })?;
+            let credential = match item {
+                JsonCredential::Plain(key) => plain(position, key.trim())?,
+                JsonCredential::Labelled { tenant, key } => Credential {
+                    tenant: label(position, tenant)?,
+                    key: key.trim().to_owned(),
+                },
+            };
+            if !credential.key.is_empty() {
+                credentials.push(credential);
+            }
+        }
+        return Ok(credentials);
+    }
+    let items = trimmed
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    for (i, item) in items.enumerate() {
+        credentials.push(plain(i + 1, item)?);
+    }
+    Ok(credentials)
+}
+
+/// Credentials as a secret holds them, which [`parse_credentials`] reads
+/// back: a JSON array of strings, with `{"tenant", "key"}` objects for
+/// labelled ones.
+pub fn credentials_json(credentials: &[Credential]) -> String {
+    let items: Vec<serde_json::Value> = credentials
+        .iter()
+        .map(|c| match &c.tenant {
+            Some(tenant) => serde_json::json!({ "tenant": tenant, "key": c.key }),
+            None => serde_json::json!(c.key),
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
 }
 
 /// A credential as a sender holds it and as switchboard is configured
@@ -250,7 +429,7 @@ pub fn no_check(_: &Settings) -> Result<Option<String>, ConfigError> {
 }
 
 /// Splits a configured list: comma- or whitespace-separated, or a JSON array
-/// of strings (the shape a Secrets Manager secret holds). Empty items are dropped.
+/// of strings. Empty items are dropped.
 pub fn split_key_list(raw: &str) -> Vec<String> {
     let trimmed = raw.trim();
     if trimmed.starts_with('[') {
@@ -310,8 +489,11 @@ mod tests {
                     .map(|(_, value)| value.clone())
             };
             let settings = Settings::resolve(d, &lookup, 0).expect("settings");
-            let provider =
-                (d.build)(std::slice::from_ref(&credential.configured), &settings).expect("builds");
+            let provider = (d.build)(
+                &[Credential::unlabelled(credential.configured.clone())],
+                &settings,
+            )
+            .expect("builds");
             let body = br#"{"type":"x"}"#;
             let headers: http::HeaderMap = (d.sign)(&SignRequest {
                 key: &credential.signing,
@@ -325,7 +507,12 @@ mod tests {
             .collect();
             let token = d.token_prefix().map(|_| credential.signing.as_str());
             let request = crate::Inbound::new(&headers, body, token);
-            assert_eq!(provider.authenticate(&request, now), Ok(()), "{}", d.name());
+            assert_eq!(
+                provider.authenticate(&request, now),
+                Ok(None),
+                "{}",
+                d.name()
+            );
             assert_eq!(provider.provider(), d.provider);
             let other = (d.credentials.dev)(&[43; 32]);
             assert_ne!(
@@ -350,11 +537,104 @@ mod tests {
         );
     }
 
+    fn credentials(
+        d: &Descriptor,
+        raw: &str,
+    ) -> Result<Vec<(Option<&'static str>, String)>, String> {
+        parse_credentials(d, raw)
+            .map(|list| {
+                list.into_iter()
+                    .map(|c| (c.tenant.map(|t| &*t.leak()), c.key))
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn key_lists_accept_commas_spaces_and_json_arrays() {
-        assert_eq!(split_key_list("a, b,,c"), ["a", "b", "c"]);
-        assert_eq!(split_key_list(" a b\n"), ["a", "b"]);
-        assert_eq!(split_key_list(r#"["x", " y ", ""]"#), ["x", "y"]);
-        assert!(split_key_list("  ").is_empty());
+        let plain = |keys: &[&str]| -> Vec<(Option<&'static str>, String)> {
+            keys.iter().map(|k| (None, (*k).to_owned())).collect()
+        };
+        for d in all() {
+            assert_eq!(credentials(d, "a, b,,c"), Ok(plain(&["a", "b", "c"])));
+            assert_eq!(credentials(d, " a b\n"), Ok(plain(&["a", "b"])));
+            assert_eq!(
+                credentials(d, r#"["x", " y ", ""]"#),
+                Ok(plain(&["x", "y"]))
+            );
+            assert_eq!(credentials(d, "  "), Ok(Vec::new()));
+        }
+    }
+
+    #[test]
+    fn labels_come_from_where_each_provider_keeps_them_unambiguous() {
+        let zip = &zipmessage::DESCRIPTOR;
+        assert_eq!(
+            credentials(zip, "acme:tok1,globex:tok2 tok3"),
+            Ok(vec![
+                (Some("acme"), "tok1".into()),
+                (Some("globex"), "tok2".into()),
+                (None, "tok3".into()),
+            ])
+        );
+        // Bird keys are arbitrary strings: a colon is part of the key.
+        let bird = &bird::DESCRIPTOR;
+        assert_eq!(
+            credentials(bird, "acme:k1"),
+            Ok(vec![(None, "acme:k1".into())])
+        );
+        assert_eq!(
+            credentials(bird, r#"[{"tenant": "acme", "key": "k, 1:"}, "k2"]"#),
+            Ok(vec![(Some("acme"), "k, 1:".into()), (None, "k2".into())])
+        );
+        // Partoo's one key signs every organisation: no label.
+        let err = credentials(&partoo::DESCRIPTOR, r#"[{"tenant": "acme", "key": "k"}]"#)
+            .expect_err("refused");
+        assert!(
+            err.contains("number 1") && err.contains("no tenant label"),
+            "{err}"
+        );
+        // Bad labels and shapes are named by position, never by value.
+        for (raw, why) in [
+            ("ok:tok1,Acme:secret-tok", "[a-z0-9-]"),
+            ("ok:tok1,:secret-tok", "[a-z0-9-]"),
+            (
+                r#"["tok1", {"tenant": "a", "secret": "secret-tok"}]"#,
+                "an item is",
+            ),
+        ]
+        .map(|(raw, why)| (raw.to_owned(), why))
+        .into_iter()
+        .chain([(
+            format!(
+                r#"["tok1", {{"tenant": "{}", "key": "secret-tok"}}]"#,
+                "x".repeat(33)
+            ),
+            "[a-z0-9-]",
+        )]) {
+            let err = credentials(zip, &raw).expect_err(&raw);
+            assert!(
+                err.contains("number 2") && err.contains(why),
+                "{raw}: {err}"
+            );
+            assert!(!err.contains("secret-tok"), "{err}");
+        }
+        assert!(credentials(zip, "[not json").is_err());
+        // A URL-safe token's label reads the same inside a JSON array.
+        assert_eq!(
+            credentials(zip, r#"["acme:tok1"]"#),
+            Ok(vec![(Some("acme"), "tok1".into())])
+        );
+        // What credentials_json writes, parse_credentials reads back.
+        for d in all() {
+            let list = vec![
+                Credential::unlabelled("k1"),
+                Credential {
+                    tenant: (d.labels != Labels::None).then(|| "acme".to_owned()),
+                    key: "k2".into(),
+                },
+            ];
+            assert_eq!(parse_credentials(d, &credentials_json(&list)), Ok(list));
+        }
     }
 }

@@ -9,7 +9,9 @@
 //! therefore the conversation key for every ZipMessage event.
 
 use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
-use crate::registry::{admit_all, no_check, Credentials, Descriptor, DevCredential};
+use crate::registry::{
+    admit_all, no_check, Credential, Credentials, Descriptor, DevCredential, Labels,
+};
 use crate::{
     body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
     ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
@@ -38,6 +40,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         dev: |seed| DevCredential::shared(URL_SAFE_NO_PAD.encode(seed)),
     },
     settings: &[],
+    labels: Labels::Prefix,
     build: |tokens, _| Ok(Box::new(Zipmessage::new(tokens)?)),
     check: no_check,
     decode,
@@ -57,6 +60,8 @@ pub struct Zipmessage {
     /// SHA-256 of each active token: comparing fixed-size digests keeps the
     /// comparison constant-time regardless of the candidate's length.
     token_digests: Vec<[u8; 32]>,
+    /// Each token's tenant label, in the same order.
+    tenants: Vec<Option<String>>,
 }
 
 impl std::fmt::Debug for Zipmessage {
@@ -74,14 +79,15 @@ impl std::fmt::Debug for Zipmessage {
 pub const MIN_TOKEN_LEN: usize = 16;
 
 impl Zipmessage {
-    /// Builds the provider from the active tokens (several during rotation).
-    pub fn new<S: AsRef<str>>(tokens: &[S]) -> Result<Self, ConfigError> {
+    /// Builds the provider from the active tokens (several during
+    /// rotation; one or more per tenant).
+    pub fn new<C: Into<Credential> + Clone>(tokens: &[C]) -> Result<Self, ConfigError> {
+        let tokens: Vec<Credential> = tokens.iter().cloned().map(Into::into).collect();
         if tokens.is_empty() {
             return Err(ConfigError::Empty("ZipMessage tokens"));
         }
         let mut token_digests = Vec::with_capacity(tokens.len());
-        for (i, token) in tokens.iter().enumerate() {
-            let token = token.as_ref();
+        for (i, token) in tokens.iter().map(|c| c.key.as_str()).enumerate() {
             if token.len() < MIN_TOKEN_LEN || !token.bytes().all(is_url_safe) {
                 return Err(ConfigError::InvalidKey {
                     what: "ZipMessage token",
@@ -91,7 +97,10 @@ impl Zipmessage {
             }
             token_digests.push(Sha256::digest(token.as_bytes()).into());
         }
-        Ok(Self { token_digests })
+        Ok(Self {
+            token_digests,
+            tenants: tokens.iter().map(|c| c.tenant.clone()).collect(),
+        })
     }
 }
 
@@ -104,23 +113,26 @@ impl WebhookProvider for Zipmessage {
         Provider::Zipmessage
     }
 
-    fn authenticate(&self, request: &Inbound<'_>, _now: DateTime<Utc>) -> Result<(), AuthError> {
+    fn authenticate(
+        &self,
+        request: &Inbound<'_>,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<&str>, AuthError> {
         let token = request
             .path_token
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::MissingToken)?;
         let candidate: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Compare against every token without stopping early.
-        let matched = self
+        // Compare against every token without stopping early; which one
+        // matched is read only after all were compared.
+        let matches: Vec<bool> = self
             .token_digests
             .iter()
-            .fold(subtle::Choice::from(0), |acc, digest| {
-                acc | digest.ct_eq(&candidate)
-            });
-        if bool::from(matched) {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidToken)
+            .map(|digest| bool::from(digest.ct_eq(&candidate)))
+            .collect();
+        match matches.iter().position(|&m| m) {
+            Some(i) => Ok(self.tenants[i].as_deref()),
+            None => Err(AuthError::InvalidToken),
         }
     }
 }
@@ -422,9 +434,10 @@ mod tests {
 
     #[test]
     fn tokens_must_be_long_and_url_safe() {
+        let one = |token: &str| Zipmessage::new(&[token]);
         assert!(Zipmessage::new::<&str>(&[]).is_err());
-        assert!(Zipmessage::new(&["short"]).is_err());
-        assert!(Zipmessage::new(&["has a space in it!!"]).is_err());
-        assert!(Zipmessage::new(&["0123456789abcdef"]).is_ok());
+        assert!(one("short").is_err());
+        assert!(one("has a space in it!!").is_err());
+        assert!(one("0123456789abcdef").is_ok());
     }
 }

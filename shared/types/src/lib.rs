@@ -65,6 +65,27 @@ impl fmt::Display for Provider {
     }
 }
 
+/// The tenant of an event whose credential carries no label and whose body
+/// names no account: a deployment that serves one account.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A conversation or dedup key within its tenant: the key itself for
+/// [`DEFAULT_TENANT`] (so a one-account deployment's subjects and group ids
+/// are the provider's own keys), else `<tenant>/<key>`. Two accounts of one
+/// provider can share a key (ZipMessage slugs are unique per account only);
+/// scoped, they cannot.
+pub fn scoped_key(tenant: &str, key: &str) -> String {
+    if tenant == DEFAULT_TENANT {
+        key.to_owned()
+    } else {
+        format!("{tenant}/{key}")
+    }
+}
+
+fn default_tenant() -> String {
+    DEFAULT_TENANT.to_owned()
+}
+
 /// Which SQS queue an event goes to, by the family of its canonical type.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -147,7 +168,8 @@ pub struct Actor {
 /// The conversation an event belongs to, as far as the provider told us.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Conversation {
-    /// Provider-scoped conversation key; equals the CloudEvent `subject`.
+    /// Provider-scoped conversation key within the event's tenant
+    /// ([`scoped_key`]); equals the CloudEvent `subject`.
     pub key: String,
     /// Provider's own id (numeric ids are rendered as strings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,7 +299,8 @@ pub struct CloudEvent {
     /// Canonical type (`message.created`, …) or `<provider>.<native type>`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// The provider-scoped conversation key, when the event has one.
+    /// The provider-scoped conversation key within the event's tenant:
+    /// the provider's key for tenant `default`, else `<tenant>/<key>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// When the event occurred, RFC 3339 in UTC.
@@ -288,6 +311,12 @@ pub struct CloudEvent {
     pub provider: String,
     /// Extension: the provider's own event type, as sent.
     pub nativetype: String,
+    /// Extension: whose event it is. The label of the credential that
+    /// authenticated it (a ZipMessage token, a Bird signing key), or the
+    /// organisation its body names (Partoo's `org_id`); `default` when
+    /// neither says. Also the SQS message attribute `tenant`.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
     /// Extension: when switchboard received the event, RFC 3339 in UTC.
     pub receivedat: String,
     /// Extension: the sender's id of the delivery that was stored (Bird's
@@ -359,6 +388,10 @@ pub struct StoredEvent {
     pub event_id: String,
     /// Provider name.
     pub provider: Provider,
+    /// Whose event it is (see [`CloudEvent::tenant`]); items stored before
+    /// tenants existed read as `default`.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
     /// Canonical CloudEvent type (for quarantined events: `<provider>.quarantined`).
     #[serde(rename = "type")]
     pub event_type: String,
@@ -366,7 +399,8 @@ pub struct StoredEvent {
     pub native_type: String,
     /// Queue family.
     pub family: Family,
-    /// Provider-scoped conversation key; empty when the event has none.
+    /// Provider-scoped conversation key, within its tenant ([`scoped_key`]);
+    /// empty when the event has none.
     pub conversation_key: String,
     /// When the event occurred, RFC 3339 UTC.
     pub occurred_at: String,
@@ -374,7 +408,8 @@ pub struct StoredEvent {
     pub received_at: String,
     /// accepted | quarantined.
     pub status: Status,
-    /// The provider-scoped key that makes a redelivery a duplicate.
+    /// The provider-scoped key that makes a redelivery a duplicate, within
+    /// its tenant ([`scoped_key`]): two accounts posting one body are two events.
     pub dedup_key: String,
     /// Why the event is quarantined.
     #[serde(default, skip_serializing_if = "Option::is_none")]

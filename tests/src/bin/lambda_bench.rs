@@ -270,6 +270,7 @@ async fn main() -> Result<()> {
             test: false,
             delivery_id: (provider == switchboard_types::Provider::Bird)
                 .then(|| "6c2b0a1e-8f0d-4a51-9d3e-2f1c7b9a4e55".to_owned()),
+            tenant: None,
         };
         let stored = item::build(
             provider,
