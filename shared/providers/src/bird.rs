@@ -1,4 +1,5 @@
-//! Bird (formerly MessageBird) Conversations API.
+//! Bird (formerly MessageBird): its Conversations API events, and its
+//! Channels events (the actual messages; [`channels`]).
 //!
 //! Bird signs with HMAC-SHA256, keyed by the subscription's `signingKey`, over
 //! `timestamp + "\n" + URL + "\n" + SHA-256(raw body)` where the digest is the
@@ -14,6 +15,8 @@
 //! comes only from what the signature covers (the body); Bird's
 //! `messagebird-request-id` header is not signed and is kept as delivery
 //! metadata, never as identity.
+
+mod channels;
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::registry::{
@@ -104,7 +107,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         ])
     },
     signature_header: Some(SIGNATURE_HEADER),
-    fixtures: &["conversation.updated.json"],
+    fixtures: &["conversation.updated.json", "sms.inbound.json"],
 };
 
 /// The past tolerance, checked against the retention period: a stored
@@ -400,12 +403,23 @@ struct BirdConversation {
 
 /// Decodes a Bird body. Everything comes from the body, which the signature
 /// covers: the dedup key is `(event, payload.id, payload.updatedAt)` when the
-/// payload has both, else the body's SHA-256.
+/// payload has both, else the body's SHA-256. Channels messages
+/// (`<channel>.inbound|outbound`) decode as [`channels`] says.
 pub fn decode(body: &[u8]) -> Result<Decoded, DecodeError> {
     let envelope: Envelope = parse_envelope("Bird", body)?;
-    let payload: BirdConversation = payload(envelope.payload.as_deref());
     let event = envelope.event;
     let native_type = required_type("Bird", "event", event)?;
+    if let Some((platform, direction)) = channels::direction(&native_type) {
+        let platform = platform.to_owned();
+        return Ok(channels::decode(
+            body,
+            envelope.payload.as_deref(),
+            native_type,
+            &platform,
+            direction,
+        ));
+    }
+    let payload: BirdConversation = payload(envelope.payload.as_deref());
     let created = payload.created_at.as_deref().and_then(timestamp::parse);
     let updated = payload.updated_at.as_deref().and_then(timestamp::parse);
     let dedup_key = match (&payload.id, &payload.updated_at) {

@@ -224,9 +224,21 @@ pub struct Message {
     /// Link to the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Link to the message's media, when it has any.
+    /// Link to the message's media, when it has any (the first of
+    /// `media_urls` where there are several).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_url: Option<String>,
+    /// Links to every media item of the message (images, files), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_urls: Vec<String>,
+    /// `incoming` (from a contact to the business) or `outgoing` (sent by
+    /// the business), when the provider says (Bird Channels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The messaging platform it went over (`whatsapp`, `sms`, `email`, …),
+    /// when the provider says (Bird Channels: from the event name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// Recorded duration of audio/video media.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<f64>,
