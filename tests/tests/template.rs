@@ -16,7 +16,7 @@ use switchboard_aws::{ConfigError, QueueUrls, WebhookConfig};
 use switchboard_local::provision::{resolve_functions, LocalFunction};
 use switchboard_local::template::{Physical, Template};
 use switchboard_pipeline::OutcomeKind;
-use switchboard_providers::registry::{self, descriptor};
+use switchboard_providers::registry::{self, descriptor, LocalDefault};
 use switchboard_providers::{bird, Admission, DecodeError};
 use switchboard_tests::root;
 use switchboard_types::{partition_key, Provider};
@@ -130,7 +130,13 @@ fn every_function_crate_has_a_resource_and_every_resource_a_crate() {
 #[test]
 fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
     let bird_url = "https://abc.execute-api.eu-west-1.amazonaws.com/live/webhooks/bird";
-    let all = functions(&[("BirdWebhookUrl", bird_url), ("RetentionDays", "30")]);
+    let messagebird_url =
+        "https://abc.execute-api.eu-west-1.amazonaws.com/live/webhooks/messagebird";
+    let all = functions(&[
+        ("BirdWebhookUrl", bird_url),
+        ("MessagebirdWebhookUrl", messagebird_url),
+        ("RetentionDays", "30"),
+    ]);
     // One webhook per registered provider, plus fanout, replay and reprocess.
     assert_eq!(all.len(), registry::all().count() + 3);
     for function in &all {
@@ -152,6 +158,14 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                 assert_eq!(config.limits.retention_days, 30);
                 if provider == Provider::Bird {
                     assert_eq!(config.settings.get(bird::WEBHOOK_URL), Some(bird_url));
+                }
+                if provider == Provider::Messagebird {
+                    assert_eq!(
+                        config
+                            .settings
+                            .get(switchboard_providers::messagebird::WEBHOOK_URL),
+                        Some(messagebird_url)
+                    );
                 }
                 // The inline key variable is for local runs and must never
                 // be set in the template: no key material in an environment.
@@ -200,21 +214,36 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
 }
 
 #[test]
-fn bird_refuses_to_start_until_its_public_url_is_set() {
-    // With the default (empty) BirdWebhookUrl the variable is left out, and
-    // the Bird function fails its cold start: API Gateway answers 5xx and
-    // Bird keeps retrying until the URL is set (docs/operations.md).
+fn signed_url_providers_refuse_to_start_until_their_public_url_is_set() {
+    // With the default (empty) URL parameter the variable is left out, and
+    // the function fails its cold start: API Gateway answers 5xx and the
+    // sender keeps retrying until the URL is set (docs/operations.md).
     let all = functions(&[]);
-    let bird = all
-        .iter()
-        .find(|f| f.binary == descriptor(Provider::Bird).function)
-        .expect("bird function");
-    assert!(!bird.env.contains_key("BIRD_WEBHOOK_URL"));
-    let lookup = |name: &str| bird.env.get(name).cloned();
-    assert!(matches!(
-        WebhookConfig::from_lookup(Provider::Bird, &lookup),
-        Err(ConfigError::Missing("BIRD_WEBHOOK_URL"))
-    ));
+    let mut checked = Vec::new();
+    for d in registry::all() {
+        for setting in d
+            .settings
+            .iter()
+            .filter(|s| s.local == LocalDefault::RouteUrl)
+        {
+            let function = all
+                .iter()
+                .find(|f| f.binary == d.function)
+                .expect("its function");
+            assert!(!function.env.contains_key(setting.name));
+            let lookup = |name: &str| function.env.get(name).cloned();
+            assert!(
+                matches!(
+                    WebhookConfig::from_lookup(d.provider, &lookup),
+                    Err(ConfigError::Missing(name)) if name == setting.name
+                ),
+                "{}",
+                d.name()
+            );
+            checked.push(d.provider);
+        }
+    }
+    assert_eq!(checked, [Provider::Bird, Provider::Messagebird]);
 }
 
 fn bird_config(params: &[(&str, &str)]) -> Result<WebhookConfig, ConfigError> {

@@ -351,7 +351,7 @@ async fn events(args: &[String]) -> Result<()> {
         println!("{table}: {} events", items.len());
         for e in items {
             println!(
-                "  {}  {:<11} {:<10} {:<24} {:<40} {}",
+                "  {}  {:<11} {:<11} {:<24} {:<40} {}",
                 e.received_at,
                 e.status.as_str(),
                 e.provider.as_str(),
@@ -392,10 +392,14 @@ async fn up(args: &[String]) -> Result<()> {
     println!("switchboard local stack '{stack_name}' is up (Ctrl-C stops it)");
     println!();
     println!("  Webhook URLs");
+    let width = registry::all()
+        .map(|d| d.display_name.len())
+        .max()
+        .unwrap_or(0);
     for k in &keys {
         let d = k.descriptor;
         println!(
-            "    {:<11} POST {base}{}",
+            "    {:<width$} POST {base}{}",
             d.display_name,
             d.path(&k.signing)
         );

@@ -39,6 +39,23 @@ pub enum AuthError {
         /// The tolerance in that direction.
         tolerance_secs: u64,
     },
+    /// A (validly signed) token is used outside its `nbf`–`exp` window and
+    /// the leeway (legacy MessageBird).
+    #[error(
+        "the signed token is used {skew_secs} s {direction}, past the accepted {leeway_secs} s"
+    )]
+    TokenOutOfWindow {
+        /// How far now is from the bound.
+        skew_secs: u64,
+        /// `before its nbf` or `after its exp`.
+        direction: &'static str,
+        /// The leeway.
+        leeway_secs: u64,
+    },
+    /// A (validly signed) token's claim does not fit this request: its URL
+    /// or body hash, its id (legacy MessageBird).
+    #[error("the signed token's {0}")]
+    InvalidClaim(&'static str),
 }
 
 impl AuthError {
@@ -53,6 +70,8 @@ impl AuthError {
             AuthError::MissingTimestamp(_) => "missing_timestamp",
             AuthError::MalformedTimestamp(_) => "malformed_timestamp",
             AuthError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
+            AuthError::TokenOutOfWindow { .. } => "token_out_of_window",
+            AuthError::InvalidClaim(_) => "invalid_claim",
         }
     }
 }

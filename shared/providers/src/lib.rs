@@ -10,6 +10,7 @@
 
 pub mod bird;
 pub mod html;
+pub mod messagebird;
 pub mod partoo;
 pub mod registry;
 pub mod timestamp;

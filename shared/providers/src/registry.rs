@@ -11,7 +11,7 @@
 //! the README's configuration table and its fixtures; `tests/template.rs`
 //! and `tests/decode.rs` fail until the last four agree with the descriptor.
 
-use crate::{bird, partoo, zipmessage, Admission};
+use crate::{bird, messagebird, partoo, zipmessage, Admission};
 use crate::{ConfigError, DecodeError, Decoded, WebhookProvider};
 use std::collections::BTreeMap;
 use switchboard_types::Provider;
@@ -404,6 +404,7 @@ pub fn descriptor(provider: Provider) -> &'static Descriptor {
         Provider::Zipmessage => &zipmessage::DESCRIPTOR,
         Provider::Partoo => &partoo::DESCRIPTOR,
         Provider::Bird => &bird::DESCRIPTOR,
+        Provider::Messagebird => &messagebird::DESCRIPTOR,
     }
 }
 

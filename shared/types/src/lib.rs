@@ -45,6 +45,8 @@ providers! {
     Partoo = "partoo",
     /// Bird (formerly MessageBird): HMAC-SHA256.
     Bird = "bird",
+    /// The legacy MessageBird Conversations API: an HMAC-SHA JWT.
+    Messagebird = "messagebird",
 }
 
 impl Provider {
