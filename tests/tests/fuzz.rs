@@ -19,7 +19,8 @@ use switchboard_pipeline::{
     item, Ingest, Limits, MemoryStore, OutcomeKind, PublishError, Publisher, WebhookRequest,
 };
 use switchboard_providers::{
-    decode_body, Bird, Delivery, Inbound, Partoo, WebhookProvider, Zipmessage,
+    decode_body, messagebird::Messagebird, Bird, Delivery, Inbound, Partoo, WebhookProvider,
+    Zipmessage,
 };
 use switchboard_tests::{fixture, keys};
 use switchboard_types::{Family, Provider};
@@ -322,14 +323,21 @@ proptest! {
 
     #[test]
     fn verifiers_refuse_arbitrary_credentials(
-        signature in prop_oneof![".{0,120}", "[A-Za-z0-9+/]{86}==", "[A-Za-z0-9+/]{43}="],
+        signature in prop_oneof![
+            ".{0,120}",
+            "[A-Za-z0-9+/]{86}==",
+            "[A-Za-z0-9+/]{43}=",
+            // JWT-shaped: three base64url parts, the first a real header.
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9\\.[A-Za-z0-9_-]{10,200}\\.[A-Za-z0-9_-]{43}",
+            "eyJhbGciOiJub25lIn0\\.[A-Za-z0-9_-]{10,200}\\.",
+        ],
         timestamp in prop_oneof![any::<i64>().prop_map(|t| t.to_string()), Just("1795000000".to_owned()), ".{0,12}"],
         token in ".{0,64}",
         body in prop::collection::vec(any::<u8>(), 0..512),
     ) {
         let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
         let mut headers = HeaderMap::new();
-        for name in ["x-partoo-signature-v1", "messagebird-signature"] {
+        for name in ["x-partoo-signature-v1", "messagebird-signature", "messagebird-signature-jwt"] {
             if let Ok(v) = HeaderValue::from_str(&signature) {
                 headers.insert(HeaderName::from_static(name), v);
             }
@@ -341,6 +349,10 @@ proptest! {
             Box::new(Zipmessage::new(&[keys::zipmessage_token()]).expect("token")),
             Box::new(Partoo::new(&keys::partoo_public_keys()).expect("keys")),
             Box::new(Bird::new(&[keys::bird_key().to_owned()], URL, 300).expect("bird")),
+            Box::new(
+                Messagebird::new(&[keys::current(Provider::Messagebird).signing.as_str()], URL)
+                    .expect("messagebird"),
+            ),
         ];
         for provider in providers {
             let inbound = Inbound::new(&headers, &body, Some(token.as_str()));

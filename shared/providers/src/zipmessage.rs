@@ -415,6 +415,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn two_tokens_with_one_label_are_one_tenant() {
+        // Rotation within a tenant: the old and the new token both name it.
+        let tokens = crate::parse_credentials(
+            &DESCRIPTOR,
+            "acme:old-token-0123456789,acme:new-token-0123456789,plain-token-0123456789",
+        )
+        .expect("valid");
+        let zip = Zipmessage::new(&tokens).expect("builds");
+        let headers = http::HeaderMap::new();
+        let tenant = |token: &str| {
+            zip.authenticate(&Inbound::new(&headers, b"{}", Some(token)), Utc::now())
+                .map(|t| t.map(str::to_owned))
+        };
+        assert_eq!(tenant("old-token-0123456789"), Ok(Some("acme".into())));
+        assert_eq!(tenant("new-token-0123456789"), Ok(Some("acme".into())));
+        assert_eq!(tenant("plain-token-0123456789"), Ok(None));
+        // The label is not part of the token.
+        assert_eq!(
+            tenant("acme:old-token-0123456789"),
+            Err(AuthError::InvalidToken)
+        );
+    }
+
+    #[test]
     fn slug_comes_from_embed_query_then_message_url() {
         let m = ZipMessageBody {
             message_embed_url: Some(
