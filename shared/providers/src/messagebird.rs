@@ -12,12 +12,12 @@
 //! MessageBird's SDKs and their shared reference cases (see the tests).
 //!
 //! **Time.** `nbf` and `exp` are checked against the injected clock with
-//! [`LEEWAY_SECS`] either way. A token lives 60 s and MessageBird re-signs
-//! each delivery attempt: its SDKs refuse a token more than 1 s (Go) or 5 s
-//! (Node) past `exp`, so a retry that re-sent the first token would fail
-//! every SDK's check after a minute; the webhook settings' `retry` count only
-//! works with a fresh token per attempt. A genuine token is therefore seconds
-//! old when it arrives. The leeway absorbs clock skew and delays before the
+//! [`LEEWAY_SECS`] either way. A token lives 60 s. MessageBird does not
+//! document what a retry carries; it must be a token signed anew: its SDKs
+//! refuse a token more than 1 s (Go) or 5 s (Node) past `exp`, so a retry
+//! that re-sent the first token would fail every SDK's check after a
+//! minute, and the webhook settings' `retry` count would be useless. A
+//! genuine token is therefore seconds old when it arrives. The leeway absorbs clock skew and delays before the
 //! check (API Gateway, a cold start); it is wider than the SDKs' because a
 //! captured request replayed inside it is a duplicate of the stored event
 //! (same content, same id), while a refused genuine event may be lost.
