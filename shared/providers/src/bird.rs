@@ -20,8 +20,8 @@ mod channels;
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::registry::{
-    admit_all, Credential, Credentials, Descriptor, DevCredential, Labels, LocalDefault, Setting,
-    Settings,
+    admit_all, public_url, Credential, Credentials, Descriptor, DevCredential, Labels,
+    LocalDefault, Setting, Settings,
 };
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
@@ -165,13 +165,7 @@ impl Bird {
         if keys.is_empty() {
             return Err(ConfigError::Empty("Bird signing keys"));
         }
-        let webhook_url = webhook_url.trim();
-        if !(webhook_url.starts_with("https://") || webhook_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid(
-                "BIRD_WEBHOOK_URL must be the absolute public webhook URL (http:// or https://)"
-                    .into(),
-            ));
-        }
+        let webhook_url = public_url(WEBHOOK_URL, webhook_url)?;
         Ok(Self {
             keys: keys.iter().map(|k| keyed(k.key.as_bytes())).collect(),
             tenants: keys.iter().map(|k| k.tenant.clone()).collect(),

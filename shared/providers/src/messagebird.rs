@@ -29,8 +29,8 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text};
 use crate::registry::{
-    admit_all, no_check, Credential, Credentials, Descriptor, DevCredential, Labels, LocalDefault,
-    Setting,
+    admit_all, no_check, public_url, Credential, Credentials, Descriptor, DevCredential, Labels,
+    LocalDefault, Setting,
 };
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
@@ -140,12 +140,7 @@ impl Messagebird {
         if keys.is_empty() {
             return Err(ConfigError::Empty("MessageBird signing keys"));
         }
-        let webhook_url = webhook_url.trim();
-        if !(webhook_url.starts_with("https://") || webhook_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid(format!(
-                "{WEBHOOK_URL} must be the absolute public webhook URL (http:// or https://)"
-            )));
-        }
+        let webhook_url = public_url(WEBHOOK_URL, webhook_url)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
         validation.set_issuer(&[ISSUER]);

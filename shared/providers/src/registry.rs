@@ -424,6 +424,20 @@ pub fn admit_all(_: &Admission, _: &Decoded) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// A setting naming the public URL a provider signs (Bird's, legacy
+/// MessageBird's), trimmed: it must be absolute, since the signature covers
+/// it exactly.
+pub fn public_url<'a>(setting: &str, value: &'a str) -> Result<&'a str, ConfigError> {
+    let value = value.trim();
+    if value.starts_with("https://") || value.starts_with("http://") {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{setting} must be the absolute public webhook URL (http:// or https://)"
+        )))
+    }
+}
+
 /// [`Descriptor::check`] for providers with nothing to check beyond presence.
 pub fn no_check(_: &Settings) -> Result<Option<String>, ConfigError> {
     Ok(None)
