@@ -156,11 +156,8 @@ fn stages(c: &mut Criterion) {
         now,
     );
     let gz = codec::gzip(&body);
-    let lz = codec::lz4(&body);
     c.bench_function("stage/gzip", |b| b.iter(|| codec::gzip(black_box(&body))));
     c.bench_function("stage/gunzip", |b| b.iter(|| codec::gunzip(black_box(&gz))));
-    c.bench_function("stage/lz4", |b| b.iter(|| codec::lz4(black_box(&body))));
-    c.bench_function("stage/unlz4", |b| b.iter(|| codec::unlz4(black_box(&lz))));
     c.bench_function("stage/build_item", |b| {
         b.iter(|| {
             item::build(

@@ -232,16 +232,16 @@ async fn other_types_go_to_the_other_queue_and_conversations_read_in_order() {
         "Corner shop"
     );
 
-    // One Query reads the conversation in occurrence order.
+    // One Query of the table reads the conversation in occurrence order:
+    // its partition.
     let dynamodb = aws_sdk_dynamodb::Client::new(&t.stack.sdk);
     let page = dynamodb
         .query()
         .table_name(&t.stack.table_name)
-        .index_name(index::BY_CONVERSATION)
-        .key_condition_expression("conv_pk = :c")
+        .key_condition_expression("pk = :c")
         .expression_attribute_values(
             ":c",
-            AttributeValue::S("zipmessage#april-1st-2022-conversation1".into()),
+            AttributeValue::S("zipmessage#default#april-1st-2022-conversation1".into()),
         )
         .send()
         .await
@@ -263,7 +263,7 @@ async fn other_types_go_to_the_other_queue_and_conversations_read_in_order() {
         .query()
         .table_name(&t.stack.table_name)
         .index_name(index::BY_DAY)
-        .key_condition_expression("#d = :d AND day_sk >= :from")
+        .key_condition_expression("#d = :d AND received_at >= :from")
         .expression_attribute_names("#d", "day")
         .expression_attribute_values(":d", AttributeValue::S(today.clone()))
         .expression_attribute_values(":from", AttributeValue::S(today))

@@ -19,7 +19,7 @@ use switchboard_pipeline::OutcomeKind;
 use switchboard_providers::registry::{self, descriptor, LocalDefault};
 use switchboard_providers::{bird, Admission, DecodeError};
 use switchboard_tests::root;
-use switchboard_types::{partition_key, Provider};
+use switchboard_types::{key, Provider};
 
 fn raw() -> Value {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
@@ -546,7 +546,12 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
         assert_eq!(prefixes.len(), 1);
         let prefix = prefixes[0].as_str().expect("prefix");
         assert_eq!(prefix, format!("{}#*", provider.as_str()));
-        assert!(partition_key(provider, "x").starts_with(prefix.trim_end_matches('*')));
+        for pk in [
+            key::partition(provider, "default", Some("c"), "x"),
+            key::partition(provider, "acme", None, "x"),
+        ] {
+            assert!(pk.starts_with(prefix.trim_end_matches('*')), "{pk}");
+        }
         // Its own secret: the one its *_SECRET_ID names.
         let secret_var = descriptor(provider).credentials.secret;
         let (_, secret) =

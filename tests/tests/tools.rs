@@ -124,10 +124,12 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
         .iter()
         .find(|i| i.event_id == accepted[1])
         .expect("message item");
-    let conversation = Selection::Conversation {
-        provider: Provider::Zipmessage,
-        key: message.conversation_key.clone(),
-    };
+    // Named as on the CloudEvent: provider and subject (tenant `default`).
+    let request: ToolRequest = serde_json::from_value(json!({
+        "conversation": {"provider": "zipmessage", "subject": message.conversation_key}
+    }))
+    .expect("request");
+    let conversation = request.selection().expect("selection");
     let in_conversation = items
         .iter()
         .filter(|i| {
@@ -143,8 +145,19 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
     );
     assert_eq!(consume(&t).await.len(), in_conversation);
 
-    // By id, including an unknown one.
-    let by_id = Selection::EventIds(vec![accepted[3].clone(), "no-such-event".into()]);
+    // By event, named by its CloudEvent's attributes (a whole CloudEvent
+    // names it too), including an unknown one.
+    let partoo = items
+        .iter()
+        .find(|i| i.event_id == accepted[3])
+        .expect("partoo item");
+    let request: ToolRequest = serde_json::from_value(json!({"events": [
+        {"specversion": "1.0", "provider": "partoo", "tenant": partoo.tenant,
+         "subject": partoo.conversation_key, "id": accepted[3], "type": "message.created"},
+        {"provider": "zipmessage", "id": "no-such-event"},
+    ]}))
+    .expect("request");
+    let by_id = request.selection().expect("selection");
     let report = replay(&store, &publisher, &by_id, "r3", &Run::to_the_end())
         .await
         .expect("replay");
@@ -202,7 +215,11 @@ async fn replay_pages_through_a_window_and_resumes_from_its_cursor() {
     let mut replayed: Vec<String> = consume(&t).await.into_iter().map(|(id, _)| id).collect();
 
     // A cursor is refused with another selection.
-    let other = Selection::EventIds(vec!["x".into()]);
+    let other = Selection::Window {
+        from: Utc::now() - Span::days(9),
+        to: Utc::now() - Span::days(8),
+        tenant: None,
+    };
     let run = Run {
         cursor: Some(&cursor),
         ..Run::to_the_end()
@@ -342,7 +359,7 @@ fn tool_requests_are_checked_with_clear_errors() {
     for (bad, says) in [
         (json!({}), "exactly one"),
         (
-            json!({"event_ids": ["a"], "window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}),
+            json!({"events": [{"provider": "bird", "id": "a"}], "window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}),
             "exactly one",
         ),
         (
@@ -357,7 +374,20 @@ fn tool_requests_are_checked_with_clear_errors() {
             json!({"conversation": {"provider": "slack", "key": "x"}}),
             "unknown provider",
         ),
-        (json!({"event_ids": []}), "non-empty"),
+        (json!({"events": []}), "at least one"),
+        (
+            json!({"events": [{"provider": "bird", "id": " "}]}),
+            "non-empty `id`",
+        ),
+        (
+            json!({"events": [{"provider": "bird", "tenant": "acme", "subject": "globex/c1", "id": "a"}]}),
+            "not a conversation of tenant \"acme\"",
+        ),
+        (
+            json!({"conversation": {"provider": "bird", "tenant": "acme", "subject": "c1"}}),
+            "not a conversation of tenant",
+        ),
+        (json!({"event_ids": ["a"]}), "list `events`"),
     ] {
         let error = parse(bad.clone())
             .expect("parses")
@@ -370,23 +400,42 @@ fn tool_requests_are_checked_with_clear_errors() {
         parse(json!({"windows": {}})).is_err(),
         "unknown fields are refused"
     );
-    let bad_id = parse(json!({"event_ids": ["a"], "replay_id": "no spaces"})).expect("parses");
+    assert!(
+        parse(json!({"events": [{"provider": "slack", "id": "a"}]})).is_err(),
+        "an unknown provider is refused"
+    );
+    let bad_id =
+        parse(json!({"events": [{"provider": "bird", "id": "a"}], "replay_id": "no spaces"}))
+            .expect("parses");
     assert!(bad_id.replay_id().is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_replay_lambda_binary_replays_by_id_and_refuses_bad_requests() {
+async fn the_replay_lambda_binary_replays_a_cloudevent_and_refuses_bad_requests() {
     let t = TestStack::start().await;
     let (status, reply) = t
         .post_zipmessage(&fixture("zipmessage", "conversation_created.json"))
         .await;
     assert_eq!(status, 200);
     let id = reply["event_ids"][0].as_str().expect("id").to_owned();
-    assert_eq!(consume(&t).await.len(), 1);
+    // The consumer's CloudEvent names the event to replay.
+    let mut published = Vec::new();
+    for _ in 0..20 {
+        published.extend(t.receive_and_delete(Family::Conversations).await);
+        if !published.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(published.len(), 1);
+    let mut cloudevent = published[0].body.clone();
+    if let Some(fields) = cloudevent.as_object_mut() {
+        fields.remove("data");
+    }
     let env = lambda_env(&t.stack.provisioned.functions, "replay");
     let mut api = RuntimeApi::start().await;
     api.spawn(&binary("replay"), "replay", &env);
-    let Outcome::Response(report) = api.invoke(&json!({"event_ids": [id]})).await else {
+    let Outcome::Response(report) = api.invoke(&json!({"events": [cloudevent]})).await else {
         panic!("the replay failed")
     };
     assert_eq!(report["matched"], 1);

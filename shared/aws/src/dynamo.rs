@@ -9,9 +9,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use std::collections::{BTreeMap, HashMap};
 use switchboard_pipeline::tools::selects;
-use switchboard_pipeline::{EventArchive, EventStore, InsertOutcome, Page, Selection, StoreError};
+use switchboard_pipeline::{
+    EventArchive, EventRef, EventStore, InsertOutcome, Page, Selection, StoreError,
+};
 use switchboard_providers::timestamp;
-use switchboard_types::{index, partition_key, Provider, StoredEvent};
+use switchboard_types::{index, key, StoredEvent, StoredItem};
 
 /// Stores events in the events table.
 #[derive(Debug, Clone)]
@@ -69,69 +71,60 @@ impl EventStore for DynamoStore {
 }
 
 /// The item's attributes: what `serde_dynamo::to_item` writes for a
-/// [`StoredEvent`] (a test holds the two equal; the stream and the tools read
-/// items back with `serde_dynamo`), built directly rather than through
-/// serde's generic serializer, which costs more per event.
+/// [`StoredEvent`] (its [`StoredItem`] form; a test holds the two equal; the
+/// stream and the tools read items back with `serde_dynamo`), built directly
+/// rather than through serde's generic serializer, which costs more per event.
 pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
-    let mut item = HashMap::with_capacity(24);
+    let item = StoredItem::from(event.clone());
+    let mut out = HashMap::with_capacity(12);
     let mut put = |name: &str, value: AttributeValue| {
-        item.insert(name.to_owned(), value);
+        out.insert(name.to_owned(), value);
     };
-    let text = |value: &str| AttributeValue::S(value.to_owned());
-    put("pk", text(&event.pk));
-    put("event_id", text(&event.event_id));
-    put("provider", text(event.provider.as_str()));
-    put("tenant", text(&event.tenant));
-    put("type", text(&event.event_type));
-    put("native_type", text(&event.native_type));
-    put("family", text(event.family.as_str()));
-    put("conversation_key", text(&event.conversation_key));
-    put("occurred_at", text(&event.occurred_at));
-    put("received_at", text(&event.received_at));
-    put("status", text(event.status.as_str()));
-    put("dedup_key", text(&event.dedup_key));
-    put("raw_sha256", text(&event.raw_sha256));
-    put("day", text(&event.day));
-    put("day_sk", text(&event.day_sk));
+    put("pk", AttributeValue::S(item.pk));
+    put("sk", AttributeValue::S(item.sk));
+    put("status", AttributeValue::S(item.status.as_str().to_owned()));
+    put("type", AttributeValue::S(item.event_type));
+    put("native_type", AttributeValue::S(item.native_type));
+    put("day", AttributeValue::S(item.day));
+    put("received_at", AttributeValue::S(item.received_at));
     let optional = [
-        ("reason", &event.reason),
-        ("raw", &event.raw),
-        ("conv_pk", &event.conv_pk),
-        ("conv_sk", &event.conv_sk),
-        ("reprocessed_to", &event.reprocessed_to),
-        ("delivery_id", &event.delivery_id),
+        ("reason", item.reason),
+        ("raw", item.raw),
+        ("raw_sha256", item.raw_sha256),
+        ("reprocessed_to", item.reprocessed_to),
+        ("delivery_id", item.delivery_id),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
-            put(name, text(value));
+            put(name, AttributeValue::S(value));
         }
     }
-    for (name, bytes) in [("raw_lz4", &event.raw_lz4), ("raw_gz", &event.raw_gz)] {
-        if let Some(bytes) = bytes {
-            put(name, AttributeValue::B(bytes.clone().into()));
-        }
+    if let Some(bytes) = item.raw_gz {
+        put("raw_gz", AttributeValue::B(bytes.into()));
     }
-    if event.test {
+    if item.test {
         put("test", AttributeValue::Bool(true));
     }
-    if let Some(headers) = &event.headers {
+    if let Some(headers) = item.headers {
         let map = headers
-            .iter()
-            .map(|(name, value)| (name.clone(), text(value)))
+            .into_iter()
+            .map(|(name, value)| (name, AttributeValue::S(value)))
             .collect();
         put("headers", AttributeValue::M(map));
     }
-    if let Some(expires_at) = event.expires_at {
+    if let Some(expires_at) = item.expires_at {
         put("expires_at", AttributeValue::N(expires_at.to_string()));
     }
-    item
+    out
 }
 
 /// Keys per `BatchGetItem` call (DynamoDB's limit).
 const BATCH_GET: usize = 100;
 
+type Item = HashMap<String, AttributeValue>;
+
 /// Where a paged read stands: a day of a window (`by-day`), the last key
-/// DynamoDB returned, or an offset into a list of ids.
+/// DynamoDB returned, or an offset into a list of events.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Position {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +147,7 @@ impl Position {
     }
 
     /// DynamoDB's `ExclusiveStartKey` (every key attribute is a string).
-    fn start_key(&self) -> Option<HashMap<String, AttributeValue>> {
+    fn start_key(&self) -> Option<Item> {
         (!self.key.is_empty()).then(|| {
             self.key
                 .iter()
@@ -164,56 +157,66 @@ impl Position {
     }
 }
 
-fn key_of(last: Option<&HashMap<String, AttributeValue>>) -> BTreeMap<String, String> {
+fn key_of(last: Option<&Item>) -> BTreeMap<String, String> {
     last.into_iter()
         .flatten()
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
         .collect()
 }
 
+fn transient<E: std::error::Error>(e: E) -> StoreError {
+    StoreError::transient(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+}
+
+fn event_of(item: Item) -> Result<StoredEvent, StoreError> {
+    serde_dynamo::from_item(item)
+        .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))
+}
+
+/// One Query: the partition (or index partition) `hash`, optionally a range
+/// of the sort key.
+struct Query<'a> {
+    index: Option<&'a str>,
+    hash: (&'a str, String),
+    range: Option<(&'a str, String, String)>,
+}
+
 impl DynamoStore {
-    /// One page (at most `limit` entries) of a Query on `index` where
-    /// `key_name = value`, from `start`: the entries and DynamoDB's last key.
+    /// One page (at most `limit` entries) of `query` from `start`: the
+    /// entries and DynamoDB's last key.
     async fn query_page(
         &self,
-        index: &str,
-        key_name: &str,
-        value: &str,
-        start: Option<HashMap<String, AttributeValue>>,
+        query: &Query<'_>,
+        start: Option<Item>,
         limit: usize,
-    ) -> Result<
-        (
-            Vec<HashMap<String, AttributeValue>>,
-            Option<HashMap<String, AttributeValue>>,
-        ),
-        StoreError,
-    > {
-        let page = self
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let mut request = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#k = :v")
-            .expression_attribute_names("#k", key_name)
-            .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
+            .set_index_name(query.index.map(str::to_owned))
+            .expression_attribute_names("#h", query.hash.0)
+            .expression_attribute_values(":h", AttributeValue::S(query.hash.1.clone()))
             .set_exclusive_start_key(start)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| {
-                StoreError::transient(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
-            })?;
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        request = match &query.range {
+            Some((name, low, high)) => request
+                .key_condition_expression("#h = :h AND #r BETWEEN :low AND :high")
+                .expression_attribute_names("#r", *name)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            None => request.key_condition_expression("#h = :h"),
+        };
+        let page = request.send().await.map_err(transient)?;
         Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
     }
 
-    /// The full items of `pks` that exist (BatchGetItem, unprocessed keys retried).
-    async fn get_all(&self, pks: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
+    /// The full items of `keys` (`pk`, `sk`) that exist (BatchGetItem,
+    /// unprocessed keys retried).
+    async fn get_all(&self, keys: Vec<Item>) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
-        for chunk in pks.chunks(BATCH_GET) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|pk| HashMap::from([("pk".to_owned(), AttributeValue::S(pk.clone()))]))
-                .collect();
+        for chunk in keys.chunks(BATCH_GET) {
+            let mut keys = chunk.to_vec();
             for attempt in 0..8u32 {
                 if keys.is_empty() {
                     break;
@@ -228,21 +231,14 @@ impl DynamoStore {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| {
-                        StoreError::transient(
-                            aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
-                        )
-                    })?;
+                    .map_err(transient)?;
                 for item in output
                     .responses()
                     .and_then(|r| r.get(&self.table))
                     .into_iter()
                     .flatten()
                 {
-                    out.push(
-                        serde_dynamo::from_item(item.clone())
-                            .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))?,
-                    );
+                    out.push(event_of(item.clone())?);
                 }
                 keys = output
                     .unprocessed_keys()
@@ -262,13 +258,43 @@ impl DynamoStore {
         }
         Ok(out)
     }
+
+    /// The item of `event` in its partition: a Query of the partition, read
+    /// until the id is found (a conversation's partition holds its events;
+    /// an event without one is alone in its own).
+    async fn find(&self, event: &EventRef) -> Result<Option<StoredEvent>, StoreError> {
+        let query = Query {
+            index: None,
+            hash: ("pk", event.partition()),
+            range: None,
+        };
+        let mut start = None;
+        loop {
+            let (items, last) = self.query_page(&query, start, 100).await?;
+            for item in items {
+                let found = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| key::parse_sort(sk))
+                    .is_some_and(|(_, id)| id == event.id);
+                if found {
+                    return event_of(item).map(Some);
+                }
+            }
+            match last {
+                Some(last) => start = Some(last),
+                None => return Ok(None),
+            }
+        }
+    }
 }
 
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
+fn table_key(entry: &Item) -> Item {
+    entry
+        .iter()
+        .filter(|(name, _)| *name == "pk" || *name == "sk")
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 #[async_trait]
@@ -282,34 +308,35 @@ impl EventArchive for DynamoStore {
         let position = Position::parse(after)?;
         let (items, next) = match selection {
             Selection::Window { from, to, .. } => {
-                // One `by-day` Query page of one UTC day (keys and a few
-                // attributes), then the full items by key; the next page is
-                // the rest of that day, or the next day of the window.
+                // One `by-day` Query page of one UTC day (keys only), then
+                // the full items by key; the next page is the rest of that
+                // day, or the next day of the window.
                 let first = from.date_naive();
-                let last = (*to - chrono::Duration::nanoseconds(1)).date_naive();
+                let last_instant = *to - chrono::Duration::nanoseconds(1);
+                let last = last_instant.date_naive();
                 let day = position
                     .day
                     .as_deref()
                     .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
                     .unwrap_or(first);
                 let day_key = day.format("%Y-%m-%d").to_string();
-                let (entries, last_key) = self
-                    .query_page(index::BY_DAY, "day", &day_key, position.start_key(), limit)
+                let query = Query {
+                    index: Some(index::BY_DAY),
+                    hash: ("day", day_key.clone()),
+                    range: Some((
+                        "received_at",
+                        key::sortable_time(*from),
+                        key::sortable_time(last_instant),
+                    )),
+                };
+                let (entries, last_key) =
+                    self.query_page(&query, position.start_key(), limit).await?;
+                let mut items = self
+                    .get_all(entries.iter().map(table_key).collect())
                     .await?;
-                let pks: Vec<String> = entries
-                    .iter()
-                    .filter(|entry| {
-                        let received = text(entry, "day_sk");
-                        let received = received.split('#').next().unwrap_or_default();
-                        timestamp::parse(received).is_some_and(|t| t >= *from && t < *to)
-                    })
-                    .map(|entry| text(entry, "pk"))
-                    .collect();
-                let mut items = self.get_all(&pks).await?;
-                // The tenant is not in the index: filtered on the items.
-                items.retain(|item| selects(selection, item));
                 // BatchGetItem answers in any order: keep the index's.
-                items.sort_by(|a, b| a.day_sk.cmp(&b.day_sk));
+                items
+                    .sort_by_cached_key(|e| (timestamp::parse(&e.received_at), e.event_id.clone()));
                 let next = match last_key {
                     Some(key) => Some(Position {
                         day: Some(day_key),
@@ -323,44 +350,43 @@ impl EventArchive for DynamoStore {
                 };
                 (items, next)
             }
-            Selection::Conversation { provider, key } => {
-                let value = format!("{}#{key}", provider.as_str());
-                let (entries, last_key) = self
-                    .query_page(
-                        index::BY_CONVERSATION,
-                        "conv_pk",
-                        &value,
-                        position.start_key(),
-                        limit,
-                    )
-                    .await?;
+            Selection::Conversation {
+                provider,
+                tenant,
+                key: conversation,
+            } => {
+                let query = Query {
+                    index: None,
+                    hash: (
+                        "pk",
+                        key::partition(*provider, tenant, Some(conversation), ""),
+                    ),
+                    range: None,
+                };
+                let (entries, last_key) =
+                    self.query_page(&query, position.start_key(), limit).await?;
                 let items = entries
                     .into_iter()
-                    .map(|item| {
-                        serde_dynamo::from_item(item)
-                            .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))
-                    })
-                    .collect::<Result<Vec<StoredEvent>, _>>()?;
+                    .map(event_of)
+                    .collect::<Result<Vec<_>, _>>()?;
                 let next = last_key.map(|key| Position {
                     key: key_of(Some(&key)),
                     ..Position::default()
                 });
                 (items, next)
             }
-            Selection::EventIds(ids) => {
-                let start = position.offset.min(ids.len());
-                // Each id is looked for under every provider's prefix.
-                let step = (limit / Provider::ALL.len()).max(1);
-                let end = (start + step).min(ids.len());
-                let pks: Vec<String> = ids[start..end]
-                    .iter()
-                    .flat_map(|id| Provider::ALL.iter().map(move |&p| partition_key(p, id)))
-                    .collect();
-                let next = (end < ids.len()).then(|| Position {
+            Selection::Events(events) => {
+                let start = position.offset.min(events.len());
+                let end = (start + limit.max(1)).min(events.len());
+                let mut items = Vec::new();
+                for event in &events[start..end] {
+                    items.extend(self.find(event).await?);
+                }
+                let next = (end < events.len()).then(|| Position {
                     offset: end,
                     ..Position::default()
                 });
-                (self.get_all(&pks).await?, next)
+                (items, next)
             }
         };
         Ok(Page {
@@ -372,20 +398,19 @@ impl EventArchive for DynamoStore {
         })
     }
 
-    async fn mark_reprocessed(&self, pk: &str, event_id: &str) -> Result<(), StoreError> {
+    async fn mark_reprocessed(&self, item: &StoredEvent, event_id: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("pk", AttributeValue::S(item.pk.clone()))
+            .key("sk", AttributeValue::S(item.sk.clone()))
             .update_expression("SET reprocessed_to = :id")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", AttributeValue::S(event_id.to_owned()))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                StoreError::transient(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
-            })
+            .map_err(transient)
     }
 }
 
@@ -448,15 +473,8 @@ mod tests {
             .into(),
         );
         events.push(delivered);
-        let forms = |e: &StoredEvent| {
-            [
-                e.raw.is_some(),
-                e.raw_lz4.is_some(),
-                e.raw_gz.is_some(),
-                e.reason.is_some(),
-            ]
-        };
-        for form in 0..4 {
+        let forms = |e: &StoredEvent| [e.raw.is_some(), e.raw_gz.is_some(), e.reason.is_some()];
+        for form in 0..3 {
             assert!(
                 events.iter().any(|e| forms(e)[form]),
                 "every stored form of the body and a quarantine reason are covered"

@@ -167,6 +167,10 @@ impl Ingest {
             if too_large {
                 event.headers = Some(kept_headers(&request.headers));
             }
+            if event.expires_at.is_some() {
+                // The body's form depends on the item's size.
+                item::set_body(&mut event, kept, too_large);
+            }
             event
         };
         let mut event = build(&decoded);

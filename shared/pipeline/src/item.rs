@@ -5,13 +5,13 @@
 //! normalised data is not stored: it is a pure function of the raw body,
 //! recomputed by the fanout.
 
-use crate::codec::{encode_raw, gzip, Raw};
+use crate::codec::gzip;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use switchboard_providers::registry::{descriptor, Labels};
 use switchboard_providers::{digest_dedup_key, timestamp, DecodeError, Decoded, Delivery};
 use switchboard_types::{
-    event_id, partition_key, scoped_key, Family, Provider, Status, StoredEvent, DEFAULT_TENANT,
+    event_id, key, scoped_key, Family, Provider, Status, StoredEvent, StoredItem, DEFAULT_TENANT,
 };
 
 /// The largest body limit that still lets every item fit DynamoDB's 400 KB
@@ -53,93 +53,126 @@ pub fn build_hashed(
     body_sha256: &[u8; 32],
     received_at: DateTime<Utc>,
 ) -> StoredEvent {
-    let raw_sha256 = hex::encode(body_sha256);
     let received = timestamp::format(received_at);
-    let Raw {
-        text: raw,
-        lz4: raw_lz4,
-        gz: raw_gz,
-    } = if matches!(outcome, Err(DecodeError::TooLarge { .. })) {
-        // Only part of the body is kept, so `raw_sha256` (the whole body's
-        // digest) cannot check it, as it checks LZ4: gzip carries its own CRC.
-        Raw {
-            gz: Some(gzip(body)),
-            ..Raw::default()
-        }
-    } else {
-        encode_raw(body)
-    };
-    let (status, event_type, native_type, natural_key, conversation_key, occurred_at, reason) =
+    let partial = matches!(outcome, Err(DecodeError::TooLarge { .. }));
+    let (status, event_type, native_type, natural_key, conversation, signed_time, reason) =
         match outcome {
             Ok(d) => (
                 Status::Accepted,
                 d.event_type.clone(),
                 d.native_type.clone(),
                 d.dedup_key.clone(),
-                d.conversation_key.clone().unwrap_or_default(),
-                d.occurred_at
-                    .map(timestamp::format)
-                    .unwrap_or_else(|| received.clone()),
+                d.conversation_key.clone().filter(|k| !k.is_empty()),
+                d.occurred_at,
                 None,
             ),
             Err(e) => (
                 Status::Quarantined,
                 format!("{}.quarantined", provider.as_str()),
                 e.native_type().unwrap_or_default().to_owned(),
-                digest_dedup_key(&raw_sha256),
-                String::new(),
-                received.clone(),
+                digest_dedup_key(&hex::encode(body_sha256)),
+                None,
+                None,
                 Some(format!("{}: {}", e.code(), e)),
             ),
         };
     let tenant = delivery.tenant_of(outcome.as_ref().ok().and_then(|d| d.account.as_deref()));
     let dedup_key = delivery.scope_dedup_key(&scoped_key(&tenant, &natural_key));
-    let conversation_key = if conversation_key.is_empty() {
-        conversation_key
-    } else {
-        scoped_key(&tenant, &conversation_key)
-    };
     let id = event_id(provider, &dedup_key);
     let family = match status {
         Status::Accepted => Family::of_type(&event_type),
         Status::Quarantined => Family::Other,
     };
-    let (conv_pk, conv_sk) = if conversation_key.is_empty() {
-        (None, None)
-    } else {
-        (
-            Some(format!("{}#{}", provider.as_str(), conversation_key)),
-            Some(format!("{occurred_at}#{id}")),
-        )
-    };
-    StoredEvent {
-        pk: partition_key(provider, &id),
+    let mut event = StoredEvent {
+        pk: key::partition(provider, &tenant, conversation.as_deref(), &id),
+        sk: key::sort(signed_time, &id),
         provider,
-        tenant,
         event_type,
         native_type,
         family,
-        conversation_key,
+        conversation_key: conversation
+            .map(|k| scoped_key(&tenant, &k))
+            .unwrap_or_default(),
+        tenant,
         day: received[..10].to_owned(),
-        day_sk: format!("{received}#{id}"),
-        occurred_at,
+        occurred_at: signed_time
+            .map(timestamp::format)
+            .unwrap_or_else(|| received.clone()),
         received_at: received,
         status,
-        dedup_key,
         reason,
-        raw,
-        raw_lz4,
-        raw_gz,
-        raw_sha256,
-        conv_pk,
-        conv_sk,
+        raw: None,
+        raw_gz: None,
+        // The body is kept in part: the digest still names the whole.
+        raw_sha256: partial.then(|| hex::encode(body_sha256)),
         event_id: id,
         expires_at: None,
         reprocessed_to: None,
         delivery_id: delivery.delivery_id.clone(),
         test: delivery.test,
         headers: None,
+    };
+    set_body(&mut event, body, partial);
+    event
+}
+
+/// Stores `body` in the item, as text when the item then fits one write
+/// unit (and the body is UTF-8 and whole), else gzipped. A `too_large`
+/// body is always gzipped: text would not fit DynamoDB's item limit.
+/// Call it again after changing the item's other attributes (a test or a
+/// tool that sets `headers`, `expires_at`).
+pub fn set_body(event: &mut StoredEvent, body: &[u8], partial: bool) {
+    event.raw = None;
+    event.raw_gz = None;
+    if !partial {
+        if let Ok(text) = std::str::from_utf8(body) {
+            event.raw = Some(text.to_owned());
+            if stored_size(event) <= WRITE_UNIT {
+                return;
+            }
+            event.raw = None;
+        }
     }
+    event.raw_gz = Some(gzip(body));
+}
+
+/// What a standard write costs one write request unit for.
+pub const WRITE_UNIT: usize = 1024;
+
+/// The item's size by DynamoDB's rules (attribute names and values; strings
+/// and binaries by their bytes; a number at most 21 bytes; a map 3 bytes
+/// plus, per entry, 1 byte, its name and its value): what its writes cost.
+pub fn stored_size(event: &StoredEvent) -> usize {
+    let item = StoredItem::from(event.clone());
+    let text = |name: &str, value: &str| name.len() + value.len();
+    let optional = |name: &str, value: &Option<String>| value.as_ref().map_or(0, |v| text(name, v));
+    text("pk", &item.pk)
+        + text("sk", &item.sk)
+        + text("status", item.status.as_str())
+        + text("type", &item.event_type)
+        + text("native_type", &item.native_type)
+        + text("day", &item.day)
+        + text("received_at", &item.received_at)
+        + optional("reason", &item.reason)
+        + optional("raw", &item.raw)
+        + item.raw_gz.as_ref().map_or(0, |b| "raw_gz".len() + b.len())
+        + optional("raw_sha256", &item.raw_sha256)
+        + item
+            .expires_at
+            .map_or(0, |n| "expires_at".len() + number_size(n))
+        + optional("reprocessed_to", &item.reprocessed_to)
+        + optional("delivery_id", &item.delivery_id)
+        + if item.test { "test".len() + 1 } else { 0 }
+        + item.headers.as_ref().map_or(0, |h| {
+            "headers".len() + 3 + h.iter().map(|(k, v)| 1 + k.len() + v.len()).sum::<usize>()
+        })
+}
+
+/// DynamoDB's size of a number: one byte per two significant digits, plus one.
+fn number_size(n: i64) -> usize {
+    let digits = n.unsigned_abs().to_string();
+    let significant = digits.trim_end_matches('0').len().max(1);
+    significant.div_ceil(2) + 1
 }
 
 /// The delivery facts stored with `item`, as the webhook saw them.
@@ -182,7 +215,7 @@ mod tests {
                 hashed,
                 build(Provider::Partoo, &outcome, &Delivery::default(), body, now)
             );
-            assert_eq!(hashed.raw_sha256, sha256_hex(body));
+            assert_eq!(hashed.raw_sha256, None, "the whole body is kept");
         }
         let quarantined = build(
             Provider::Partoo,
@@ -192,74 +225,96 @@ mod tests {
             now,
         );
         assert_eq!(
-            quarantined.dedup_key,
-            format!("sha256:{}", sha256_hex(body))
+            quarantined.event_id,
+            event_id(Provider::Partoo, &format!("sha256:{}", sha256_hex(body)))
         );
     }
 
-    #[test]
-    fn small_utf8_is_inline_mid_size_is_lz4_and_large_is_gzip() {
-        let small = build(
+    fn quarantined(body: &[u8]) -> StoredEvent {
+        build(
             Provider::Bird,
             &Err(DecodeError::MalformedJson("x".into())),
             &Delivery::default(),
-            b"{}",
+            body,
             Utc::now(),
-        );
+        )
+    }
+
+    #[test]
+    fn text_while_the_item_fits_one_write_unit_then_gzip() {
+        let small = quarantined(b"{}");
         assert_eq!(small.raw.as_deref(), Some("{}"));
         assert!(small.raw_gz.is_none());
+        assert!(stored_size(&small) <= WRITE_UNIT);
 
-        let mid_body = vec![b'm'; 3000];
-        let mid = build(
-            Provider::Bird,
-            &Err(DecodeError::MalformedJson("x".into())),
-            &Delivery::default(),
-            &mid_body,
-            Utc::now(),
-        );
-        assert!(mid.raw.is_none() && mid.raw_gz.is_none());
-        assert!(mid.raw_lz4.as_ref().is_some_and(|lz| lz.len() < 100));
-        assert_eq!(raw_body(&mid).unwrap_or_default(), mid_body);
+        // The largest text body that keeps the item within one unit is text;
+        // one byte more is gzipped, and the item still fits.
+        let overhead = stored_size(&small) - 2;
+        let fits = vec![b'm'; WRITE_UNIT - overhead];
+        let item = quarantined(&fits);
+        assert!(item.raw.is_some(), "{}", stored_size(&item));
+        assert_eq!(stored_size(&item), WRITE_UNIT);
+        let over = vec![b'm'; WRITE_UNIT - overhead + 1];
+        let item = quarantined(&over);
+        assert!(item.raw.is_none() && item.raw_gz.is_some());
+        assert!(stored_size(&item) < WRITE_UNIT);
+        assert_eq!(raw_body(&item).unwrap_or_default(), over);
 
-        let large_body = vec![b'a'; 5000];
-        let large = build(
-            Provider::Bird,
-            &Err(DecodeError::MalformedJson("x".into())),
-            &Delivery::default(),
-            &large_body,
-            Utc::now(),
-        );
-        assert!(large.raw.is_none() && large.raw_lz4.is_none());
-        assert!(large.raw_gz.as_ref().is_some_and(|gz| gz.len() < 200));
-        assert_eq!(raw_body(&large).unwrap_or_default(), large_body);
-
-        let binary = build(
-            Provider::Bird,
-            &Err(DecodeError::MalformedJson("x".into())),
-            &Delivery::default(),
-            &[0xff, 0xfe],
-            Utc::now(),
-        );
-        assert!(binary.raw_lz4.is_some(), "short but not UTF-8");
+        let binary = quarantined(&[0xff, 0xfe]);
+        assert!(binary.raw_gz.is_some(), "short but not UTF-8");
         assert_eq!(raw_body(&binary).unwrap_or_default(), vec![0xff, 0xfe]);
     }
 
     #[test]
-    fn a_corrupt_lz4_body_is_caught_by_the_digest() {
-        // A flipped byte that still decompresses is caught by the digest.
-        let body = br#"{"type":"message_created","payload":{"text":"hello hello hello hello"}}"#;
-        let mut item = build(
-            Provider::Partoo,
-            &Err(DecodeError::MalformedJson("x".into())),
-            &Delivery::default(),
-            &[body.as_slice(), &[b' '; 1100]].concat(),
-            Utc::now(),
-        );
-        assert!(raw_body(&item).is_ok());
-        if let Some(data) = item.raw_lz4.as_mut() {
-            data[10] ^= 0x01;
+    fn a_corrupt_gzip_body_is_caught_by_its_crc() {
+        let body = [
+            &br#"{"type":"message_created","payload":{"text":"hello"}}"#[..],
+            &[b' '; 1100],
+        ]
+        .concat();
+        let mut item = quarantined(&body);
+        assert_eq!(raw_body(&item).unwrap_or_default(), body);
+        if let Some(data) = item.raw_gz.as_mut() {
+            let at = data.len() - 12;
+            data[at] ^= 0x01;
         }
         assert!(raw_body(&item).is_err());
+    }
+
+    #[test]
+    fn keys_name_the_conversation_and_what_the_provider_sent() {
+        let body = br#"{"type":"message_created","id":"m-1","occurred_at":"2026-11-20T10:00:00Z","payload":{"conversation":{"slug":"abc"}}}"#;
+        let outcome = switchboard_providers::decode_body(Provider::Zipmessage, body);
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let first = build(
+            Provider::Zipmessage,
+            &outcome,
+            &Delivery::default(),
+            body,
+            at(1_800_000_000),
+        );
+        let again = build(
+            Provider::Zipmessage,
+            &outcome,
+            &Delivery::default(),
+            body,
+            at(1_800_003_600),
+        );
+        assert_eq!(
+            (&first.pk, &first.sk),
+            (&again.pk, &again.sk),
+            "a redelivery lands on the same item"
+        );
+        if let Ok(d) = &outcome {
+            let conversation = d.conversation_key.clone().unwrap_or_default();
+            assert_eq!(first.pk, format!("zipmessage#default#{conversation}"));
+            assert_eq!(first.conversation_key, conversation);
+            let signed = d.occurred_at.map(key::sortable_time).unwrap_or_default();
+            assert_eq!(first.sk, format!("{signed}#{}", first.event_id));
+        }
+        let lone = quarantined(b"{");
+        assert_eq!(lone.pk, format!("bird#default!{}", lone.event_id));
+        assert_eq!(lone.sk, format!("#{}", lone.event_id));
     }
 
     #[test]
@@ -273,12 +328,18 @@ mod tests {
         );
         assert_eq!(item.status, Status::Quarantined);
         assert_eq!(item.event_type, "partoo.quarantined");
-        assert!(item.dedup_key.starts_with("sha256:"));
+        assert_eq!(
+            item.event_id,
+            event_id(
+                Provider::Partoo,
+                &digest_dedup_key(&sha256_hex(b"{not json"))
+            )
+        );
         assert!(item
             .reason
             .as_deref()
             .is_some_and(|r| r.starts_with("malformed_json")));
-        assert!(item.conv_pk.is_none());
-        assert!(item.pk.starts_with("partoo#"));
+        assert!(item.conversation_key.is_empty());
+        assert!(item.pk.starts_with("partoo#default!"));
     }
 }

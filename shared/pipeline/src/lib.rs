@@ -29,6 +29,6 @@ pub use ports::{
     EventStore, InsertOutcome, MemoryPublisher, MemoryStore, PublishError, Publisher, StoreError,
 };
 pub use tools::{
-    replay, reprocess, EventArchive, Page, ReplayReport, ReprocessReport, RequestError, Run,
-    Selection, ToolError, ToolRequest, PAGE_SIZE,
+    replay, reprocess, EventArchive, EventRef, Page, ReplayReport, ReprocessReport, RequestError,
+    Run, Selection, ToolError, ToolRequest, PAGE_SIZE,
 };

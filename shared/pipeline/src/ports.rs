@@ -47,10 +47,10 @@ impl StoreError {
     }
 }
 
-/// Stores each event once, keyed by its partition key.
+/// Stores each event once, keyed by its table key (`pk`, `sk`).
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Writes the item unless one with the same `pk` exists, atomically.
+    /// Writes the item unless one with the same key exists, atomically.
     async fn insert(&self, event: &StoredEvent) -> Result<InsertOutcome, StoreError>;
 }
 
@@ -74,14 +74,15 @@ pub trait Publisher: Send + Sync {
 /// An in-memory [`EventStore`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    items: Mutex<BTreeMap<String, StoredEvent>>,
+    items: Mutex<BTreeMap<(String, String), StoredEvent>>,
 }
 
 impl MemoryStore {
-    /// Changes the stored item `pk` in place.
+    /// Changes the stored item keyed (`pk`, `sk`) in place.
     pub fn update(
         &self,
         pk: &str,
+        sk: &str,
         change: impl FnOnce(&mut StoredEvent),
     ) -> Result<(), StoreError> {
         let mut items = self
@@ -89,8 +90,8 @@ impl MemoryStore {
             .lock()
             .map_err(|_| StoreError::transient("memory store poisoned"))?;
         let item = items
-            .get_mut(pk)
-            .ok_or_else(|| StoreError::transient(format!("no item {pk}")))?;
+            .get_mut(&(pk.to_owned(), sk.to_owned()))
+            .ok_or_else(|| StoreError::transient(format!("no item {pk} {sk}")))?;
         change(item);
         Ok(())
     }
@@ -111,10 +112,11 @@ impl EventStore for MemoryStore {
             .items
             .lock()
             .map_err(|_| StoreError::transient("memory store poisoned"))?;
-        if items.contains_key(&event.pk) {
+        let key = (event.pk.clone(), event.sk.clone());
+        if items.contains_key(&key) {
             return Ok(InsertOutcome::Duplicate);
         }
-        items.insert(event.pk.clone(), event.clone());
+        items.insert(key, event.clone());
         Ok(InsertOutcome::Created)
     }
 }

@@ -12,7 +12,7 @@
 //! several calls.
 
 use crate::codec::raw_body;
-use crate::fanout::{message_for, publish_batches, ByFamily};
+use crate::fanout::{message_for, publish_in_order, ByFamily};
 use crate::item;
 use crate::ports::{EventStore, InsertOutcome, Publisher, StoreError};
 use async_trait::async_trait;
@@ -21,8 +21,8 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use switchboard_providers::{decode_event, sha256_hex, timestamp, Admission};
-use switchboard_types::{Provider, Status, StoredEvent};
+use switchboard_providers::{decode_event, timestamp, Admission};
+use switchboard_types::{key, scoped_key, Provider, Status, StoredEvent, DEFAULT_TENANT};
 
 /// Which stored events a tool works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,24 +36,89 @@ pub enum Selection {
         /// Only this tenant's events (any provider's); `None` selects all.
         tenant: Option<String>,
     },
-    /// One conversation, in time order.
+    /// One conversation, in the order of the times its provider signed.
     Conversation {
         /// Its provider.
         provider: Provider,
-        /// The provider-scoped conversation key.
+        /// Its tenant.
+        tenant: String,
+        /// The provider's conversation key within the tenant (the subject
+        /// without its `<tenant>/`).
         key: String,
     },
     /// These events.
-    EventIds(Vec<String>),
+    Events(Vec<EventRef>),
+}
+
+/// One event, named as a consumer knows it: the CloudEvent's `provider`,
+/// `tenant`, `subject` and `id` (so a CloudEvent itself names its event;
+/// its other attributes are ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct EventRef {
+    /// The CloudEvent `provider`.
+    #[serde(deserialize_with = "provider_name", serialize_with = "provider_text")]
+    pub provider: Provider,
+    /// The CloudEvent `tenant` (`default` when absent).
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// The CloudEvent `subject`: absent for an event without a conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The CloudEvent `id`.
+    pub id: String,
+}
+
+fn default_tenant() -> String {
+    DEFAULT_TENANT.to_owned()
+}
+
+fn provider_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Provider, D::Error> {
+    let name = String::deserialize(d)?;
+    Provider::from_name(&name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown provider {name:?}")))
+}
+
+fn provider_text<S: serde::Serializer>(p: &Provider, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.as_str())
+}
+
+/// The provider's conversation key in `subject`, which names `tenant`'s
+/// conversation ([`scoped_key`]).
+fn key_in(tenant: &str, subject: &str) -> Result<String, RequestError> {
+    if tenant == DEFAULT_TENANT {
+        return Ok(subject.to_owned());
+    }
+    subject
+        .strip_prefix(tenant)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|key| !key.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            RequestError(format!(
+                "subject {subject:?} is not a conversation of tenant {tenant:?} (it starts with \"{tenant}/\")"
+            ))
+        })
+}
+
+impl EventRef {
+    /// The partition that holds the event.
+    pub fn partition(&self) -> String {
+        let key = self
+            .subject
+            .as_deref()
+            .and_then(|subject| key_in(&self.tenant, subject).ok());
+        key::partition(self.provider, &self.tenant, key.as_deref(), &self.id)
+    }
 }
 
 /// A tool's input as JSON (the Lambda's event): exactly one of `window`,
-/// `conversation` or `event_ids`, e.g.
+/// `conversation` or `events`, e.g.
 /// `{"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}`
 /// (with `"tenant": "acme"` for one tenant's events),
-/// `{"conversation": {"provider": "partoo", "key": "123/456"}}` (the key is the
-/// CloudEvent `subject`, so it names the tenant too),
-/// `{"event_ids": ["…"]}`; `replay_id` is optional (replay only).
+/// `{"conversation": {"provider": "partoo", "tenant": "123", "subject": "123/456"}}`,
+/// `{"events": [{"provider": "bird", "subject": "contact:…", "id": "…"}]}`
+/// (each as on the CloudEvent; `tenant` defaults to `default`);
+/// `replay_id` is optional (replay only).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolRequest {
@@ -63,9 +128,13 @@ pub struct ToolRequest {
     /// A conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationRequest>,
-    /// Event ids.
+    /// Events, each named by its CloudEvent's attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_ids: Option<Vec<String>>,
+    pub events: Option<Vec<EventRef>>,
+    /// Refused with a pointer to `events`: an id alone no longer names
+    /// where its event is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_ids: Option<serde_json::Value>,
     /// Names a replay; replaying the same request twice within SQS's
     /// 5-minute deduplication window publishes once. Default: derived from
     /// the selection.
@@ -90,14 +159,18 @@ pub struct WindowRequest {
     pub tenant: Option<String>,
 }
 
-/// `{"provider": …, "key": …}`.
+/// `{"provider": …, "tenant": …, "subject": …}`, as on the CloudEvent.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationRequest {
-    /// `zipmessage`, `partoo` or `bird`.
+    /// The CloudEvent `provider`.
     pub provider: String,
-    /// The conversation key (the CloudEvent `subject`).
-    pub key: String,
+    /// The CloudEvent `tenant` (`default` when absent).
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// The CloudEvent `subject`.
+    #[serde(alias = "key")]
+    pub subject: String,
 }
 
 /// A request that does not say what to select.
@@ -108,17 +181,24 @@ pub struct RequestError(pub String);
 impl ToolRequest {
     /// The selection this request names.
     pub fn selection(&self) -> Result<Selection, RequestError> {
+        if self.event_ids.is_some() {
+            return Err(RequestError(
+                "`event_ids` is gone: list `events`, each as its CloudEvent names it \
+                 ({\"provider\", \"tenant\", \"subject\", \"id\"})"
+                    .into(),
+            ));
+        }
         let given = [
             self.window.is_some(),
             self.conversation.is_some(),
-            self.event_ids.is_some(),
+            self.events.is_some(),
         ]
         .iter()
         .filter(|g| **g)
         .count();
         if given != 1 {
             return Err(RequestError(
-                "give exactly one of `window`, `conversation` or `event_ids`".into(),
+                "give exactly one of `window`, `conversation` or `events`".into(),
             ));
         }
         if let Some(w) = &self.window {
@@ -146,19 +226,30 @@ impl ToolRequest {
         if let Some(c) = &self.conversation {
             let provider = Provider::from_name(&c.provider)
                 .ok_or_else(|| RequestError(format!("unknown provider {:?}", c.provider)))?;
-            if c.key.is_empty() {
-                return Err(RequestError("conversation.key is empty".into()));
+            if c.subject.is_empty() {
+                return Err(RequestError("conversation.subject is empty".into()));
             }
             return Ok(Selection::Conversation {
                 provider,
-                key: c.key.clone(),
+                key: key_in(&c.tenant, &c.subject)?,
+                tenant: c.tenant.clone(),
             });
         }
-        let ids = self.event_ids.clone().unwrap_or_default();
-        if ids.is_empty() || ids.iter().any(|id| id.trim().is_empty()) {
-            return Err(RequestError("event_ids must list non-empty ids".into()));
+        let events = self.events.clone().unwrap_or_default();
+        if events.is_empty() {
+            return Err(RequestError("events must list at least one event".into()));
         }
-        Ok(Selection::EventIds(ids))
+        for event in &events {
+            if event.id.trim().is_empty() || event.tenant.is_empty() {
+                return Err(RequestError(
+                    "each event needs a non-empty `id` (and `tenant`, when given)".into(),
+                ));
+            }
+            if let Some(subject) = &event.subject {
+                key_in(&event.tenant, subject)?;
+            }
+        }
+        Ok(Selection::Events(events))
     }
 
     /// The replay id: the given one (checked), or one derived from the request.
@@ -218,8 +309,8 @@ pub trait EventArchive: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError>;
-    /// Records on the quarantined item `pk` that it was accepted as `event_id`.
-    async fn mark_reprocessed(&self, pk: &str, event_id: &str) -> Result<(), StoreError>;
+    /// Records on the quarantined `item` that it was accepted as `event_id`.
+    async fn mark_reprocessed(&self, item: &StoredEvent, event_id: &str) -> Result<(), StoreError>;
 }
 
 /// Whether `item` falls in `selection` (the archive's own filter, and what
@@ -230,10 +321,18 @@ pub fn selects(selection: &Selection, item: &StoredEvent) -> bool {
             timestamp::parse(&item.received_at).is_some_and(|t| t >= *from && t < *to)
                 && tenant.as_ref().is_none_or(|tenant| item.tenant == *tenant)
         }
-        Selection::Conversation { provider, key } => {
-            item.provider == *provider && item.conversation_key == *key
+        Selection::Conversation {
+            provider,
+            tenant,
+            key,
+        } => {
+            item.provider == *provider
+                && item.tenant == *tenant
+                && item.conversation_key == scoped_key(tenant, key)
         }
-        Selection::EventIds(ids) => ids.contains(&item.event_id),
+        Selection::Events(events) => events.iter().any(|e| {
+            e.provider == item.provider && e.tenant == item.tenant && e.id == item.event_id
+        }),
     }
 }
 
@@ -399,7 +498,7 @@ pub async fn replay(
     while let Some(items) = pages.next().await? {
         report.matched += items.len();
         let mut by_family = ByFamily::new();
-        for item in &items {
+        for (position, item) in items.iter().enumerate() {
             if item.status != Status::Accepted {
                 report.skipped_quarantined += 1;
                 continue;
@@ -410,7 +509,7 @@ pub async fn replay(
                     by_family
                         .entry(item.family)
                         .or_default()
-                        .push((item.event_id.clone(), message));
+                        .push((position, message));
                 }
                 Err(why) => {
                     tracing::error!(event_id = %item.event_id, error = %why, "cannot replay");
@@ -418,9 +517,11 @@ pub async fn replay(
                 }
             }
         }
-        let (published, failed) = publish_batches(publisher, by_family).await;
-        report.published += published;
-        report.failed.extend(failed);
+        let sent = publish_in_order(publisher, by_family).await;
+        report.published += sent.published.len();
+        report
+            .failed
+            .extend(sent.failed.iter().map(|p| items[*p].event_id.clone()));
     }
     let cursor = pages.cursor();
     report.cursor = cursor;
@@ -503,10 +604,8 @@ async fn reprocess_one(
 ) {
     report.examined += 1;
     // Only the whole body as received: its digest is what was stored.
-    let Some(body) = raw_body(item)
-        .ok()
-        .filter(|body| sha256_hex(body) == item.raw_sha256)
-    else {
+    // (`raw_sha256` is set only on an item that keeps part of its body.)
+    let Some(body) = raw_body(item).ok().filter(|_| item.raw_sha256.is_none()) else {
         report.still_quarantined += 1;
         return;
     };
@@ -524,6 +623,9 @@ async fn reprocess_one(
         received,
     );
     accepted.expires_at = item.expires_at;
+    if accepted.expires_at.is_some() {
+        item::set_body(&mut accepted, &body, false);
+    }
     let outcome = match store.insert(&accepted).await {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -532,7 +634,7 @@ async fn reprocess_one(
             return;
         }
     };
-    if let Err(error) = archive.mark_reprocessed(&item.pk, &accepted.event_id).await {
+    if let Err(error) = archive.mark_reprocessed(item, &accepted.event_id).await {
         tracing::error!(event_id = %item.event_id, error = %error, "reprocess: mark failed");
         report.failed.push(item.event_id.clone());
         return;
@@ -558,7 +660,11 @@ impl EventArchive for crate::ports::MemoryStore {
             .into_iter()
             .filter(|i| selects(selection, i))
             .collect();
-        items.sort_by(|a, b| a.day_sk.cmp(&b.day_sk));
+        match selection {
+            Selection::Conversation { .. } => items.sort_by(|a, b| a.sk.cmp(&b.sk)),
+            _ => items
+                .sort_by(|a, b| (&a.received_at, &a.event_id).cmp(&(&b.received_at, &b.event_id))),
+        }
         let start: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
         let end = (start + limit).min(items.len());
         Ok(Page {
@@ -567,7 +673,9 @@ impl EventArchive for crate::ports::MemoryStore {
         })
     }
 
-    async fn mark_reprocessed(&self, pk: &str, event_id: &str) -> Result<(), StoreError> {
-        self.update(pk, |item| item.reprocessed_to = Some(event_id.to_owned()))
+    async fn mark_reprocessed(&self, item: &StoredEvent, event_id: &str) -> Result<(), StoreError> {
+        self.update(&item.pk, &item.sk, |item| {
+            item.reprocessed_to = Some(event_id.to_owned());
+        })
     }
 }

@@ -73,14 +73,23 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         Ok(Box::new(Partoo::new(&keys)?))
     },
     check: |settings| {
-        Ok(org_ids(settings.get(ORG_IDS).unwrap_or_default())
-            .is_empty()
-            .then(|| {
-                format!(
-                    "{ORG_IDS} lists no organisation: every Partoo event is kept as quarantined \
+        let listed = org_ids(settings.get(ORG_IDS).unwrap_or_default());
+        // An organisation is the tenant of its events, written into their
+        // table keys.
+        if let Some(bad) = listed
+            .iter()
+            .find(|id| !switchboard_types::key::valid_tenant(id))
+        {
+            return Err(crate::ConfigError::Invalid(format!(
+                "{ORG_IDS}: {bad:?} is not an organisation id (it holds '#' or '!')"
+            )));
+        }
+        Ok(listed.is_empty().then(|| {
+            format!(
+                "{ORG_IDS} lists no organisation: every Partoo event is kept as quarantined \
              (org_not_allowed) and none is published until it does"
-                )
-            }))
+            )
+        }))
     },
     decode,
     admit,
@@ -526,6 +535,9 @@ mod tests {
         let warning = (DESCRIPTOR.check)(&settings(" , ")).expect("valid");
         assert!(warning.is_some_and(|w| w.contains(ORG_IDS)));
         assert_eq!((DESCRIPTOR.check)(&settings("123")), Ok(None));
+        // An organisation is a tenant in the table's keys: no separators.
+        assert!((DESCRIPTOR.check)(&settings(r#"["123", "4#5"]"#)).is_err());
+        assert!((DESCRIPTOR.check)(&settings("7!8")).is_err());
     }
 
     #[test]

@@ -375,39 +375,107 @@ pub fn event_id(provider: Provider, dedup_key: &str) -> String {
     )
 }
 
-/// The partition key of an event item: provider-prefixed so IAM can confine
-/// each webhook function to its own provider's items (`dynamodb:LeadingKeys`).
-pub fn partition_key(provider: Provider, event_id: &str) -> String {
-    format!("{}#{}", provider.as_str(), event_id)
+/// The table's keys. An item's partition is its conversation
+/// (`<provider>#<tenant>#<conversation key>`), so a conversation is one
+/// partition — one stream shard while the partition does not split — and
+/// reads in time order with one Query; an event without a conversation gets
+/// a partition of its own (`<provider>#<tenant>!<event id>`). The sort key is
+/// built only from what the provider sent (`<signed time>#<event id>`, the
+/// time empty when the body has none), so a redelivery always lands on the
+/// same item. Keys start with the provider, so IAM confines each webhook
+/// function to its own provider's items (`dynamodb:LeadingKeys`).
+pub mod key {
+    use super::Provider;
+    use chrono::{DateTime, Utc};
+
+    /// Separates the tenant from a conversation key.
+    const CONVERSATION: char = '#';
+    /// Separates the tenant from the event id of an event without a conversation.
+    const LONE: char = '!';
+
+    /// Whether `tenant` can be written into a key unambiguously: not empty,
+    /// and without either separator (labels are `[a-z0-9-]`, Partoo
+    /// organisation ids are checked at start-up).
+    pub fn valid_tenant(tenant: &str) -> bool {
+        !tenant.is_empty() && !tenant.contains([CONVERSATION, LONE])
+    }
+
+    /// The partition key: `conversation` is the provider's key within the
+    /// tenant (not [`scoped_key`](super::scoped_key)ed: the tenant is
+    /// already in the key).
+    pub fn partition(
+        provider: Provider,
+        tenant: &str,
+        conversation: Option<&str>,
+        event_id: &str,
+    ) -> String {
+        match conversation {
+            Some(key) => format!("{}#{tenant}{CONVERSATION}{key}", provider.as_str()),
+            None => format!("{}#{tenant}{LONE}{event_id}", provider.as_str()),
+        }
+    }
+
+    /// What a partition key names: provider, tenant, and the conversation
+    /// key within the tenant (`None` for an event without one).
+    pub fn parse_partition(pk: &str) -> Option<(Provider, &str, Option<&str>)> {
+        let (provider, rest) = pk.split_once('#')?;
+        let provider = Provider::from_name(provider)?;
+        let at = rest.find([CONVERSATION, LONE])?;
+        let (tenant, tail) = (&rest[..at], &rest[at + 1..]);
+        let conversation = rest[at..].starts_with(CONVERSATION).then_some(tail);
+        Some((provider, tenant, conversation))
+    }
+
+    /// A time in the sort key: RFC 3339 UTC with nine fractional digits, so
+    /// the text sorts as the time does and reads back exactly.
+    pub fn sortable_time(t: DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+    }
+
+    /// The sort key: the time the provider signed (when the body has one),
+    /// then the event id.
+    pub fn sort(signed_time: Option<DateTime<Utc>>, event_id: &str) -> String {
+        let time = signed_time.map(sortable_time).unwrap_or_default();
+        format!("{time}#{event_id}")
+    }
+
+    /// The sort key's parts: the signed time's text (empty when none) and
+    /// the event id.
+    pub fn parse_sort(sk: &str) -> Option<(&str, &str)> {
+        sk.rsplit_once('#')
+    }
 }
 
 /// Names of the table's secondary indexes, shared by the template, the
 /// adapters and the tests.
 pub mod index {
-    /// GSI: one conversation's events in time order (`conv_pk`, `conv_sk`).
-    pub const BY_CONVERSATION: &str = "by-conversation";
-    /// GSI: events received on one UTC day in time order (`day`, `day_sk`).
+    /// GSI, keys only: events received on one UTC day in time order (`day`,
+    /// `received_at`).
     pub const BY_DAY: &str = "by-day";
 }
 
-/// One event as stored in DynamoDB: the single item model. The webhook
+/// One event as the code sees it: the single item model. The webhook
 /// writes it, the DynamoDB stream carries it, and the fanout rebuilds the
-/// CloudEvent from it. `raw`, `raw_lz4` or `raw_gz` holds the body exactly as
-/// received.
+/// CloudEvent from it. `raw` or `raw_gz` holds the body exactly as received.
+///
+/// Stored, it is the smaller [`StoredItem`]: whatever the keys already say
+/// (provider, tenant, conversation, event id, signed time) and whatever
+/// follows from the rest (the family) is not written twice, which keeps a
+/// seed-size event within one write unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "StoredItem", try_from = "StoredItem")]
 pub struct StoredEvent {
-    /// Table partition key: `<provider>#<event_id>`.
+    /// Table partition key ([`key::partition`]).
     pub pk: String,
+    /// Table sort key ([`key::sort`]).
+    pub sk: String,
     /// CloudEvent id.
     pub event_id: String,
     /// Provider name.
     pub provider: Provider,
-    /// Whose event it is (see [`CloudEvent::tenant`]); items stored before
-    /// tenants existed read as `default`.
-    #[serde(default = "default_tenant")]
+    /// Whose event it is (see [`CloudEvent::tenant`]).
     pub tenant: String,
     /// Canonical CloudEvent type (for quarantined events: `<provider>.quarantined`).
-    #[serde(rename = "type")]
     pub event_type: String,
     /// The provider's own event type, or empty when it could not be read.
     pub native_type: String,
@@ -416,59 +484,172 @@ pub struct StoredEvent {
     /// Provider-scoped conversation key, within its tenant ([`scoped_key`]);
     /// empty when the event has none.
     pub conversation_key: String,
-    /// When the event occurred, RFC 3339 UTC.
+    /// When the event occurred, RFC 3339 UTC: the time the provider signed,
+    /// else `received_at`.
     pub occurred_at: String,
     /// When switchboard received it, RFC 3339 UTC.
     pub received_at: String,
     /// accepted | quarantined.
     pub status: Status,
-    /// The provider-scoped key that makes a redelivery a duplicate, within
-    /// its tenant ([`scoped_key`]): two accounts posting one body are two events.
-    pub dedup_key: String,
     /// Why the event is quarantined.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Raw body as text, when it is small UTF-8.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Raw body as text, when the item fits one write unit with it.
     pub raw: Option<String>,
-    /// Raw body LZ4-compressed (a block after its 4-byte little-endian
-    /// length), when it is over 1 KiB (or not UTF-8) and at most 4 KiB.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
-    pub raw_lz4: Option<Vec<u8>>,
-    /// Raw body gzip-compressed, when it is over 4 KiB.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    /// Raw body gzip-compressed (gzip's CRC-32 checks it), otherwise.
     pub raw_gz: Option<Vec<u8>>,
-    /// Hex SHA-256 of the raw body.
-    pub raw_sha256: String,
-    /// `by-conversation` index partition: `<provider>#<conversation_key>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conv_pk: Option<String>,
-    /// `by-conversation` index sort key: `<occurred_at>#<event_id>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conv_sk: Option<String>,
+    /// Hex SHA-256 of the whole body as received, set only when the item
+    /// keeps part of it (a `too_large` event).
+    pub raw_sha256: Option<String>,
     /// `by-day` index partition: the UTC day of `received_at` (`YYYY-MM-DD`).
     pub day: String,
-    /// `by-day` index sort key: `<received_at>#<event_id>`.
-    pub day_sk: String,
     /// When DynamoDB may delete the item (TTL, epoch seconds); absent when
     /// events are kept forever.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     /// On a quarantined item that `reprocess` later accepted: the accepted
     /// event's id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reprocessed_to: Option<String>,
     /// The sender's delivery id (Bird's `messagebird-request-id`), when sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
     /// A test delivery (Partoo tryout); absent on genuine events.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
     /// On a `too_large` quarantined item, whose body is kept only in part:
     /// the request's headers (names lowercase; values that could carry a
     /// secret left out), to identify the event with its sender.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The item as DynamoDB holds it (attribute names are the field names).
+/// Only what the keys cannot say is stored; [`StoredEvent`] converts to
+/// and from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredItem {
+    /// [`key::partition`].
+    pub pk: String,
+    /// [`key::sort`].
+    pub sk: String,
+    /// accepted | quarantined (the stream filter reads it).
+    pub status: Status,
+    /// The canonical type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The provider's own type.
+    pub native_type: String,
+    /// `by-day` partition.
+    pub day: String,
+    /// `by-day` sort key: receive time, [`key::sortable_time`].
+    pub received_at: String,
+    /// See [`StoredEvent::reason`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// See [`StoredEvent::raw`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// See [`StoredEvent::raw_gz`].
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub raw_gz: Option<Vec<u8>>,
+    /// See [`StoredEvent::raw_sha256`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_sha256: Option<String>,
+    /// See [`StoredEvent::expires_at`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// See [`StoredEvent::reprocessed_to`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reprocessed_to: Option<String>,
+    /// See [`StoredEvent::delivery_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// See [`StoredEvent::test`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+    /// See [`StoredEvent::headers`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn sortable(text: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| key::sortable_time(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+impl From<StoredEvent> for StoredItem {
+    fn from(e: StoredEvent) -> Self {
+        StoredItem {
+            pk: e.pk,
+            sk: e.sk,
+            status: e.status,
+            event_type: e.event_type,
+            native_type: e.native_type,
+            day: e.day,
+            received_at: sortable(&e.received_at),
+            reason: e.reason,
+            raw: e.raw,
+            raw_gz: e.raw_gz,
+            raw_sha256: e.raw_sha256,
+            expires_at: e.expires_at,
+            reprocessed_to: e.reprocessed_to,
+            delivery_id: e.delivery_id,
+            test: e.test,
+            headers: e.headers,
+        }
+    }
+}
+
+impl TryFrom<StoredItem> for StoredEvent {
+    type Error = String;
+
+    fn try_from(i: StoredItem) -> Result<Self, String> {
+        let (provider, tenant, conversation) = key::parse_partition(&i.pk)
+            .ok_or_else(|| format!("not a partition key this version writes: {:?}", i.pk))?;
+        let (signed, event_id) = key::parse_sort(&i.sk)
+            .ok_or_else(|| format!("not a sort key this version writes: {:?}", i.sk))?;
+        let time = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| rfc3339(t.with_timezone(&chrono::Utc)))
+                .map_err(|e| format!("unreadable time {text:?}: {e}"))
+        };
+        let received_at = time(&i.received_at)?;
+        let occurred_at = if signed.is_empty() {
+            received_at.clone()
+        } else {
+            time(signed)?
+        };
+        let family = match i.status {
+            Status::Accepted => Family::of_type(&i.event_type),
+            Status::Quarantined => Family::Other,
+        };
+        Ok(StoredEvent {
+            event_id: event_id.to_owned(),
+            provider,
+            tenant: tenant.to_owned(),
+            conversation_key: conversation
+                .map(|key| scoped_key(tenant, key))
+                .unwrap_or_default(),
+            family,
+            occurred_at,
+            received_at,
+            pk: i.pk,
+            sk: i.sk,
+            event_type: i.event_type,
+            native_type: i.native_type,
+            status: i.status,
+            reason: i.reason,
+            raw: i.raw,
+            raw_gz: i.raw_gz,
+            raw_sha256: i.raw_sha256,
+            day: i.day,
+            expires_at: i.expires_at,
+            reprocessed_to: i.reprocessed_to,
+            delivery_id: i.delivery_id,
+            test: i.test,
+            headers: i.headers,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -483,6 +664,86 @@ mod tests {
         assert_ne!(a, event_id(Provider::Zipmessage, "abd"));
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "8", "UUID version nibble");
+    }
+
+    #[test]
+    fn keys_read_back_what_they_were_built_from() {
+        let pk = key::partition(Provider::Bird, "acme", Some("contact:a#b!c"), "id-1");
+        assert_eq!(pk, "bird#acme#contact:a#b!c");
+        assert_eq!(
+            key::parse_partition(&pk),
+            Some((Provider::Bird, "acme", Some("contact:a#b!c")))
+        );
+        let lone = key::partition(Provider::Partoo, "123", None, "id-2");
+        assert_eq!(lone, "partoo#123!id-2");
+        assert_eq!(
+            key::parse_partition(&lone),
+            Some((Provider::Partoo, "123", None))
+        );
+        assert_eq!(key::parse_partition("slack#x#y"), None);
+        assert!(!key::valid_tenant("a#b") && !key::valid_tenant("") && key::valid_tenant("acme"));
+
+        let at = chrono::DateTime::from_timestamp(1_795_000_000, 5).unwrap_or_default();
+        let sk = key::sort(Some(at), "id-1");
+        assert_eq!(sk, "2026-11-18T11:06:40.000000005Z#id-1");
+        assert_eq!(
+            key::parse_sort(&sk),
+            Some(("2026-11-18T11:06:40.000000005Z", "id-1"))
+        );
+        assert_eq!(key::sort(None, "id-1"), "#id-1");
+        // Fixed width: the text sorts as the time does.
+        let later =
+            chrono::DateTime::from_timestamp(1_795_000_000, 120_000_000).unwrap_or_default();
+        assert!(key::sort(Some(at), "z") < key::sort(Some(later), "a"));
+    }
+
+    #[test]
+    fn the_stored_form_keeps_only_what_the_keys_cannot_say_and_reads_back_whole() {
+        let event = StoredEvent {
+            pk: key::partition(Provider::Zipmessage, "acme", Some("slug"), "e"),
+            sk: "2026-11-18T10:26:40.500000000Z#e".into(),
+            event_id: "e".into(),
+            provider: Provider::Zipmessage,
+            tenant: "acme".into(),
+            event_type: "message.created".into(),
+            native_type: "message_created".into(),
+            family: Family::Messages,
+            conversation_key: scoped_key("acme", "slug"),
+            occurred_at: "2026-11-18T10:26:40.500Z".into(),
+            received_at: "2026-11-18T10:27:00Z".into(),
+            status: Status::Accepted,
+            reason: None,
+            raw: Some("{}".into()),
+            raw_gz: None,
+            raw_sha256: None,
+            day: "2026-11-18".into(),
+            expires_at: None,
+            reprocessed_to: None,
+            delivery_id: None,
+            test: false,
+            headers: None,
+        };
+        let stored = serde_json::to_value(&event).unwrap_or_default();
+        let names: Vec<&str> = stored
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            names,
+            [
+                "day",
+                "native_type",
+                "pk",
+                "raw",
+                "received_at",
+                "sk",
+                "status",
+                "type"
+            ]
+        );
+        assert_eq!(stored["received_at"], "2026-11-18T10:27:00.000000000Z");
+        let back: StoredEvent = serde_json::from_value(stored).expect("reads back");
+        assert_eq!(back, event);
     }
 
     #[test]
