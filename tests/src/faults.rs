@@ -12,7 +12,14 @@
 //! - [`Fault::ForwardThenHang`]: forward, then never answer;
 //! - [`Fault::FailBatchEntries`]: SQS `SendMessageBatch` with the entries at
 //!   odd positions removed before forwarding and reported as failed in the
-//!   response (a real partial batch failure).
+//!   response (a real partial batch failure);
+//! - [`Fault::FailNthEntry`]: the same for one entry, counted over every
+//!   `SendMessageBatch` since the proxy was armed;
+//! - [`Fault::FailEntriesRandomly`]: the same for each entry with a
+//!   probability.
+//!
+//! Or, with [`FaultProxy::chaos`], each matching request draws its fault at
+//! random from a seeded generator (a load test under a rate of faults).
 //!
 //! The proxy counts the matching requests it saw, so a test can check the
 //! SDK's retry policy too.
@@ -46,6 +53,10 @@ pub enum Fault {
     /// Remove the odd-positioned entries of a `SendMessageBatch`, forward
     /// the rest, and report the removed ones as failed.
     FailBatchEntries,
+    /// Fail the n-th (1-based) `SendMessageBatch` entry seen since arming.
+    FailNthEntry(usize),
+    /// Fail each `SendMessageBatch` entry with this probability.
+    FailEntriesRandomly(f64),
 }
 
 impl Fault {
@@ -73,12 +84,26 @@ struct Armed {
     remaining: usize,
 }
 
+/// A fault that a matching request suffers with a probability.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    /// The operation (`PutItem`, `SendMessageBatch`, …).
+    pub operation: &'static str,
+    /// What happens to it.
+    pub fault: Fault,
+    /// How often, 0 to 1.
+    pub probability: f64,
+}
+
 #[derive(Debug)]
 struct Shared {
     upstream: String,
     http: reqwest::Client,
     armed: Mutex<Armed>,
     seen: AtomicUsize,
+    entries: AtomicUsize,
+    chaos: Mutex<(Vec<Chaos>, Option<rand::rngs::StdRng>)>,
+    injected: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 /// A running proxy.
@@ -99,6 +124,9 @@ impl FaultProxy {
             http: reqwest::Client::new(),
             armed: Mutex::default(),
             seen: AtomicUsize::new(0),
+            entries: AtomicUsize::new(0),
+            chaos: Mutex::new((Vec::new(), None)),
+            injected: Mutex::default(),
         });
         let app = Router::new().fallback(forward).with_state(shared.clone());
         let (addr, server) = crate::serve_on_loopback(app).await;
@@ -125,12 +153,36 @@ impl FaultProxy {
             };
         }
         self.shared.seen.store(0, Ordering::SeqCst);
+        self.shared.entries.store(0, Ordering::SeqCst);
+    }
+
+    /// From now on, each request for a rule's operation suffers its fault
+    /// with its probability (the first rule that draws it), from a
+    /// generator seeded with `seed`, so a run can be repeated.
+    pub fn chaos(&self, rules: Vec<Chaos>, seed: u64) {
+        use rand::SeedableRng;
+        if let Ok(mut chaos) = self.shared.chaos.lock() {
+            *chaos = (rules, Some(rand::rngs::StdRng::seed_from_u64(seed)));
+        }
+    }
+
+    /// How many faults chaos injected, by `<operation> <fault>`; entry
+    /// faults count entries.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, usize> {
+        self.shared
+            .injected
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// Forwards everything again.
     pub fn heal(&self) {
         if let Ok(mut armed) = self.shared.armed.lock() {
             armed.fault = None;
+        }
+        if let Ok(mut chaos) = self.shared.chaos.lock() {
+            chaos.0.clear();
         }
     }
 
@@ -167,6 +219,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
             None
         }
     };
+    let fault = fault.or_else(|| draw(&shared, &op));
     match fault {
         None => upstream(&shared, &parts.method, &parts.uri, &parts.headers, body).await,
         Some(Fault::Respond { status, error_type }) => aws_error(status, error_type),
@@ -184,9 +237,61 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request<Body>) -> R
             aws_error(500, "hung")
         }
         Some(Fault::FailBatchEntries) => {
-            fail_batch_entries(&shared, &parts.method, &parts.uri, &parts.headers, body).await
+            let odd = |i: usize, _: usize| i % 2 == 1;
+            fail_batch_entries(&shared, &parts, body, odd).await
+        }
+        Some(Fault::FailNthEntry(n)) => {
+            let nth = |_: usize, seen: usize| seen == n;
+            fail_batch_entries(&shared, &parts, body, nth).await
+        }
+        Some(Fault::FailEntriesRandomly(p)) => {
+            let drawn = |_: usize, _: usize| {
+                let failed = random(&shared) < p;
+                if failed {
+                    count(&shared, "SendMessageBatch entry failed");
+                }
+                failed
+            };
+            fail_batch_entries(&shared, &parts, body, drawn).await
         }
     }
+}
+
+fn random(shared: &Shared) -> f64 {
+    use rand::Rng;
+    shared
+        .chaos
+        .lock()
+        .ok()
+        .and_then(|mut c| c.1.as_mut().map(|rng| rng.gen::<f64>()))
+        .unwrap_or(1.0)
+}
+
+fn count(shared: &Shared, what: &str) {
+    if let Ok(mut injected) = shared.injected.lock() {
+        *injected.entry(what.to_owned()).or_default() += 1;
+    }
+}
+
+/// The chaos fault `op` suffers this time, if any.
+fn draw(shared: &Shared, op: &str) -> Option<Fault> {
+    use rand::Rng;
+    let mut chaos = shared.chaos.lock().ok()?;
+    let (rules, rng) = &mut *chaos;
+    let rng = rng.as_mut()?;
+    for rule in rules.iter().filter(|r| r.operation == op) {
+        let fault = rule.fault.clone();
+        if matches!(fault, Fault::FailEntriesRandomly(_)) {
+            // Drawn per entry.
+            return Some(fault);
+        }
+        if rng.gen::<f64>() < rule.probability {
+            drop(chaos);
+            count(shared, &format!("{op} {fault:?}"));
+            return Some(fault);
+        }
+    }
+    None
 }
 
 async fn upstream(
@@ -226,21 +331,23 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     response
 }
 
+/// Forwards a `SendMessageBatch` without the entries `fail(position,
+/// number seen since arming)` picks, and reports those as failed.
 async fn fail_batch_entries(
     shared: &Shared,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     body: Bytes,
+    mut fail: impl FnMut(usize, usize) -> bool,
 ) -> Response<Body> {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
         return aws_error(400, "proxy#NotJson");
     };
     let entries = request["Entries"].as_array().cloned().unwrap_or_default();
-    let (kept, dropped): (Vec<_>, Vec<_>) = entries
-        .into_iter()
-        .enumerate()
-        .partition(|(i, _)| i % 2 == 0);
+    let (dropped, kept): (Vec<_>, Vec<_>) = entries.into_iter().enumerate().partition(|(i, _)| {
+        let seen = shared.entries.fetch_add(1, Ordering::SeqCst) + 1;
+        fail(*i, seen)
+    });
     let failed: Vec<Value> = dropped
         .iter()
         .map(|(_, e)| {

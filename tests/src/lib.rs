@@ -264,6 +264,26 @@ impl TestStack {
         secrets: HashMap<String, String>,
         env_overrides: HashMap<String, String>,
     ) -> Self {
+        Self::start_full(secrets, env_overrides, None).await
+    }
+
+    /// Starts a stack whose AWS calls all go to `endpoint` (a fault proxy
+    /// in front of moto), its stream read by `virtual_shards` concurrent
+    /// virtual shards.
+    pub async fn start_via(endpoint: &str, virtual_shards: usize) -> Self {
+        Self::start_full(
+            HashMap::new(),
+            HashMap::new(),
+            Some((endpoint.to_owned(), virtual_shards)),
+        )
+        .await
+    }
+
+    async fn start_full(
+        secrets: HashMap<String, String>,
+        env_overrides: HashMap<String, String>,
+        via: Option<(String, usize)>,
+    ) -> Self {
         moto_endpoint();
         let mut secret_values = test_secret_values();
         secret_values.extend(secrets);
@@ -274,6 +294,10 @@ impl TestStack {
             bind: ([127, 0, 0, 1], 0).into(),
             secret_values,
             env_overrides,
+            virtual_shards: via
+                .as_ref()
+                .map_or_else(switchboard_local::default_virtual_shards, |v| v.1),
+            endpoint: via.map(|v| v.0),
         };
         let stack = LocalStack::start(options)
             .await

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path as FsPath;
@@ -341,4 +341,69 @@ pub fn http_api_event(
         event["pathParameters"] = serde_json::json!({ name: value });
     }
     event
+}
+
+/// The event Lambda gives a DynamoDB stream function: one `INSERT` record
+/// per `(sequence number, new image)`.
+pub fn stream_event(records: &[(&str, serde_dynamo::Item)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(seq, image)| {
+            let keys: serde_json::Map<String, Value> = serde_json::to_value(image)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(name, _)| name == "pk" || name == "sk")
+                .collect();
+            json!({
+                "eventID": format!("e-{seq}"), "eventName": "INSERT", "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1_795_000_000,
+                    "Keys": keys,
+                    "NewImage": image, "SequenceNumber": seq, "SizeBytes": 1000, "StreamViewType": "NEW_IMAGE"
+                }
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// The public base URL test webhooks are configured with (settings that
+/// name a provider's public URL get this plus its route).
+pub const PUBLIC_BASE_URL: &str = "https://hooks.example.com";
+
+/// API Gateway's event for `body` posted to `d`'s route, signed with the
+/// current test key as the provider signs it (for [`PUBLIC_BASE_URL`]), with
+/// `request_id` as the provider's delivery id where it sends one.
+pub fn signed_api_event(
+    d: &switchboard_providers::registry::Descriptor,
+    body: &[u8],
+    request_id: &str,
+) -> Value {
+    use switchboard_providers::registry::SignRequest;
+    let key = &crate::keys::current(d.provider).signing;
+    let path = d.path(key);
+    let signed = (d.sign)(&SignRequest {
+        key,
+        url: &format!("{PUBLIC_BASE_URL}{path}"),
+        body,
+        timestamp: chrono::Utc::now().timestamp(),
+    })
+    .expect("a test key signs");
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        (switchboard_providers::bird::REQUEST_ID_HEADER, request_id),
+    ];
+    headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
+    http_api_event(
+        "POST",
+        d.route,
+        &path,
+        &headers,
+        body,
+        d.token_prefix().map(|_| ("token", key.as_str())),
+    )
 }

@@ -8,17 +8,17 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderMap, Method};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard_aws::{DynamoStore, QueueUrls, SqsPublisher};
 use switchboard_pipeline::{
-    fanout, item, Handled, Ingest, Limits, OutcomeKind, StreamRecord, WebhookRequest,
+    fanout, item, FanoutReport, Handled, Ingest, Limits, OutcomeKind, StreamRecord, WebhookRequest,
 };
 use switchboard_providers::{WebhookProvider, Zipmessage};
 use switchboard_tests::faults::{sdk_config_for, Fault, FaultProxy};
 use switchboard_tests::runtime::{http_api_event, RuntimeApi};
-use switchboard_tests::{binary, fixture, keys, lambda_env, moto_endpoint, TestStack};
+use switchboard_tests::{binary, distinct, fixture, keys, lambda_env, moto_endpoint, TestStack};
 use switchboard_types::{Family, Provider};
 
 fn zipmessage() -> Arc<dyn WebhookProvider> {
@@ -265,15 +265,20 @@ async fn the_webhook_process_dying_after_its_write_still_delivers_the_event() {
     assert_eq!(t.items().await.len(), 1);
 }
 
-/// `n` distinct ZipMessage message events, as stream records of stored items.
-fn message_records(n: usize) -> Vec<StreamRecord> {
+/// `n` distinct ZipMessage message events, as stream records of stored
+/// items: in one conversation, or each in its own.
+fn message_records(n: usize, one_conversation: bool) -> Vec<StreamRecord> {
     let seed: Value =
         serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("json");
     (0..n)
         .map(|i| {
             let mut body = seed.clone();
             body["id"] = Value::String(format!("fault-test-{i}"));
-            let bytes = serde_json::to_vec(&body).expect("encode");
+            let mut text = serde_json::to_string(&body).expect("encode");
+            if !one_conversation {
+                text = text.replace("april-1st-2022-conversation1", &format!("conversation-{i}"));
+            }
+            let bytes = text.into_bytes();
             let decoded = switchboard_providers::decode_body(Provider::Zipmessage, &bytes);
             StreamRecord {
                 id: format!("seq-{i}"),
@@ -290,39 +295,47 @@ fn message_records(n: usize) -> Vec<StreamRecord> {
         .collect()
 }
 
+fn publisher_via(t: &TestStack, sdk: &aws_config::SdkConfig) -> SqsPublisher {
+    let queues = QueueUrls(
+        Family::ALL
+            .iter()
+            .map(|f| (*f, t.stack.queue_url(*f).to_owned()))
+            .collect(),
+    );
+    SqsPublisher::new(aws_sdk_sqs::Client::new(sdk), queues)
+}
+
+/// The records Lambda hands the function again after `report`: every record
+/// from the lowest reported one (its checkpoint), not only those reported.
+fn from_checkpoint(records: &[StreamRecord], report: &FanoutReport) -> Vec<StreamRecord> {
+    let first = records
+        .iter()
+        .position(|r| report.failed.contains(&r.id))
+        .unwrap_or(records.len());
+    records[first..].to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partial_sqs_batch_failure_retries_only_the_failed_records_and_loses_none() {
+async fn a_partial_sqs_batch_failure_reports_every_record_from_the_first_and_loses_none() {
     let t = TestStack::start().await;
     let proxy = FaultProxy::start(&moto_endpoint()).await;
-    let sdk = sdk_config_for(&proxy.url()).await;
-    let queues = QueueUrls(HashMap::from([
-        (
-            Family::Conversations,
-            t.stack.queue_url(Family::Conversations).to_owned(),
-        ),
-        (
-            Family::Messages,
-            t.stack.queue_url(Family::Messages).to_owned(),
-        ),
-        (Family::Other, t.stack.queue_url(Family::Other).to_owned()),
-    ]));
-    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), queues);
-    let records = message_records(6);
-
+    let publisher = publisher_via(&t, &sdk_config_for(&proxy.url()).await);
+    // Six conversations: one batch, whose odd entries SQS refuses.
+    let records = message_records(6, false);
     proxy.arm("SendMessageBatch", Fault::FailBatchEntries, 1);
     let first = fanout(&publisher, &records).await;
     assert_eq!(first.published, 3);
-    assert_eq!(first.failed, ["seq-1", "seq-3", "seq-5"]);
+    assert_eq!(
+        first.failed,
+        ["seq-1", "seq-2", "seq-3", "seq-4", "seq-5"],
+        "the first failure and every later record, as Lambda's checkpoint retries them"
+    );
 
-    // Lambda retries from the reported records only (the local poller the same way).
+    // Lambda retries from the checkpoint; what was sent already is
+    // deduplicated by SQS (same deduplication id within 5 minutes).
     proxy.heal();
-    let retry: Vec<StreamRecord> = records
-        .iter()
-        .filter(|r| first.failed.contains(&r.id))
-        .cloned()
-        .collect();
-    let second = fanout(&publisher, &retry).await;
-    assert_eq!((second.published, second.failed.len()), (3, 0));
+    let second = fanout(&publisher, &from_checkpoint(&records, &first)).await;
+    assert_eq!((second.published, second.failed.len()), (5, 0));
 
     // A whole batch refused: every record is reported, none dropped.
     proxy.arm("SendMessageBatch", Fault::INTERNAL_SERVER_ERROR, usize::MAX);
@@ -341,14 +354,52 @@ async fn a_partial_sqs_batch_failure_retries_only_the_failed_records_and_loses_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_is_never_overtaken_by_a_later_one_of_its_conversation() {
+    let t = TestStack::start().await;
+    let proxy = FaultProxy::start(&moto_endpoint()).await;
+    let publisher = publisher_via(&t, &sdk_config_for(&proxy.url()).await);
+    // Four events of one conversation; SQS refuses the second message it
+    // is sent.
+    let records = message_records(4, true);
+    proxy.arm("SendMessageBatch", Fault::FailNthEntry(2), usize::MAX);
+    let mut pending = records.clone();
+    for _ in 0..4 {
+        let report = fanout(&publisher, &pending).await;
+        pending = from_checkpoint(&pending, &report);
+        if pending.is_empty() {
+            break;
+        }
+        proxy.heal();
+    }
+    assert!(pending.is_empty(), "delivered after the retries");
+    let messages = t
+        .drain(Family::Messages, 4, Duration::from_millis(1500))
+        .await;
+    let order: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.body["id"].as_str())
+        .collect();
+    let written: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match &r.item {
+            Ok(Some(item)) => Some(item.event_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order, written,
+        "the queue holds the conversation in write order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_goes_to_the_failure_queue_after_bounded_retries_without_blocking_the_stream(
 ) {
     let t = TestStack::start().await;
     // An accepted item whose stored body cannot become a CloudEvent.
-    let records = message_records(1);
+    let records = message_records(1, true);
     let mut poison = records[0].item.clone().ok().flatten().expect("an item");
     poison.raw = Some("this stored body is not JSON".into());
-    poison.raw_lz4 = None;
     poison.raw_gz = None;
     aws_sdk_dynamodb::Client::new(&t.stack.sdk)
         .put_item()
@@ -357,23 +408,48 @@ async fn a_poison_record_goes_to_the_failure_queue_after_bounded_retries_without
         .send()
         .await
         .expect("put the poison item");
-    // An ordinary event behind it on the same stream.
-    let (status, reply) = t
+    // Behind it on the stream: an event of another conversation, in
+    // another virtual shard, and one of the poison's own conversation.
+    let shards = switchboard_local::default_virtual_shards();
+    let poison_shard = switchboard_local::poller::virtual_shard(&poison.pk, shards);
+    let seed =
+        String::from_utf8(fixture("zipmessage", "conversation_created.json")).expect("utf-8");
+    let elsewhere = (0..)
+        .map(|n| {
+            let moved = seed.replace("april-1st-2022-conversation1", &format!("elsewhere-{n}"));
+            String::from_utf8(distinct(moved.as_bytes(), "elsewhere")).expect("utf-8")
+        })
+        .find(|body| {
+            let decoded = switchboard_providers::decode_body(Provider::Zipmessage, body.as_bytes());
+            let item = item::build(
+                Provider::Zipmessage,
+                &decoded,
+                &switchboard_providers::Delivery::default(),
+                body.as_bytes(),
+                Utc::now(),
+            );
+            switchboard_local::poller::virtual_shard(&item.pk, shards) != poison_shard
+        })
+        .expect("a conversation in another shard");
+    let (status, other) = t.post_zipmessage(elsewhere.as_bytes()).await;
+    assert_eq!(status, 200, "{other}");
+    let (status, same) = t
         .post_zipmessage(&fixture("zipmessage", "conversation_created.json"))
         .await;
-    assert_eq!(status, 200, "{reply}");
+    assert_eq!(status, 200, "{same}");
 
-    // The good event is delivered (the shard is not blocked)...
+    // Another shard is not held up by the poison...
     let delivered = t
         .drain(Family::Conversations, 1, Duration::from_millis(500))
         .await;
     assert_eq!(delivered.len(), 1);
-    assert_eq!(delivered[0].body["id"], reply["event_ids"][0]);
-    // ...and the poison record, after its bounded retries, lands in the
-    // on-failure queue instead of being dropped or retried forever.
+    assert_eq!(delivered[0].body["id"], other["event_ids"][0]);
+    // ...the poison record, alone (the fanout fails the batch it heads, so
+    // it is bisected), exhausts the template's retries and lands in the
+    // on-failure queue as AWS describes a batch there...
     let failures = &t.stack.provisioned.queues["FanoutFailuresQueue"];
     let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {
         let received = sqs
             .receive_message()
@@ -385,10 +461,26 @@ async fn a_poison_record_goes_to_the_failure_queue_after_bounded_retries_without
         if let Some(message) = received.messages().first() {
             break message.body().unwrap_or_default().to_owned();
         }
-        assert!(Instant::now() < deadline, "no failure record within 20 s");
+        assert!(Instant::now() < deadline, "no failure record within 30 s");
     };
     let record: Value = serde_json::from_str(&body).expect("JSON");
-    assert_eq!(record["sequenceNumbers"].as_array().map(Vec::len), Some(1));
+    let info = &record["DDBStreamBatchInfo"];
+    assert_eq!(info["batchSize"], 1, "{record}");
+    assert_eq!(info["startSequenceNumber"], info["endSequenceNumber"]);
+    assert_eq!(
+        record["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(
+        record["requestContext"]["approximateInvokeCount"], 11,
+        "MaximumRetryAttempts 10 in template.yaml, plus the first attempt"
+    );
+    // ...and the event behind it in its own shard is then delivered, not lost.
+    let after = t
+        .drain(Family::Conversations, 1, Duration::from_secs(5))
+        .await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].body["id"], same["event_ids"][0]);
     // The poison item was never published anywhere.
     assert!(t
         .drain(Family::Messages, 0, Duration::from_millis(500))

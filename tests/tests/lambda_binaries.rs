@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard_pipeline::item;
 use switchboard_providers::{bird, decode_body, Delivery};
-use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
+use switchboard_tests::runtime::{http_api_event, stream_event, Outcome, RuntimeApi};
 use switchboard_tests::{
     binary, fixture, keys, lambda_env, partoo_signature, TestStack, PARTOO_SEED_ORG,
 };
@@ -252,32 +252,6 @@ async fn bird_binary_checks_the_configured_url_and_method() {
 }
 
 /// A DynamoDB stream event as Lambda delivers it to the fanout.
-fn stream_event(records: &[(&str, serde_dynamo::Item)]) -> Value {
-    let records: Vec<Value> = records
-        .iter()
-        .map(|(seq, image)| {
-            json!({
-                "eventID": format!("e-{seq}"), "eventName": "INSERT", "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026",
-                "dynamodb": {
-                    "ApproximateCreationDateTime": 1_795_000_000,
-                    "Keys": {"pk": image_pk(image)},
-                    "NewImage": image, "SequenceNumber": seq, "SizeBytes": 1000, "StreamViewType": "NEW_IMAGE"
-                }
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
-fn image_pk(image: &serde_dynamo::Item) -> Value {
-    serde_json::to_value(image)
-        .ok()
-        .and_then(|v| v.get("pk").cloned())
-        .unwrap_or(Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_binary_publishes_and_reports_the_poison_record() {
     let t = TestStack::start().await;

@@ -285,7 +285,7 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
     let item = &items[0];
     assert_eq!(
         item.raw_sha256,
-        sha256_hex(&big),
+        Some(sha256_hex(&big)),
         "the digest names the whole body"
     );
     assert_eq!(
@@ -308,7 +308,12 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
         store.as_ref(),
         store.as_ref(),
         &seed_org(),
-        &switchboard_pipeline::Selection::EventIds(vec![item.event_id.clone()]),
+        &switchboard_pipeline::Selection::Events(vec![switchboard_pipeline::EventRef {
+            provider: item.provider,
+            tenant: item.tenant.clone(),
+            subject: None,
+            id: item.event_id.clone(),
+        }]),
         &Run::to_the_end(),
     )
     .await
@@ -318,7 +323,7 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
 }
 
 #[tokio::test]
-async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
+async fn fanout_publishes_accepted_inserts_and_reports_the_first_failure_and_all_after_it() {
     let store = Arc::new(MemoryStore::default());
     let zip = Ingest::new(
         Arc::new(Zipmessage::new(&[keys::zipmessage_token()]).expect("token")),
@@ -361,15 +366,34 @@ async fn fanout_publishes_accepted_inserts_and_reports_only_failures() {
             },
         ])
         .collect();
+    let ids =
+        |from: usize| -> Vec<String> { records[from..].iter().map(|r| r.id.clone()).collect() };
+    // Every queue takes its messages: the record with the unreadable image
+    // (last) is the first failure, and can never be published as it is.
+    let publisher = MemoryPublisher::default();
+    let report = fanout(&publisher, &records).await;
+    assert_eq!((report.published, report.skipped), (3, 1));
+    assert_eq!(report.failed, ids(4));
+    assert!(report.poisoned);
+    assert!(!report.isolate_poison(records.len()), "not at the head");
+    // Heading a batch, it fails the invocation so that Lambda bisects it;
+    // alone, it is reported (and exhausts its retries).
+    let headed = [records[4].clone(), records[0].clone()];
+    let report = fanout(&MemoryPublisher::default(), &headed).await;
+    assert!(report.isolate_poison(headed.len()));
+    let alone = fanout(&MemoryPublisher::default(), &headed[..1]).await;
+    assert!(!alone.isolate_poison(1) && alone.failed == ["seq-poison"]);
+    // A queue refuses the first record's message: it and every later record
+    // are reported, as Lambda's checkpoint retries them.
     let publisher = MemoryPublisher::default();
     publisher.fail_message(&items[0].event_id);
     let report = fanout(&publisher, &records).await;
-    assert_eq!(report.published, 2);
-    assert_eq!(report.skipped, 1);
-    assert_eq!(
-        report.failed,
-        vec!["seq-poison".to_owned(), "seq-0".to_owned()]
-    );
+    assert_eq!(report.failed, ids(0));
+    assert!(!report.poisoned, "a queue's refusal may pass on a retry");
+    assert!(!publisher
+        .sent()
+        .iter()
+        .any(|(_, m)| m.dedup_id == items[0].event_id));
     let sent = publisher.sent();
     assert!(sent
         .iter()

@@ -41,6 +41,20 @@ pub struct LocalOptions {
     /// Extra function environment (e.g. `BIRD_WEBHOOK_URL`, `MAX_BODY_BYTES`),
     /// over the template's and [`local_defaults`].
     pub env_overrides: HashMap<String, String>,
+    /// Virtual shards the stream poller runs concurrently (see [`poller`]).
+    pub virtual_shards: usize,
+    /// Where the stack's AWS calls go instead of [`local_sdk_config`]'s
+    /// endpoint (a test's fault proxy, which applies AWS's limits itself).
+    pub endpoint: Option<String>,
+}
+
+/// Virtual shards of the local stream: `SWITCHBOARD_VIRTUAL_SHARDS`, else 4.
+pub fn default_virtual_shards() -> usize {
+    std::env::var("SWITCHBOARD_VIRTUAL_SHARDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4)
 }
 
 /// A running local stack.
@@ -107,7 +121,14 @@ pub async fn local_sdk_config() -> SdkConfig {
 impl LocalStack {
     /// Provisions and starts everything.
     pub async fn start(options: LocalOptions) -> Result<Self> {
-        let sdk = local_sdk_config().await;
+        let sdk = match &options.endpoint {
+            Some(endpoint) => local_sdk_config()
+                .await
+                .to_builder()
+                .endpoint_url(endpoint)
+                .build(),
+            None => local_sdk_config().await,
+        };
         let region = sdk
             .region()
             .map(|r| r.to_string())
@@ -171,8 +192,13 @@ impl LocalStack {
                     urls.clone(),
                 ));
                 let poller_sdk = sdk.clone();
+                let settings = poller::Settings {
+                    virtual_shards: options.virtual_shards.max(1),
+                    ..function.stream_settings.clone()
+                };
                 tasks.push(tokio::spawn(async move {
-                    if let Err(e) = poller::run(poller_sdk, stream, publisher, failure_queue).await
+                    if let Err(e) =
+                        poller::run(poller_sdk, stream, publisher, failure_queue, settings).await
                     {
                         tracing::error!(error = %e, "the stream poller stopped");
                     }

@@ -384,6 +384,8 @@ async fn up(args: &[String]) -> Result<()> {
             .map(|k| (k.descriptor.credentials.secret.to_owned(), k.secret_value()))
             .collect(),
         env_overrides: env_overrides(),
+        virtual_shards: switchboard_local::default_virtual_shards(),
+        endpoint: None,
     };
     let stack = LocalStack::start(options).await?;
     let base = format!("http://{}", stack.addr);

@@ -30,6 +30,9 @@ pub struct LocalFunction {
     pub stream_table: Option<String>,
     /// Logical id of the stream source's on-failure destination queue.
     pub failure_queue: Option<String>,
+    /// The stream source's batch, retry and bisect settings, and the
+    /// function's timeout (for a stream-triggered function).
+    pub stream_settings: crate::poller::Settings,
 }
 
 /// Everything provisioned for one local stack.
@@ -242,6 +245,13 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
         let mut routes = Vec::new();
         let mut stream_table = None;
         let mut failure_queue = None;
+        let mut stream_settings = crate::poller::Settings::default();
+        let number = |v: Option<&serde_yaml::Value>| v.and_then(serde_yaml::Value::as_u64);
+        if let Some(timeout) =
+            number(props.get("Timeout")).or_else(|| number(template.global("Function", "Timeout")))
+        {
+            stream_settings.function_timeout = std::time::Duration::from_secs(timeout);
+        }
         if let Some(serde_yaml::Value::Mapping(events)) = props.get("Events") {
             for (_, event) in events {
                 let kind = event
@@ -268,6 +278,18 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
                             _ => None,
                         };
                         stream_table = logical(eprops.get("Stream"));
+                        if let Some(n) = number(eprops.get("BatchSize")) {
+                            stream_settings.batch_size = usize::try_from(n).unwrap_or(100);
+                        }
+                        if let Some(n) = number(eprops.get("MaximumRetryAttempts")) {
+                            stream_settings.maximum_retry_attempts = u32::try_from(n).unwrap_or(10);
+                        }
+                        if let Some(b) = eprops
+                            .get("BisectBatchOnFunctionError")
+                            .and_then(serde_yaml::Value::as_bool)
+                        {
+                            stream_settings.bisect_on_function_error = b;
+                        }
                         failure_queue = logical(
                             eprops
                                 .get("DestinationConfig")
@@ -286,6 +308,7 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
             routes,
             stream_table,
             failure_queue,
+            stream_settings,
         });
     }
     Ok(out)

@@ -1,12 +1,15 @@
 //! Stored events → CloudEvents → queue messages.
 //!
 //! Input is the table's change stream. Only newly inserted accepted events
-//! are published; everything else is skipped. Messages are grouped by queue
-//! and sent in batches of at most ten messages and [`MAX_MESSAGE_BYTES`].
-//! The report names every record that failed, so the caller (Lambda's
-//! partial batch response, or the local poller) retries exactly those. A
-//! record that cannot be turned into a CloudEvent is a failure too — never
-//! silently dropped.
+//! are published; everything else is skipped. Records are taken in stream
+//! order; each queue's messages are sent in that order, in batches of at
+//! most ten messages and [`MAX_MESSAGE_BYTES`] that hold at most one message
+//! of a group, and a queue's sending stops at its first failure. The report
+//! names the first record that could not be published and every record after
+//! it — what Lambda's checkpoint retries anyway (it resumes from the lowest
+//! failed sequence number) — so no message of a conversation can reach its
+//! queue before an earlier one that failed. A record that cannot be turned
+//! into a CloudEvent is a failure too — never silently dropped.
 //!
 //! The deliverability contract, kept where messages are built: every
 //! message is one SQS takes. Its body holds only characters SQS allows
@@ -169,8 +172,25 @@ pub struct FanoutReport {
     pub published: usize,
     /// Records that were not for publishing (updates, removals, quarantined).
     pub skipped: usize,
-    /// Ids of the records that failed and must be retried.
+    /// Ids of the records that failed and must be retried: the first that
+    /// could not be published and every later one.
     pub failed: Vec<String>,
+    /// Whether the first failed record can never be published as it is
+    /// stored (its image or body is unreadable), as opposed to a queue's
+    /// refusal that a retry may get past.
+    pub poisoned: bool,
+}
+
+impl FanoutReport {
+    /// Whether the invocation should fail as a whole rather than report
+    /// its failed records: when its first record is one that can never be
+    /// published and others follow it. Lambda then bisects the batch
+    /// (`BisectBatchOnFunctionError`) until that record is alone, so that
+    /// only it exhausts its retries and goes to the on-failure queue, and
+    /// the records behind it are published.
+    pub fn isolate_poison(&self, batch_len: usize) -> bool {
+        self.poisoned && batch_len > 1 && self.failed.len() == batch_len
+    }
 }
 
 /// Whether a stream record is one to publish.
@@ -183,16 +203,19 @@ fn publishable(record: &StreamRecord) -> Option<&StoredEvent> {
     }
 }
 
-/// Publishes the accepted events among `records`.
+/// Publishes the accepted events among `records`, in order (see the
+/// module's documentation).
 pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> FanoutReport {
     let mut report = FanoutReport::default();
-    // family → (record id, message), in stream order
+    // The first record that cannot become a message ends what is sent.
+    let mut stop = records.len();
+    let mut poisoned = false;
     let mut by_family = ByFamily::new();
-    for record in records {
+    for (position, record) in records.iter().enumerate() {
         if let Err(why) = &record.item {
             tracing::error!(record = %record.id, error = %why, "stream record has an unreadable image");
-            report.failed.push(record.id.clone());
-            continue;
+            (stop, poisoned) = (position, true);
+            break;
         }
         let Some(item) = publishable(record) else {
             report.skipped += 1;
@@ -202,16 +225,23 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
             Ok(message) => by_family
                 .entry(item.family)
                 .or_default()
-                .push((record.id.clone(), message)),
+                .push((position, message)),
             Err(why) => {
                 tracing::error!(event_id = %item.event_id, error = %why, "cannot build the CloudEvent");
-                report.failed.push(record.id.clone());
+                (stop, poisoned) = (position, true);
+                break;
             }
         }
     }
-    let (published, failed) = publish_batches(publisher, by_family).await;
-    report.published += published;
-    report.failed.extend(failed);
+    let sent = publish_in_order(publisher, by_family).await;
+    report.published = sent.published.len();
+    if let Some(first) = sent.failed.iter().min() {
+        if *first < stop {
+            (stop, poisoned) = (*first, false);
+        }
+    }
+    report.poisoned = poisoned && stop < records.len();
+    report.failed = records[stop..].iter().map(|r| r.id.clone()).collect();
     tracing::info!(
         published = report.published,
         skipped = report.skipped,
@@ -221,21 +251,28 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
     report
 }
 
-/// Messages keyed by the caller's id (a stream record, an event), per family.
-pub(crate) type ByFamily = BTreeMap<Family, Vec<(String, OutgoingMessage)>>;
+/// Messages with the caller's position of each (a stream record's, an
+/// event's), per family, in the caller's order.
+pub(crate) type ByFamily = BTreeMap<Family, Vec<(usize, OutgoingMessage)>>;
 
-/// Splits messages, in order, into batches SQS takes: at most ten, and at
-/// most [`MAX_MESSAGE_BYTES`] in all (every message is at most that alone).
+/// Splits messages, in order, into batches SQS takes — at most ten, and at
+/// most [`MAX_MESSAGE_BYTES`] in all (every message is at most that alone)
+/// — holding at most one message of each group, so that a failed entry
+/// never has a later message of its group accepted beside it.
 pub fn batches<T>(entries: &[(T, OutgoingMessage)]) -> Vec<&[(T, OutgoingMessage)]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
+    let mut groups = std::collections::HashSet::new();
     for (i, (_, message)) in entries.iter().enumerate() {
         let size = message.size();
-        if i > start && (i - start == BATCH || bytes + size > MAX_MESSAGE_BYTES) {
+        let repeats = groups.contains(message.group_id.as_str());
+        if i > start && (i - start == BATCH || bytes + size > MAX_MESSAGE_BYTES || repeats) {
             out.push(&entries[start..i]);
             (start, bytes) = (i, 0);
+            groups.clear();
         }
         bytes += size;
+        groups.insert(message.group_id.as_str());
     }
     if start < entries.len() {
         out.push(&entries[start..]);
@@ -243,34 +280,53 @@ pub fn batches<T>(entries: &[(T, OutgoingMessage)]) -> Vec<&[(T, OutgoingMessage
     out
 }
 
-/// Sends each family's messages in [`batches`], in order. Returns how
-/// many the queues accepted and the caller's ids of those they did not.
-pub(crate) async fn publish_batches(
-    publisher: &dyn Publisher,
-    by_family: ByFamily,
-) -> (usize, Vec<String>) {
-    let (mut published, mut failed) = (0, Vec::new());
+/// What [`publish_in_order`] did, by the caller's positions.
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    /// Accepted by their queue.
+    pub(crate) published: Vec<usize>,
+    /// Refused, or not sent because an earlier message of their queue was.
+    pub(crate) failed: Vec<usize>,
+}
+
+/// Sends each family's messages in [`batches`], in order, and stops a
+/// family at its first failure: the refused message and every later one of
+/// that queue are failed (the later ones unsent, so none overtakes it).
+pub(crate) async fn publish_in_order(publisher: &dyn Publisher, by_family: ByFamily) -> Sent {
+    let mut sent = Sent::default();
     for (family, entries) in by_family {
+        let mut failed_from = None;
         for chunk in batches(&entries) {
             let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
-            match publisher.send_batch(family, &messages).await {
-                Ok(failed_ids) => {
-                    for (id, message) in chunk {
-                        if failed_ids.contains(&message.dedup_id) {
-                            failed.push(id.clone());
-                        } else {
-                            published += 1;
-                        }
-                    }
-                }
+            let refused = match publisher.send_batch(family, &messages).await {
+                Ok(refused) => refused,
                 Err(error) => {
                     tracing::error!(family = family.as_str(), error = %error, "publishing a batch failed");
-                    failed.extend(chunk.iter().map(|(id, _)| id.clone()));
+                    messages.iter().map(|m| m.dedup_id.clone()).collect()
+                }
+            };
+            for (position, message) in chunk {
+                if refused.contains(&message.dedup_id) {
+                    failed_from = Some(failed_from.map_or(*position, |f: usize| f.min(*position)));
+                    sent.failed.push(*position);
+                } else {
+                    sent.published.push(*position);
                 }
             }
+            if failed_from.is_some() {
+                break;
+            }
+        }
+        if let Some(first) = failed_from {
+            let unsent: Vec<usize> = entries
+                .iter()
+                .map(|(position, _)| *position)
+                .filter(|p| *p > first && !sent.published.contains(p) && !sent.failed.contains(p))
+                .collect();
+            sent.failed.extend(unsent);
         }
     }
-    (published, failed)
+    sent
 }
 
 /// The SQS message for a stored, accepted event, within the

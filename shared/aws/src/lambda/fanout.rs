@@ -40,8 +40,11 @@ impl FanoutHandler {
         ))
     }
 
-    /// Publishes a batch of stream records and reports the failed ones, so
-    /// Lambda retries from the first failure (`ReportBatchItemFailures`).
+    /// Publishes a batch of stream records and reports the first failed one
+    /// and every later one, so Lambda retries from the first failure
+    /// (`ReportBatchItemFailures`); fails the invocation instead when a
+    /// record that can never be published heads a longer batch
+    /// ([`FanoutReport::isolate_poison`](switchboard_pipeline::FanoutReport::isolate_poison)).
     pub async fn handle(
         &self,
         event: LambdaEvent<StreamEvent>,
@@ -64,6 +67,16 @@ impl FanoutHandler {
             .collect();
         let report = fanout(self.publisher.as_ref(), &records).await;
         metrics::emit(&self.metrics.fanout(&report, Utc::now().timestamp_millis()));
+        if report.isolate_poison(records.len()) {
+            // A function error: Lambda bisects the batch until the record
+            // that can never be published is alone (template:
+            // BisectBatchOnFunctionError), so the records behind it go on.
+            return Err(format!(
+                "record {} can never be published; failing the batch so that Lambda bisects it",
+                report.failed[0]
+            )
+            .into());
+        }
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = report
             .failed
