@@ -1,5 +1,5 @@
 # switchboard — see README.md.
-.PHONY: local test build bench load lint fmt clean-local
+.PHONY: local test build bench cost load lint fmt clean-local
 
 ## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout.
 local:
@@ -16,6 +16,10 @@ build:
 ## Every performance figure of docs/performance.md (takes several minutes).
 bench:
 	bash infra/scripts/bench.sh
+
+## Dollars per million events and write units per seed, from infra/prices.json.
+cost:
+	bash infra/scripts/cost.sh
 
 ## Load: EVENTS (2000) distinct events x 3 deliveries, 64 in flight, on the local stack.
 load:

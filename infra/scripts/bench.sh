@@ -2,8 +2,9 @@
 # `make bench`: every performance figure of docs/performance.md.
 #   1. pipeline CPU per event (criterion, in-process, in-memory ports)
 #   2. release binaries; moto on a free loopback port
-#   3. cold start + first invoke, peak RSS over 1,000 invocations, write units
-#      (target/release/lambda-bench against moto)
+#   3. cold start + first invoke, peak RSS over 1,000 invocations
+#      (target/release/lambda-bench against moto); then `make cost` (write
+#      units and dollars per million events, infra/scripts/cost.sh)
 #   4. size of each arm64 bootstrap as `sam build` makes it (cargo lambda build --arm64)
 #   5. instructions per event (infra/scripts/instructions.sh), when valgrind is installed
 # Each step prints its figures; nothing here is a pass/fail test.
@@ -24,8 +25,10 @@ cargo build --locked --release -p switchboard-tests --bin lambda-bench
 trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"
 
-log "3/5 cold start, memory, write cost (release binaries, Lambda Runtime API emulator, moto)"
+log "3/5 cold start, memory (release binaries, Lambda Runtime API emulator, moto)"
 "$TARGET/release/lambda-bench"
+log "3/5 cost per event (make cost: its own moto, debug binaries)"
+bash "$ROOT/infra/scripts/cost.sh"
 
 log "4/5 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null

@@ -76,6 +76,28 @@ pub fn index_entry_size(
     Some(size + 100)
 }
 
+/// The item a seed event is stored as, delivered as its provider delivers
+/// it: Bird sends a request id (a UUID), which is stored.
+pub fn seed_item(
+    provider: switchboard_types::Provider,
+    body: &[u8],
+) -> switchboard_types::StoredEvent {
+    use switchboard_providers::{decode_body, Delivery};
+    let delivery = Delivery {
+        test: false,
+        delivery_id: (provider == switchboard_types::Provider::Bird)
+            .then(|| "6c2b0a1e-8f0d-4a51-9d3e-2f1c7b9a4e55".to_owned()),
+        tenant: None,
+    };
+    switchboard_pipeline::item::build(
+        provider,
+        &decode_body(provider, body),
+        &delivery,
+        body,
+        chrono::Utc::now(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,9 @@
 //! - cold start: exec of the binary → its first poll of the Lambda Runtime
 //!   API, with config, SDK clients and secrets (from moto's Secrets Manager)
 //!   loaded as in production; and the first invocation's latency after it;
-//! - memory: peak RSS (VmHWM) of a webhook binary after N invocations;
-//! - write cost: DynamoDB write units per seed event item and per index entry.
+//! - memory: peak RSS (VmHWM) of a webhook binary after N invocations.
+//!
+//! Write units and dollars per event are `make cost` (`src/bin/cost.rs`).
 //!
 //! Needs moto at AWS_ENDPOINT_URL and `cargo build --release` binaries.
 //! Prints its figures; it is a measurement, not a test.
@@ -14,18 +15,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use switchboard_pipeline::item;
-use switchboard_providers::registry::{self, Descriptor, SignRequest};
-use switchboard_providers::{bird, decode_body, Delivery};
-use switchboard_tests::cost::{index_entry_size, item_size, write_units};
-use switchboard_tests::runtime::{http_api_event, Outcome, RuntimeApi};
+use switchboard_providers::registry::{self, Descriptor};
+use switchboard_tests::runtime::{signed_api_event, Outcome, RuntimeApi, PUBLIC_BASE_URL};
 use switchboard_tests::{
-    distinct, fixture, keys, lambda_env, moto_endpoint, provision_only, root, seeds, unique,
+    distinct, fixture, keys, lambda_env, moto_endpoint, provision_only, root, unique,
 };
-
-/// The public base URL the webhooks are configured with (settings that
-/// name a provider's public URL get this plus its route).
-const PUBLIC_BASE: &str = "https://hooks.example.com";
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -38,30 +32,7 @@ fn env_number(name: &str, default: usize) -> usize {
 /// first seed with its ids made unique, signed with the current test key.
 fn event(d: &Descriptor, run: &str, n: usize) -> Value {
     let body = distinct(&fixture(d.name(), d.fixtures[0]), &format!("{run}-{n}"));
-    let key = &keys::current(d.provider).signing;
-    let path = d.path(key);
-    let signed = (d.sign)(&SignRequest {
-        key,
-        url: &format!("{PUBLIC_BASE}{path}"),
-        body: &body,
-        timestamp: chrono::Utc::now().timestamp(),
-    })
-    .expect("a test key signs");
-    // Sent as a provider sends it: with a delivery id where it has one.
-    let request_id = format!("{run}-{n}");
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        (bird::REQUEST_ID_HEADER, request_id.as_str()),
-    ];
-    headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
-    http_api_event(
-        "POST",
-        d.route,
-        &path,
-        &headers,
-        &body,
-        d.token_prefix().map(|_| ("token", key.as_str())),
-    )
+    signed_api_event(d, &body, &format!("{run}-{n}"))
 }
 
 /// Whether the function stored a new event: 200 with `"status": "accepted"`.
@@ -130,7 +101,7 @@ async fn main() -> Result<()> {
     let (_sdk, provisioned) = provision_only().await;
     let env_of = |binary: &str| -> Result<HashMap<String, String>> {
         let mut env = lambda_env(&provisioned.functions, binary);
-        for (name, value) in registry::all().flat_map(|d| d.local_settings(PUBLIC_BASE)) {
+        for (name, value) in registry::all().flat_map(|d| d.local_settings(PUBLIC_BASE_URL)) {
             env.insert(name.into(), value);
         }
         env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into());
@@ -256,60 +227,5 @@ async fn main() -> Result<()> {
         worst_rss as f64 / 1024.0
     );
 
-    println!();
-    println!("== write cost per seed event (DynamoDB item-size rules; 1 WRU per started KB)");
-    println!(
-        "{:<38} {:>10} {:>9} {:>22} {:>18}",
-        "seed", "item bytes", "item WRU", "by-conversation (ALL)", "by-day (INCLUDE)"
-    );
-    let mut worst_wru = 0;
-    for (provider, dir, file) in seeds() {
-        let body = fixture(dir, file);
-        // As delivered: Bird sends its request id (a UUID), which is stored.
-        let delivery = Delivery {
-            test: false,
-            delivery_id: (provider == switchboard_types::Provider::Bird)
-                .then(|| "6c2b0a1e-8f0d-4a51-9d3e-2f1c7b9a4e55".to_owned()),
-            tenant: None,
-        };
-        let stored = item::build(
-            provider,
-            &decode_body(provider, &body),
-            &delivery,
-            &body,
-            chrono::Utc::now(),
-        );
-        let attributes = switchboard_aws::dynamo::attributes(&stored);
-        let size = item_size(&attributes);
-        let wru = write_units(size);
-        worst_wru = worst_wru.max(wru);
-        let conv = index_entry_size(&attributes, &["pk"], &["conv_pk", "conv_sk"], None);
-        let day = index_entry_size(
-            &attributes,
-            &["pk"],
-            &["day", "day_sk"],
-            Some(&[
-                "event_id",
-                "provider",
-                "type",
-                "status",
-                "conversation_key",
-                "occurred_at",
-            ]),
-        );
-        let show = |s: Option<usize>| {
-            s.map(|b| format!("{b} B = {} WRU", write_units(b)))
-                .unwrap_or_else(|| "no entry".into())
-        };
-        println!(
-            "{:<38} {:>10} {:>9} {:>22} {:>18}",
-            format!("{dir}/{file} ({} B body)", body.len()),
-            size,
-            wru,
-            show(conv),
-            show(day)
-        );
-    }
-    println!("event item WRU, worst seed: {worst_wru} (target ≤ 2)");
     Ok(())
 }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make cost`: item bytes, write units and dollars per million events for
+# every seed, from infra/prices.json and what the binaries really log
+# (tests/src/bin/cost.rs). Debug binaries: they log what release ones do.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+bootstrap_venv
+cargo build --locked --workspace --bins
+trap stop_moto EXIT
+start_moto "${MOTO_PORT:-$(free_port)}"
+"$TARGET/debug/cost"
