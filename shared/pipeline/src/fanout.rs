@@ -4,7 +4,7 @@
 //! are published; everything else is skipped. Records are taken in stream
 //! order; each queue's messages are sent in that order, in batches of at
 //! most ten messages and [`MAX_MESSAGE_BYTES`] that hold at most one message
-//! of a group, and a queue's sending stops at its first failure. The report
+//! of a group, and sending stops at the first failure. The report
 //! names the first record that could not be published and every record after
 //! it — what Lambda's checkpoint retries anyway (it resumes from the lowest
 //! failed sequence number) — so no message of a conversation can reach its
@@ -289,41 +289,42 @@ pub(crate) struct Sent {
     pub(crate) failed: Vec<usize>,
 }
 
-/// Sends each family's messages in [`batches`], in order, and stops a
-/// family at its first failure: the refused message and every later one of
-/// that queue are failed (the later ones unsent, so none overtakes it).
+/// Sends every family's messages in [`batches`], the batches in the order
+/// of their first message, and stops at the first failure: the refused
+/// message and every later one not yet sent are failed, and nothing after
+/// it is sent — so no message overtakes it in its queue, and a failure
+/// costs at most the batches already under way. (A batch of another queue
+/// that starts before the failure is still sent: its first messages come
+/// before it.)
 pub(crate) async fn publish_in_order(publisher: &dyn Publisher, by_family: ByFamily) -> Sent {
     let mut sent = Sent::default();
-    for (family, entries) in by_family {
-        let mut failed_from = None;
-        for chunk in batches(&entries) {
-            let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
-            let refused = match publisher.send_batch(family, &messages).await {
-                Ok(refused) => refused,
-                Err(error) => {
-                    tracing::error!(family = family.as_str(), error = %error, "publishing a batch failed");
-                    messages.iter().map(|m| m.dedup_id.clone()).collect()
-                }
-            };
-            for (position, message) in chunk {
-                if refused.contains(&message.dedup_id) {
-                    failed_from = Some(failed_from.map_or(*position, |f: usize| f.min(*position)));
-                    sent.failed.push(*position);
-                } else {
-                    sent.published.push(*position);
-                }
-            }
-            if failed_from.is_some() {
-                break;
-            }
+    let mut chunks: Vec<(Family, &[(usize, OutgoingMessage)])> = by_family
+        .iter()
+        .flat_map(|(family, entries)| batches(entries).into_iter().map(|c| (*family, c)))
+        .collect();
+    chunks.sort_by_key(|(_, chunk)| chunk[0].0);
+    let mut stop = usize::MAX;
+    for (family, chunk) in chunks {
+        if chunk[0].0 > stop {
+            sent.failed
+                .extend(chunk.iter().map(|(position, _)| *position));
+            continue;
         }
-        if let Some(first) = failed_from {
-            let unsent: Vec<usize> = entries
-                .iter()
-                .map(|(position, _)| *position)
-                .filter(|p| *p > first && !sent.published.contains(p) && !sent.failed.contains(p))
-                .collect();
-            sent.failed.extend(unsent);
+        let messages: Vec<OutgoingMessage> = chunk.iter().map(|(_, m)| m.clone()).collect();
+        let refused = match publisher.send_batch(family, &messages).await {
+            Ok(refused) => refused,
+            Err(error) => {
+                tracing::error!(family = family.as_str(), error = %error, "publishing a batch failed");
+                messages.iter().map(|m| m.dedup_id.clone()).collect()
+            }
+        };
+        for (position, message) in chunk {
+            if refused.contains(&message.dedup_id) {
+                stop = stop.min(*position);
+                sent.failed.push(*position);
+            } else {
+                sent.published.push(*position);
+            }
         }
     }
     sent
