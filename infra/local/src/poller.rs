@@ -134,65 +134,110 @@ pub async fn run(
     }
     let _stop_workers = AbortOnDrop(workers);
 
+    // Per moto shard: its iterator (None once the shard is closed) and the
+    // last sequence number read, to resume after an error.
     let mut iterators: HashMap<String, Option<String>> = HashMap::new();
+    let mut last_read: HashMap<String, String> = HashMap::new();
     let mut since_describe = Duration::MAX;
     loop {
-        if since_describe > Duration::from_secs(5) {
-            let description = streams
-                .describe_stream()
-                .stream_arn(&stream_arn)
-                .send()
-                .await?;
-            for shard in description
-                .stream_description()
-                .map(|d| d.shards())
-                .unwrap_or_default()
-            {
-                let Some(shard_id) = shard.shard_id() else {
-                    continue;
-                };
-                if iterators.contains_key(shard_id) {
-                    continue;
-                }
-                let iterator = streams
-                    .get_shard_iterator()
-                    .stream_arn(&stream_arn)
-                    .shard_id(shard_id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await?
-                    .shard_iterator()
-                    .map(str::to_owned);
-                iterators.insert(shard_id.to_owned(), iterator);
+        // Lambda's poller never gives up on a stream: an error (moto slow to
+        // answer under load, an expired iterator) is logged and the read
+        // resumes after the last record read.
+        match poll_once(
+            &streams,
+            &stream_arn,
+            &mut iterators,
+            &mut last_read,
+            &mut since_describe,
+            &senders,
+            shards,
+        )
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                since_describe = since_describe.saturating_add(Duration::from_millis(50));
             }
-            since_describe = Duration::ZERO;
-        }
-        let mut idle = true;
-        for iterator in iterators.values_mut() {
-            let Some(current) = iterator.clone() else {
-                continue;
-            };
-            let output = streams
-                .get_records()
-                .shard_iterator(current)
-                .limit(1000)
-                .send()
-                .await?;
-            *iterator = output.next_shard_iterator().map(str::to_owned);
-            for record in output.records() {
-                idle = false;
-                let (partition_key, polled) = convert(record);
-                let shard = virtual_shard(&partition_key, shards);
-                senders[shard]
-                    .send(polled)
-                    .map_err(|_| anyhow!("virtual shard {shard} stopped"))?;
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the stream failed; resuming after the last record read");
+                iterators.clear();
+                since_describe = Duration::MAX;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        }
-        if idle {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            since_describe = since_describe.saturating_add(Duration::from_millis(50));
         }
     }
+}
+
+/// One pass over the shards: new shards' iterators (every 5 s), then one
+/// `GetRecords` each, each record sent to its virtual shard. `Ok(false)`
+/// when nothing was read.
+async fn poll_once(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    iterators: &mut HashMap<String, Option<String>>,
+    last_read: &mut HashMap<String, String>,
+    since_describe: &mut Duration,
+    senders: &[mpsc::UnboundedSender<Polled>],
+    shards: usize,
+) -> Result<bool> {
+    if *since_describe > Duration::from_secs(5) {
+        let description = streams
+            .describe_stream()
+            .stream_arn(stream_arn)
+            .send()
+            .await?;
+        for shard in description
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default()
+        {
+            let Some(shard_id) = shard.shard_id() else {
+                continue;
+            };
+            if iterators.contains_key(shard_id) {
+                continue;
+            }
+            let request = streams
+                .get_shard_iterator()
+                .stream_arn(stream_arn)
+                .shard_id(shard_id);
+            let request = match last_read.get(shard_id) {
+                Some(sequence) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(sequence),
+                None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let iterator = request.send().await?.shard_iterator().map(str::to_owned);
+            iterators.insert(shard_id.to_owned(), iterator);
+        }
+        *since_describe = Duration::ZERO;
+    }
+    let mut read = false;
+    for (shard_id, iterator) in iterators.iter_mut() {
+        let Some(current) = iterator.clone() else {
+            continue;
+        };
+        // 100 records a read: moto answers a larger read slowly enough,
+        // under load, to time out again and again.
+        let output = streams
+            .get_records()
+            .shard_iterator(current)
+            .limit(100)
+            .send()
+            .await?;
+        *iterator = output.next_shard_iterator().map(str::to_owned);
+        for record in output.records() {
+            read = true;
+            let (partition_key, polled) = convert(record);
+            last_read.insert(shard_id.clone(), polled.record.id.clone());
+            let shard = virtual_shard(&partition_key, shards);
+            senders[shard]
+                .send(polled)
+                .map_err(|_| anyhow!("virtual shard {shard} stopped"))?;
+        }
+    }
+    Ok(read)
 }
 
 struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
@@ -252,18 +297,23 @@ async fn invoke(
 ) -> Invocation {
     let records: Vec<StreamRecord> = batch.iter().map(|p| p.record.clone()).collect();
     let publisher = publisher.clone();
-    let run = tokio::spawn(async move {
+    let mut run = tokio::spawn(async move {
         let report = fanout(publisher.as_ref(), &records).await;
         let isolate = report.isolate_poison(records.len());
         let first = records.iter().position(|r| report.failed.contains(&r.id));
         (isolate, first)
     });
-    match tokio::time::timeout(settings.function_timeout, run).await {
+    match tokio::time::timeout(settings.function_timeout, &mut run).await {
         Ok(Ok((false, None))) => Invocation::Success,
         Ok(Ok((false, Some(first)))) => Invocation::Partial(first),
-        // The handler fails the invocation (FanoutHandler::handle), a
-        // panic, or a timeout.
-        _ => Invocation::FunctionError,
+        // The handler fails the invocation (FanoutHandler::handle), or it
+        // panicked.
+        Ok(_) => Invocation::FunctionError,
+        Err(_) => {
+            // Out of time: Lambda stops the invocation; so does the poller.
+            run.abort();
+            Invocation::FunctionError
+        }
     }
 }
 
