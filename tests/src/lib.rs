@@ -405,18 +405,26 @@ impl TestStack {
 
     /// Every item in the table (a test-only Scan).
     pub async fn items(&self) -> Vec<StoredEvent> {
-        let output = self
-            .dynamodb
-            .scan()
-            .table_name(&self.stack.table_name)
-            .send()
-            .await
-            .expect("scan");
-        output
-            .items()
-            .iter()
-            .map(|item| serde_dynamo::from_item(item.clone()).expect("items decode as StoredEvent"))
-            .collect()
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            // Every page: a Scan answers at most 1 MB.
+            let output = self
+                .dynamodb
+                .scan()
+                .table_name(&self.stack.table_name)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            out.extend(output.items().iter().map(|item| {
+                serde_dynamo::from_item(item.clone()).expect("items decode as StoredEvent")
+            }));
+            match output.last_evaluated_key() {
+                Some(last) => start = Some(last.clone()),
+                None => return out,
+            }
+        }
     }
 
     /// Waits until `family`'s queue has delivered `expected` messages, then
@@ -477,6 +485,19 @@ impl TestStack {
     /// message is deleted once read, as a consumer acknowledges it. (A FIFO
     /// queue holds a group back while one of its messages is in flight.)
     pub async fn receive_and_delete(&self, family: Family) -> Vec<QueueMessage> {
+        self.try_receive_and_delete(family)
+            .await
+            .unwrap_or_else(|e| panic!("receive and delete: {e}"))
+    }
+
+    /// [`TestStack::receive_and_delete`], a failed receive returned as an
+    /// error (a consumer under load tries again). A failed delete is not an
+    /// error: the message was received (and is returned), and SQS gives it
+    /// again after its visibility timeout, as to any consumer.
+    pub async fn try_receive_and_delete(
+        &self,
+        family: Family,
+    ) -> Result<Vec<QueueMessage>, String> {
         let url = self.stack.queue_url(family).to_owned();
         let received = self
             .sqs
@@ -488,19 +509,19 @@ impl TestStack {
             .message_attribute_names("All")
             .send()
             .await
-            .expect("receive");
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())?;
         let mut out = Vec::new();
         for message in received.messages() {
             out.push(QueueMessage::from_sdk(message));
-            self.sqs
+            let _ = self
+                .sqs
                 .delete_message()
                 .queue_url(&url)
                 .receipt_handle(message.receipt_handle().unwrap_or_default())
                 .send()
-                .await
-                .expect("delete");
+                .await;
         }
-        out
+        Ok(out)
     }
 }
 
@@ -554,7 +575,8 @@ pub struct QueueMessage {
 }
 
 impl QueueMessage {
-    fn from_sdk(message: &aws_sdk_sqs::types::Message) -> Self {
+    /// The message as the SDK received it.
+    pub fn from_sdk(message: &aws_sdk_sqs::types::Message) -> Self {
         use aws_sdk_sqs::types::MessageSystemAttributeName as A;
         let system = message.attributes().cloned().unwrap_or_default();
         Self {

@@ -730,3 +730,34 @@ fn every_registered_variable_is_in_the_readme_configuration_table() {
         }
     }
 }
+
+/// The stream mapping keeps a conversation in order (one batch per shard at
+/// a time; a higher factor keeps order only per item), reports partial
+/// failures, and the local poller reads the same values from the template.
+#[test]
+fn the_fanout_stream_keeps_order_and_the_local_poller_follows_it() {
+    let doc = raw();
+    let fanout = &resources(&doc)["FanoutFunction"]["Properties"];
+    let stream = &fanout["Events"]["Stream"]["Properties"];
+    assert_eq!(stream["ParallelizationFactor"].as_u64(), Some(1));
+    assert_eq!(
+        stream["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert_eq!(stream["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    let local = functions(&[])
+        .into_iter()
+        .find(|f| f.binary == "fanout")
+        .expect("the fanout function")
+        .stream_settings;
+    assert_eq!(Some(local.batch_size as u64), stream["BatchSize"].as_u64());
+    assert_eq!(
+        Some(u64::from(local.maximum_retry_attempts)),
+        stream["MaximumRetryAttempts"].as_u64()
+    );
+    assert_eq!(
+        Some(local.function_timeout.as_secs()),
+        fanout["Timeout"].as_u64()
+    );
+    assert!(local.bisect_on_function_error);
+}
