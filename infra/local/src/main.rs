@@ -11,8 +11,8 @@
 //! ```
 //! REQUEST is the JSON event the replay/reprocess Lambdas take, e.g.
 //! `'{"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}'`,
-//! `'{"conversation": {"provider": "partoo", "key": "123"}}'` or
-//! `'{"event_ids": ["…"]}'`.
+//! `'{"conversation": {"provider": "partoo", "tenant": "123", "subject": "123/123"}}'` or
+//! `'{"events": [<CloudEvent>]}'`.
 //! `up` needs `AWS_ENDPOINT_URL` (moto); `make local` starts moto and runs it.
 #![forbid(unsafe_code)]
 
@@ -434,7 +434,7 @@ async fn up(args: &[String]) -> Result<()> {
     }
     println!();
     println!("  Inspect: switchboard-local events | watch");
-    println!("  Operator tools: switchboard-local replay|reprocess '{{\"event_ids\": [\"...\"]}}' (docs/operations.md)");
+    println!("  Operator tools: switchboard-local replay|reprocess '{{\"events\": [<CloudEvent>]}}' (docs/operations.md)");
     println!();
     tokio::signal::ctrl_c().await?;
     stack.stop();

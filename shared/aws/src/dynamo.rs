@@ -1,6 +1,6 @@
 //! The DynamoDB event store: one conditional `PutItem` per event, and the
-//! reads of the operator tools (by-day and by-conversation indexes, items by
-//! key).
+//! reads of the operator tools (a conversation's partition, the by-day index,
+//! items by key).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
