@@ -16,6 +16,26 @@ export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$AWS_REGION}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# The oldest Python every tool pinned in infra/requirements.txt installs on
+# (the highest Requires-Python among them: schemathesis 4.32.5 needs 3.11;
+# tests/tests/minimums.rs holds this, the pins and the README equal).
+MIN_PYTHON="3.11"
+
+# Stops with a clear message, before anything is installed, when python3 is
+# missing or older than MIN_PYTHON.
+check_python() {
+  local found
+  if ! found="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; then
+    echo "python3 was not found: switchboard's tools need Python $MIN_PYTHON or newer (with venv)" >&2
+    return 1
+  fi
+  if [[ "$(printf '%s\n%s\n' "$MIN_PYTHON" "$found" | sort -V | head -1)" != "$MIN_PYTHON" ]]; then
+    echo "python3 is Python $found: switchboard's tools need Python $MIN_PYTHON or newer" \
+      "(schemathesis 4.32.5 requires it); install one and put it first on PATH as python3" >&2
+    return 1
+  fi
+}
+
 # Creates .venv and installs infra/requirements.txt, only when they changed.
 bootstrap_venv() {
   local stamp="$VENV/.requirements.sha256" want
@@ -23,6 +43,7 @@ bootstrap_venv() {
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
+  check_python
   log "installing Python tools into .venv (moto, cfn-lint, aws-sam-cli, checkov, schemathesis, cargo-lambda)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
