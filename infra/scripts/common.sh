@@ -36,19 +36,32 @@ check_python() {
   fi
 }
 
-# Creates .venv and installs infra/requirements.txt, only when they changed.
+# Creates .venv and installs the Python tools, only when their requirements
+# changed: `bootstrap_venv local` what the local stack needs
+# (infra/requirements-local.txt: moto), `bootstrap_venv` everything
+# (infra/requirements.txt: also cfn-lint, SAM CLI, checkov, schemathesis,
+# cargo-lambda). A full install also serves `local`.
 bootstrap_venv() {
-  local stamp="$VENV/.requirements.sha256" want
-  want="$(sha256sum "$ROOT/infra/requirements.txt" | cut -d' ' -f1)"
-  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
+  local set="${1:-all}" file="$ROOT/infra/requirements.txt" want
+  [[ "$set" == local ]] && file="$ROOT/infra/requirements-local.txt"
+  want="$(cat "$ROOT/infra/requirements-local.txt" "$ROOT/infra/requirements.txt" | sha256sum | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/python" ]]; then
+    for done in "$set" all; do
+      if [[ -f "$VENV/.requirements-$done.sha256" && "$(cat "$VENV/.requirements-$done.sha256")" == "$want" ]]; then
+        return 0
+      fi
+    done
   fi
   check_python
-  log "installing Python tools into .venv (moto, cfn-lint, aws-sam-cli, checkov, schemathesis, cargo-lambda)"
+  if [[ "$set" == local ]]; then
+    log "installing the local stack's Python tool into .venv (moto; about 90 MB)"
+  else
+    log "installing the Python tools into .venv (moto, cfn-lint, aws-sam-cli, checkov, schemathesis, cargo-lambda; about 1.1 GB)"
+  fi
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet -r "$ROOT/infra/requirements.txt"
-  echo "$want" > "$stamp"
+  "$VENV/bin/pip" install --quiet -r "$file"
+  echo "$want" > "$VENV/.requirements-$set.sha256"
 }
 
 # A free TCP port on loopback.

@@ -4,7 +4,7 @@
 # (tests/src/bin/cost.rs). Debug binaries: they log what release ones do.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
-bootstrap_venv
+bootstrap_venv local
 cargo build --locked --workspace --bins
 trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"

@@ -6,7 +6,7 @@
 # The latency is dominated by moto (one Python process), not by switchboard.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
-bootstrap_venv
+bootstrap_venv local
 log "building the load tool"
 cargo build --locked -p switchboard-tests --bin load
 trap stop_moto EXIT

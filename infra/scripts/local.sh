@@ -8,7 +8,7 @@
 # Ctrl-C stops everything this script started, and nothing else.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
-bootstrap_venv
+bootstrap_venv local
 log "building switchboard-local"
 cargo build --quiet -p switchboard-local
 GATEWAY_PID=""
