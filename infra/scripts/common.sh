@@ -54,7 +54,7 @@ bootstrap_venv() {
   fi
   check_python
   if [[ "$set" == local ]]; then
-    log "installing the local stack's Python tool into .venv (moto; about 90 MB)"
+    log "installing the local stack's Python tool into .venv (moto; about 320 MB)"
   else
     log "installing the Python tools into .venv (moto, cfn-lint, aws-sam-cli, checkov, schemathesis, cargo-lambda; about 1.1 GB)"
   fi
