@@ -21,7 +21,10 @@ cleanup() {
   stop_moto
   log "stopped"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Ctrl-C is how this stack is meant to stop: a clean exit, not make's
+# "Error 130".
+trap 'cleanup; exit 0' INT TERM
 start_moto "${MOTO_PORT:-4566}"
 "$TARGET/debug/switchboard-local" up --port "${SWITCHBOARD_PORT:-3000}" &
 GATEWAY_PID=$!
