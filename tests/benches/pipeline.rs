@@ -62,6 +62,7 @@ fn process(
         body,
         inbound.body_sha256(),
         now,
+        None,
     );
     let dynamo_item = attributes(&stored);
     let message = message_for(&stored).expect("cloudevent");

@@ -102,6 +102,30 @@ pub fn seed_item(
 mod tests {
     use super::*;
 
+    /// The webhook picks the body's form by `item::stored_size`, which has
+    /// no SDK types; it must agree with these rules on what is written.
+    #[test]
+    fn the_pipelines_own_item_size_is_the_written_items() {
+        let mut items: Vec<_> = crate::seeds()
+            .into_iter()
+            .map(|(provider, dir, file)| seed_item(provider, &crate::fixture(dir, file)))
+            .collect();
+        let mut kept = seed_item(switchboard_types::Provider::Partoo, b"not json");
+        kept.expires_at = Some(1_800_000_000);
+        kept.reprocessed_to = Some("another-id".into());
+        kept.test = true;
+        kept.headers = Some([("content-type".to_owned(), "text/plain".to_owned())].into());
+        items.push(kept);
+        for item in &items {
+            assert_eq!(
+                switchboard_pipeline::item::stored_size(item),
+                item_size(&switchboard_aws::dynamo::attributes(item)),
+                "{}",
+                item.event_id
+            );
+        }
+    }
+
     #[test]
     fn sizes_follow_dynamodb_rules() {
         assert_eq!(value_size(&AttributeValue::S("héllo".into())), 6);

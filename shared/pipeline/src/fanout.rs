@@ -240,7 +240,7 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
             (stop, poisoned) = (*first, false);
         }
     }
-    report.poisoned = poisoned && stop < records.len();
+    report.poisoned = poisoned;
     report.failed = records[stop..].iter().map(|r| r.id.clone()).collect();
     tracing::info!(
         published = report.published,
@@ -285,7 +285,7 @@ pub fn batches<T>(entries: &[(T, OutgoingMessage)]) -> Vec<&[(T, OutgoingMessage
 pub(crate) struct Sent {
     /// Accepted by their queue.
     pub(crate) published: Vec<usize>,
-    /// Refused, or not sent because an earlier message of their queue was.
+    /// Refused, or not sent because a message before them was refused.
     pub(crate) failed: Vec<usize>,
 }
 

@@ -161,15 +161,17 @@ impl Ingest {
         };
         let body_sha256 = *inbound.body_sha256();
         let build = |decoded: &Result<_, DecodeError>| {
-            let mut event =
-                item::build_hashed(provider, decoded, &delivery, kept, &body_sha256, now);
-            event.expires_at = self.limits.expires_at(now);
+            let mut event = item::build_hashed(
+                provider,
+                decoded,
+                &delivery,
+                kept,
+                &body_sha256,
+                now,
+                self.limits.expires_at(now),
+            );
             if too_large {
                 event.headers = Some(kept_headers(&request.headers));
-            }
-            if event.expires_at.is_some() {
-                // The body's form depends on the item's size.
-                item::set_body(&mut event, kept, too_large);
             }
             event
         };

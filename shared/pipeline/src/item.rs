@@ -38,13 +38,15 @@ pub fn build(
         body,
         &Sha256::digest(body).into(),
         received_at,
+        None,
     )
 }
 
 /// [`build`] with the body's SHA-256 already at hand (a request whose
-/// signature covered it: `Inbound::body_sha256`). `body_sha256` is the
-/// digest of the body as received: for a `too_large` event, `body` is the
-/// part of it that is kept, and the digest still names the whole.
+/// signature covered it: `Inbound::body_sha256`), and the item's
+/// `expires_at` (its size decides the body's stored form). `body_sha256` is
+/// the digest of the body as received: for a `too_large` event, `body` is
+/// the part of it that is kept, and the digest still names the whole.
 pub fn build_hashed(
     provider: Provider,
     outcome: &Result<Decoded, DecodeError>,
@@ -52,6 +54,7 @@ pub fn build_hashed(
     body: &[u8],
     body_sha256: &[u8; 32],
     received_at: DateTime<Utc>,
+    expires_at: Option<i64>,
 ) -> StoredEvent {
     let received = timestamp::format(received_at);
     let partial = matches!(outcome, Err(DecodeError::TooLarge { .. }));
@@ -79,10 +82,7 @@ pub fn build_hashed(
     let tenant = delivery.tenant_of(outcome.as_ref().ok().and_then(|d| d.account.as_deref()));
     let dedup_key = delivery.scope_dedup_key(&scoped_key(&tenant, &natural_key));
     let id = event_id(provider, &dedup_key);
-    let family = match status {
-        Status::Accepted => Family::of_type(&event_type),
-        Status::Quarantined => Family::Other,
-    };
+    let family = Family::of(status, &event_type);
     let mut event = StoredEvent {
         pk: key::partition(provider, &tenant, conversation.as_deref(), &id),
         sk: key::sort(signed_time, &id),
@@ -94,7 +94,6 @@ pub fn build_hashed(
             .map(|k| scoped_key(&tenant, &k))
             .unwrap_or_default(),
         tenant,
-        day: received[..10].to_owned(),
         occurred_at: signed_time
             .map(timestamp::format)
             .unwrap_or_else(|| received.clone()),
@@ -106,7 +105,7 @@ pub fn build_hashed(
         // The body is kept in part: the digest still names the whole.
         raw_sha256: partial.then(|| hex::encode(body_sha256)),
         event_id: id,
-        expires_at: None,
+        expires_at,
         reprocessed_to: None,
         delivery_id: delivery.delivery_id.clone(),
         test: delivery.test,
@@ -118,10 +117,9 @@ pub fn build_hashed(
 
 /// Stores `body` in the item, as text when the item then fits one write
 /// unit (and the body is UTF-8 and whole), else gzipped. A `too_large`
-/// body is always gzipped: text would not fit DynamoDB's item limit.
-/// Call it again after changing the item's other attributes (a test or a
-/// tool that sets `headers`, `expires_at`).
-pub fn set_body(event: &mut StoredEvent, body: &[u8], partial: bool) {
+/// body is always gzipped: text would not fit DynamoDB's item limit (and
+/// the `headers` kept with it never change the form).
+fn set_body(event: &mut StoredEvent, body: &[u8], partial: bool) {
     event.raw = None;
     event.raw_gz = None;
     if !partial {
@@ -210,6 +208,7 @@ mod tests {
                 body,
                 inbound.body_sha256(),
                 now,
+                None,
             );
             assert_eq!(
                 hashed,

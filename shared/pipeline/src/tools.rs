@@ -55,31 +55,16 @@ pub enum Selection {
 /// its other attributes are ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct EventRef {
-    /// The CloudEvent `provider`.
-    #[serde(deserialize_with = "provider_name", serialize_with = "provider_text")]
+    /// The CloudEvent `provider` (its lowercase name).
     pub provider: Provider,
     /// The CloudEvent `tenant` (`default` when absent).
-    #[serde(default = "default_tenant")]
+    #[serde(default = "switchboard_types::default_tenant")]
     pub tenant: String,
     /// The CloudEvent `subject`: absent for an event without a conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// The CloudEvent `id`.
     pub id: String,
-}
-
-fn default_tenant() -> String {
-    DEFAULT_TENANT.to_owned()
-}
-
-fn provider_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Provider, D::Error> {
-    let name = String::deserialize(d)?;
-    Provider::from_name(&name)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown provider {name:?}")))
-}
-
-fn provider_text<S: serde::Serializer>(p: &Provider, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.as_str())
 }
 
 /// The provider's conversation key in `subject`, which names `tenant`'s
@@ -166,7 +151,7 @@ pub struct ConversationRequest {
     /// The CloudEvent `provider`.
     pub provider: String,
     /// The CloudEvent `tenant` (`default` when absent).
-    #[serde(default = "default_tenant")]
+    #[serde(default = "switchboard_types::default_tenant")]
     pub tenant: String,
     /// The CloudEvent `subject`.
     #[serde(alias = "key")]
@@ -603,8 +588,8 @@ async fn reprocess_one(
     report: &mut ReprocessReport,
 ) {
     report.examined += 1;
-    // Only the whole body as received: its digest is what was stored.
-    // (`raw_sha256` is set only on an item that keeps part of its body.)
+    // Only the whole body as received: `raw_sha256` is set only on an item
+    // that keeps part of its body.
     let Some(body) = raw_body(item).ok().filter(|_| item.raw_sha256.is_none()) else {
         report.still_quarantined += 1;
         return;
@@ -615,17 +600,15 @@ async fn reprocess_one(
         return;
     }
     let received = timestamp::parse(&item.received_at).unwrap_or_else(Utc::now);
-    let mut accepted = item::build(
+    let accepted = item::build_hashed(
         item.provider,
         &decoded,
         &item::delivery_of(item),
         &body,
+        &Sha256::digest(&body).into(),
         received,
+        item.expires_at,
     );
-    accepted.expires_at = item.expires_at;
-    if accepted.expires_at.is_some() {
-        item::set_body(&mut accepted, &body, false);
-    }
     let outcome = match store.insert(&accepted).await {
         Ok(outcome) => outcome,
         Err(error) => {

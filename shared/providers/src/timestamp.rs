@@ -10,7 +10,7 @@
 //! Anything else yields `None`: a timestamp we cannot read never rejects an
 //! event, the event falls back to its receive time.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 /// Parses any of the documented formats into UTC.
@@ -71,9 +71,10 @@ pub fn from_unix(value: i64) -> Option<DateTime<Utc>> {
     }
 }
 
-/// The RFC 3339 UTC rendering used everywhere in switchboard's output.
+/// The RFC 3339 UTC rendering used everywhere in switchboard's output
+/// ([`switchboard_types::rfc3339`]).
 pub fn format(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    switchboard_types::rfc3339(t)
 }
 
 /// `YYYY-MM-DD HH:MM:<unix seconds>`: ZipMessage's `created_at` format.

@@ -84,8 +84,15 @@ pub fn scoped_key(tenant: &str, key: &str) -> String {
     }
 }
 
-fn default_tenant() -> String {
+/// [`DEFAULT_TENANT`] as an owned value (a serde default).
+pub fn default_tenant() -> String {
     DEFAULT_TENANT.to_owned()
+}
+
+/// The RFC 3339 UTC rendering used everywhere in switchboard's output
+/// (as many fractional digits as the time needs: none, 3, 6 or 9).
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Which SQS queue an event goes to, by the family of its canonical type.
@@ -112,6 +119,15 @@ impl Family {
             Family::Conversations => "conversations",
             Family::Messages => "messages",
             Family::Other => "other",
+        }
+    }
+
+    /// The family of a stored event: its type's when accepted; a
+    /// quarantined event is never published, and counts as `Other`.
+    pub fn of(status: Status, event_type: &str) -> Family {
+        match status {
+            Status::Accepted => Family::of_type(event_type),
+            Status::Quarantined => Family::Other,
         }
     }
 
@@ -500,8 +516,6 @@ pub struct StoredEvent {
     /// Hex SHA-256 of the whole body as received, set only when the item
     /// keeps part of it (a `too_large` event).
     pub raw_sha256: Option<String>,
-    /// `by-day` index partition: the UTC day of `received_at` (`YYYY-MM-DD`).
-    pub day: String,
     /// When DynamoDB may delete the item (TTL, epoch seconds); absent when
     /// events are kept forever.
     pub expires_at: Option<i64>,
@@ -534,7 +548,7 @@ pub struct StoredItem {
     pub event_type: String,
     /// The provider's own type.
     pub native_type: String,
-    /// `by-day` partition.
+    /// `by-day` partition: the UTC day of `received_at` (`YYYY-MM-DD`).
     pub day: String,
     /// `by-day` sort key: receive time, [`key::sortable_time`].
     pub received_at: String,
@@ -567,10 +581,6 @@ pub struct StoredItem {
     pub headers: Option<std::collections::BTreeMap<String, String>>,
 }
 
-fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
 fn sortable(text: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| key::sortable_time(t.with_timezone(&chrono::Utc)))
@@ -579,14 +589,15 @@ fn sortable(text: &str) -> String {
 
 impl From<StoredEvent> for StoredItem {
     fn from(e: StoredEvent) -> Self {
+        let received_at = sortable(&e.received_at);
         StoredItem {
             pk: e.pk,
             sk: e.sk,
             status: e.status,
             event_type: e.event_type,
             native_type: e.native_type,
-            day: e.day,
-            received_at: sortable(&e.received_at),
+            day: received_at.get(..10).unwrap_or_default().to_owned(),
+            received_at,
             reason: e.reason,
             raw: e.raw,
             raw_gz: e.raw_gz,
@@ -619,10 +630,6 @@ impl TryFrom<StoredItem> for StoredEvent {
         } else {
             time(signed)?
         };
-        let family = match i.status {
-            Status::Accepted => Family::of_type(&i.event_type),
-            Status::Quarantined => Family::Other,
-        };
         Ok(StoredEvent {
             event_id: event_id.to_owned(),
             provider,
@@ -630,7 +637,7 @@ impl TryFrom<StoredItem> for StoredEvent {
             conversation_key: conversation
                 .map(|key| scoped_key(tenant, key))
                 .unwrap_or_default(),
-            family,
+            family: Family::of(i.status, &i.event_type),
             occurred_at,
             received_at,
             pk: i.pk,
@@ -642,7 +649,6 @@ impl TryFrom<StoredItem> for StoredEvent {
             raw: i.raw,
             raw_gz: i.raw_gz,
             raw_sha256: i.raw_sha256,
-            day: i.day,
             expires_at: i.expires_at,
             reprocessed_to: i.reprocessed_to,
             delivery_id: i.delivery_id,
@@ -716,7 +722,6 @@ mod tests {
             raw: Some("{}".into()),
             raw_gz: None,
             raw_sha256: None,
-            day: "2026-11-18".into(),
             expires_at: None,
             reprocessed_to: None,
             delivery_id: None,
