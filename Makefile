@@ -33,6 +33,10 @@ lint:
 fmt:
 	cargo fmt --all
 
-## Forget the local dev secrets and logs (.local/).
+## Forget the local dev secrets, state and logs (.local/); not while a stack runs.
 clean-local:
+	@if infra/bin/switchboard-local status >/dev/null 2>&1; then \
+	  infra/bin/switchboard-local status; \
+	  echo "make clean-local: stop the running stack first" >&2; exit 1; \
+	fi
 	rm -rf .local

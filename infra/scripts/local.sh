@@ -4,13 +4,21 @@
 #   2. moto on 127.0.0.1:${MOTO_PORT:-4566}
 #   3. switchboard-local: creates the table, stream, queues and secrets from
 #      template.yaml, serves the webhook routes on 127.0.0.1:${SWITCHBOARD_PORT:-3000},
-#      and polls the stream into the fanout.
-# Ctrl-C stops everything this script started, and nothing else.
+#      and polls the stream into the fanout; it records what it runs with in
+#      .local/stack.json (or $SWITCHBOARD_STATE), which the other commands read.
+# A stack already running is reported, not doubled. Ctrl-C stops everything
+# this script started, and nothing else.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv local
 log "building switchboard-local"
 cargo build --quiet -p switchboard-local
+BIN="$TARGET/debug/switchboard-local"
+if running="$("$BIN" status)"; then
+  printf '%s\n' "$running" >&2
+  echo "make local: a stack is already running; use it (export PATH=\"\$PWD/infra/bin:\$PATH\"; switchboard-local --help) or stop it first" >&2
+  exit 1
+fi
 GATEWAY_PID=""
 cleanup() {
   trap - EXIT INT TERM
@@ -26,6 +34,6 @@ trap cleanup EXIT
 # "Error 130".
 trap 'cleanup; exit 0' INT TERM
 start_moto "${MOTO_PORT:-4566}"
-"$TARGET/debug/switchboard-local" up --port "${SWITCHBOARD_PORT:-3000}" &
+"$BIN" up --port "${SWITCHBOARD_PORT:-3000}" &
 GATEWAY_PID=$!
 wait "$GATEWAY_PID"

@@ -24,7 +24,9 @@ read -r PASSED FAILED < <(sed 's/\x1b\[[0-9;]*m//g' "$STATE/cargo-test.log" \
 log "schemathesis: docs/openapi.yaml against the local gateway"
 GATEWAY_PORT="$(free_port)"
 ST_TOKEN="st-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# Its own state file, so a developer's `make local` may keep running.
 ZIPMESSAGE_TOKENS="$ST_TOKEN" SWITCHBOARD_PORT="$GATEWAY_PORT" \
+  SWITCHBOARD_STATE="$STATE/schemathesis-stack.json" \
   "$TARGET/debug/switchboard-local" up --stack "schemathesis-$GATEWAY_PORT" \
   >"$STATE/schemathesis-gateway.log" 2>&1 &
 GATEWAY_PID=$!

@@ -223,8 +223,6 @@ pub async fn provision_only() -> (
 pub struct TestStack {
     /// The running stack.
     pub stack: LocalStack,
-    /// Stands in for the CloudFormation stack name (`--stack` of the local tools).
-    pub stack_name: String,
     /// An HTTP client.
     pub http: reqwest::Client,
     sqs: aws_sdk_sqs::Client,
@@ -287,10 +285,9 @@ impl TestStack {
         moto_endpoint();
         let mut secret_values = test_secret_values();
         secret_values.extend(secrets);
-        let stack_name = unique("t");
         let options = LocalOptions {
             template: root().join("template.yaml"),
-            stack_name: stack_name.clone(),
+            stack_name: unique("t"),
             bind: ([127, 0, 0, 1], 0).into(),
             secret_values,
             env_overrides,
@@ -306,11 +303,33 @@ impl TestStack {
         let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
         Self {
             stack,
-            stack_name,
             http: reqwest::Client::new(),
             sqs,
             dynamodb,
         }
+    }
+
+    /// Writes this stack's state file (what `switchboard-local up` records,
+    /// with the current test keys) to a fresh temporary path, for the local
+    /// tools to run against it (`SWITCHBOARD_STATE`).
+    pub fn state_file(&self) -> PathBuf {
+        let providers = registry::all()
+            .map(|d| switchboard_local::state::ProviderKeys {
+                provider: d.provider,
+                signing: keys::current(d.provider).signing.clone(),
+                tenants: Default::default(),
+                tenant_from_body: keys::current(d.provider).signing
+                    != keys::current(d.provider).configured,
+            })
+            .collect();
+        let path = std::env::temp_dir()
+            .join(unique("switchboard-state-"))
+            .join("stack.json");
+        self.stack
+            .state(providers)
+            .write(&path)
+            .unwrap_or_else(|e| panic!("writing the state file: {e:#}"));
+        path
     }
 
     /// The Bird webhook URL this stack verifies signatures against.

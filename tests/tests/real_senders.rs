@@ -182,12 +182,8 @@ fn partoo_seed_for(org_id: u64) -> Vec<u8> {
 fn reprocess_locally(t: &TestStack, request: &Value, partoo_org_ids: &str) -> Value {
     let output = std::process::Command::new(binary("switchboard-local"))
         .current_dir(root())
-        .args([
-            "reprocess",
-            &request.to_string(),
-            "--stack",
-            t.stack_name.as_str(),
-        ])
+        .args(["reprocess", &request.to_string()])
+        .env("SWITCHBOARD_STATE", t.state_file())
         .env("PARTOO_ORG_IDS", partoo_org_ids)
         .output()
         .expect("switchboard-local runs");

@@ -112,6 +112,20 @@ impl LocalKeys {
         !self.symmetric
     }
 
+    /// What the state file records: what signs, as each tenant too.
+    pub fn recorded(&self) -> crate::state::ProviderKeys {
+        crate::state::ProviderKeys {
+            provider: self.descriptor.provider,
+            signing: self.signing.clone(),
+            tenants: self
+                .tenants()
+                .into_iter()
+                .filter_map(|t| Some((t.to_owned(), self.signing_for(Some(t)).ok()?.to_owned())))
+                .collect(),
+            tenant_from_body: !self.symmetric,
+        }
+    }
+
     /// The tenant labels of the configured keys, each once, in order.
     pub fn tenants(&self) -> Vec<&str> {
         let mut seen = Vec::new();

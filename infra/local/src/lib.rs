@@ -12,11 +12,12 @@ pub mod devkeys;
 pub mod gateway;
 pub mod poller;
 pub mod provision;
+pub mod state;
 pub mod template;
 
 use anyhow::{anyhow, Context, Result};
 use aws_config::{Region, SdkConfig};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub fn default_virtual_shards() -> usize {
 pub struct LocalStack {
     /// Where the gateway listens.
     pub addr: SocketAddr,
+    /// Its stack name.
+    pub stack_name: String,
     /// What was created.
     pub provisioned: provision::Provisioned,
     /// SDK configuration pointing at the local endpoint.
@@ -70,6 +73,10 @@ pub struct LocalStack {
     pub table_name: String,
     /// The family queues.
     pub queues: QueueUrls,
+    /// Where its AWS calls go (moto, or a test's proxy in front of it).
+    pub endpoint: String,
+    /// Each function's environment as the stack runs it, by binary.
+    pub function_env: BTreeMap<String, HashMap<String, String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -94,14 +101,22 @@ pub fn default_endpoint() -> String {
     )
 }
 
-/// SDK configuration for the local endpoint: `AWS_ENDPOINT_URL` from the
-/// environment or [`default_endpoint`] — the local tools never talk to real
-/// AWS — behind the proxy that refuses what AWS would refuse
-/// ([`aws_limits`]), and test credentials/region unless the environment
-/// sets them.
+/// The local endpoint: `AWS_ENDPOINT_URL` from the environment, else
+/// [`default_endpoint`] — the local tools never talk to real AWS.
+pub fn local_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| default_endpoint())
+}
+
+/// SDK configuration for [`local_endpoint`]: see [`local_sdk_config_at`].
 pub async fn local_sdk_config() -> SdkConfig {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| default_endpoint());
-    let mut loader = sdk_loader().endpoint_url(aws_limits::guarded_endpoint(&endpoint));
+    local_sdk_config_at(&local_endpoint()).await
+}
+
+/// SDK configuration for moto at `endpoint`, behind the proxy that refuses
+/// what AWS would refuse ([`aws_limits`]), with test credentials and region
+/// unless the environment sets them.
+pub async fn local_sdk_config_at(endpoint: &str) -> SdkConfig {
+    let mut loader = sdk_loader().endpoint_url(aws_limits::guarded_endpoint(endpoint));
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test",
@@ -121,13 +136,14 @@ pub async fn local_sdk_config() -> SdkConfig {
 impl LocalStack {
     /// Provisions and starts everything.
     pub async fn start(options: LocalOptions) -> Result<Self> {
+        let endpoint = options.endpoint.clone().unwrap_or_else(local_endpoint);
         let sdk = match &options.endpoint {
             Some(endpoint) => local_sdk_config()
                 .await
                 .to_builder()
                 .endpoint_url(endpoint)
                 .build(),
-            None => local_sdk_config().await,
+            None => local_sdk_config_at(&endpoint).await,
         };
         let region = sdk
             .region()
@@ -150,12 +166,14 @@ impl LocalStack {
         let mut tasks = Vec::new();
         let mut table_name = String::new();
         let mut queues = None;
+        let mut function_env = BTreeMap::new();
         for function in &provisioned.functions {
             // The template's environment, the providers' local defaults,
             // then the caller's overrides.
             let mut env = function.env.clone();
             env.extend(local_defaults(addr));
             env.extend(options.env_overrides.clone());
+            function_env.insert(function.binary.clone(), env.clone());
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {
                 let provider = registry::by_function(&function.binary)
@@ -216,12 +234,40 @@ impl LocalStack {
             .ok_or_else(|| anyhow!("the template has no stream-triggered fanout function"))?;
         Ok(Self {
             addr,
+            stack_name: options.stack_name.clone(),
             provisioned,
             sdk,
             table_name,
             queues,
+            endpoint,
+            function_env,
             tasks,
         })
+    }
+
+    /// What the state file records for this stack, run by this process
+    /// with `providers`' keys ([`state`]).
+    pub fn state(&self, providers: Vec<state::ProviderKeys>) -> state::StackState {
+        state::StackState {
+            pid: std::process::id(),
+            stack: self.stack_name.clone(),
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            gateway: format!("http://{}", self.addr),
+            endpoint: self.endpoint.clone(),
+            table: self.table_name.clone(),
+            queues: self
+                .provisioned
+                .queues
+                .values()
+                .map(|url| (queue_name(url).to_owned(), url.clone()))
+                .collect(),
+            functions: self
+                .function_env
+                .iter()
+                .map(|(binary, env)| (binary.clone(), env.clone().into_iter().collect()))
+                .collect(),
+            providers,
+        }
     }
 
     /// `http://addr{path}`.
@@ -244,6 +290,11 @@ impl LocalStack {
             task.abort();
         }
     }
+}
+
+/// A queue's name: the last segment of its URL.
+pub fn queue_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
 }
 
 impl Drop for LocalStack {

@@ -1,19 +1,9 @@
-//! `switchboard-local`: the local stack and its developer helpers.
+//! `switchboard-local`: the local stack and its developer tools.
 //!
-//! ```text
-//! switchboard-local up [--port 3000] [--stack switchboard-local] [--template template.yaml]
-//! switchboard-local sign PROVIDER FILE [--timestamp UNIX] [--url URL]   # a signed provider's signature header value
-//! switchboard-local env                                                  # export lines: each provider's dev credential, public URLs
-//! switchboard-local watch  [--stack switchboard-local]   # print (and consume) queue messages
-//! switchboard-local events [--stack switchboard-local]   # list stored events
-//! switchboard-local replay    REQUEST [--stack switchboard-local]
-//! switchboard-local reprocess REQUEST [--stack switchboard-local]
-//! ```
-//! REQUEST is the JSON event the replay/reprocess Lambdas take, e.g.
-//! `'{"window": {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z"}}'`,
-//! `'{"conversation": {"provider": "partoo", "tenant": "123", "subject": "123/123"}}'` or
-//! `'{"events": [<CloudEvent>]}'`.
-//! `up` needs `AWS_ENDPOINT_URL` (moto); `make local` starts moto and runs it.
+//! `up` runs the stack on moto and records what it runs with in the state
+//! file ([`switchboard_local::state`]); every other command reads that file,
+//! so it sees what the running stack sees from any terminal and any
+//! directory of the repository. `switchboard-local --help` lists them.
 #![forbid(unsafe_code)]
 
 /// The allocator the Lambda binaries use, so the local stack behaves as they do.
@@ -21,142 +11,245 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchboard_local::devkeys::{local_keys, DevSecrets, LocalKeys};
-use switchboard_local::template::{Physical, Template};
-use switchboard_local::{local_defaults, local_sdk_config, LocalOptions, LocalStack};
-use switchboard_providers::registry::{self, Descriptor, LocalDefault, SignRequest};
+use std::process::ExitCode;
+use switchboard_local::devkeys::{local_keys, DevSecrets};
+use switchboard_local::state::{self, StackState, Status, SECRETS_FILE};
+use switchboard_local::{local_sdk_config_at, LocalOptions, LocalStack};
+use switchboard_providers::registry::{self, LocalDefault, SignRequest};
 use switchboard_types::{Family, Provider};
 
-const SECRETS_FILE: &str = ".local/dev-secrets.json";
-
-/// Every registered provider's keys: the environment's inline variables
-/// when set, otherwise the generated dev credentials.
-fn effective() -> Result<Vec<LocalKeys>> {
-    let dev = DevSecrets::load_or_create(&PathBuf::from(SECRETS_FILE))?;
-    local_keys(&dev, &|name| std::env::var(name).ok())
+/// The local switchboard stack (on moto) and the tools to try it.
+///
+/// `make local` starts moto and runs `up`. The other commands act on the
+/// running stack, found through its state file.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard-local", version, arg_required_else_help = true)]
+struct Cli {
+    /// The running stack's state file [default: <repository>/.local/stack.json]
+    #[arg(long, global = true, env = state::STATE_VARIABLE, value_name = "FILE")]
+    state: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
 }
 
-/// Function settings a developer may set in the environment of `make
-/// local` (and of the local tools, which then see what the stack sees):
-/// the body limit and every registered provider's settings.
-fn overridable() -> impl Iterator<Item = &'static str> {
-    std::iter::once("MAX_BODY_BYTES")
-        .chain(registry::all().flat_map(|d| d.settings.iter().map(|s| s.name)))
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the stack on the moto at AWS_ENDPOINT_URL (`make local` starts
+    /// moto, then this); Ctrl-C stops it
+    Up {
+        /// The gateway's port
+        #[arg(long, env = "SWITCHBOARD_PORT", default_value_t = 3000)]
+        port: u16,
+        /// The stack name every resource name starts with
+        #[arg(long, default_value = "switchboard-local")]
+        stack: String,
+        /// The SAM template to run [default: <repository>/template.yaml]
+        #[arg(long, value_name = "FILE")]
+        template: Option<PathBuf>,
+    },
+    /// Say whether a stack is running and where (exit status 3 when none)
+    Status,
+    /// Print `export` lines for the README's curl commands: SWITCHBOARD_URL,
+    /// each provider's signing credential (and one per tenant label) and
+    /// the settings naming its public URL
+    Env,
+    /// Print the signature header's value a provider would send with FILE
+    Sign {
+        /// The provider
+        #[arg(value_parser = provider_names())]
+        provider: String,
+        /// The request body, as it will be posted
+        file: PathBuf,
+        /// Sign with the key labelled so (Bird, MessageBird)
+        #[arg(long, value_name = "LABEL")]
+        tenant: Option<String>,
+        /// The request's time, in Unix seconds [default: now]
+        #[arg(long, value_name = "UNIX")]
+        timestamp: Option<i64>,
+        /// The URL the provider posts to [default: the stack's URL for it]
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// List the stored events, oldest first (a Scan: fine locally, never in AWS)
+    Events,
+    /// Print each queue's messages as consumers receive them (group and
+    /// deduplication ids, message attributes, the CloudEvent), then delete
+    /// them; Ctrl-C stops
+    Watch,
+    /// Re-publish stored events: the replay Lambda's request, run here
+    Replay {
+        /// `{"window": {"from": …, "to": …}}`, `{"conversation": {"provider": …,
+        /// "subject": …}}` or `{"events": [<CloudEvent>, …]}` (docs/operations.md)
+        request: String,
+    },
+    /// Re-decode stored events (the reprocess Lambda's request, run here)
+    Reprocess {
+        /// The same requests as replay (docs/operations.md)
+        request: String,
+    },
 }
 
-/// The settings of [`overridable`] that the environment sets.
-fn env_overrides() -> HashMap<String, String> {
-    overridable()
-        .filter_map(|name| Some((name.to_owned(), std::env::var(name).ok()?)))
-        .collect()
-}
-
-/// What every local function runs with beyond the template: the providers'
-/// local defaults for a gateway at `--port`, then the developer's settings.
-fn local_settings(args: &[String]) -> HashMap<String, String> {
-    let mut settings = local_defaults(gateway(args));
-    settings.extend(env_overrides());
-    settings
-}
-
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn gateway(args: &[String]) -> SocketAddr {
-    ([127, 0, 0, 1], port(args)).into()
-}
-
-fn port(args: &[String]) -> u16 {
-    flag(args, "--port")
-        .or_else(|| std::env::var("SWITCHBOARD_PORT").ok())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000)
-}
-
-/// The URL a provider posts to with `keys`: `--url`, else its setting that
-/// names its public URL (as the stack resolves it), else the local route.
-fn provider_url(keys: &LocalKeys, args: &[String]) -> String {
-    let d = keys.descriptor;
-    let settings = local_settings(args);
-    flag(args, "--url")
-        .or_else(|| {
-            d.settings
-                .iter()
-                .find(|s| s.local == LocalDefault::RouteUrl)
-                .and_then(|s| settings.get(s.name).cloned())
-        })
-        .unwrap_or_else(|| format!("http://{}{}", gateway(args), d.path(&keys.signing)))
+fn provider_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(registry::all().map(|d| d.name()))
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("up") => up(&args).await,
-        Some("sign") => sign(&args[1..]),
-        Some("env") => env(&args),
-        Some("watch") => watch(&args).await,
-        Some("events") => events(&args).await,
-        Some(tool @ ("replay" | "reprocess")) => run_tool(tool, &args).await,
-        Some(other) => {
-            bail!("unknown command {other}: use up, sign, env, watch, events, replay or reprocess")
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // The message and its causes, never a backtrace: these are a
+            // developer's answers, not crashes.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
-/// Prints `export` lines for the README's curl commands: each provider's
-/// signing credential (and one per tenant label, `<VARIABLE>_<LABEL>`) and
-/// the settings that name its public URL.
-fn env(args: &[String]) -> Result<()> {
-    let settings = local_settings(args);
-    for keys in effective()? {
-        let d = keys.descriptor;
-        println!("export {}={}", d.credentials.dev_variable, keys.signing);
-        for tenant in keys.tenants() {
-            let name = format!(
-                "{}_{}",
-                d.credentials.dev_variable,
-                tenant.to_ascii_uppercase().replace('-', "_")
-            );
-            println!("export {name}={}", keys.signing_for(Some(tenant))?);
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let path = state::path(cli.state)?;
+    match cli.command {
+        Command::Up {
+            port,
+            stack,
+            template,
+        } => up(&path, port, stack, template).await?,
+        Command::Status => return status(&path),
+        Command::Env => env(&state::running(&path)?)?,
+        Command::Sign {
+            provider,
+            file,
+            tenant,
+            timestamp,
+            url,
+        } => {
+            let provider = Provider::from_name(&provider).context("a registered provider")?;
+            let header = sign(
+                &state::running(&path)?,
+                provider,
+                &file,
+                tenant.as_deref(),
+                timestamp,
+                url,
+            )?;
+            println!("{header}");
         }
-        for s in d
-            .settings
-            .iter()
-            .filter(|s| s.local == LocalDefault::RouteUrl)
-        {
-            println!("export {}={}", s.name, settings[s.name]);
+        Command::Events => events(&state::running(&path)?).await?,
+        Command::Watch => watch(&state::running(&path)?).await?,
+        Command::Replay { request } => {
+            run_tool(&state::running(&path)?, "replay", &request).await?
+        }
+        Command::Reprocess { request } => {
+            run_tool(&state::running(&path)?, "reprocess", &request).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Function settings a developer may set in the environment of `make
+/// local`: the body limit and every registered provider's settings. Set
+/// for `replay` or `reprocess`, they apply to that run only (as a changed
+/// template parameter would).
+fn env_overrides() -> HashMap<String, String> {
+    std::iter::once("MAX_BODY_BYTES")
+        .chain(registry::all().flat_map(|d| d.settings.iter().map(|s| s.name)))
+        .filter_map(|name| Some((name.to_owned(), std::env::var(name).ok()?)))
+        .collect()
+}
+
+/// Tells where the running stack is, or that none is (exit status 3).
+fn status(path: &std::path::Path) -> Result<ExitCode> {
+    match state::status(path)? {
+        Status::Running(s) => {
+            println!(
+                "a local stack is running: '{}', PID {}, since {}",
+                s.stack, s.pid, s.started_at
+            );
+            println!("  gateway  {}", s.gateway);
+            println!("  moto     {}", s.endpoint);
+            println!("  state    {}", path.display());
+            println!("  stop it with Ctrl-C in its terminal, or: kill {}", s.pid);
+            Ok(ExitCode::SUCCESS)
+        }
+        Status::Stale(s) => {
+            println!(
+                "no local stack is running ({} names PID {}, which has stopped)",
+                path.display(),
+                s.pid
+            );
+            Ok(ExitCode::from(3))
+        }
+        Status::None => {
+            println!("no local stack is running (no {})", path.display());
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// The value the stack runs `provider`'s webhook with for each of its
+/// settings that names its public URL.
+fn url_settings(s: &StackState, provider: Provider) -> Result<Vec<(&'static str, String)>> {
+    let d = registry::descriptor(provider);
+    let env = s.function_env(d.function)?;
+    Ok(d.settings
+        .iter()
+        .filter(|setting| setting.local == LocalDefault::RouteUrl)
+        .filter_map(|setting| Some((setting.name, env.get(setting.name)?.clone())))
+        .collect())
+}
+
+/// Prints `export` lines for the README's curl commands.
+fn env(s: &StackState) -> Result<()> {
+    println!("export SWITCHBOARD_URL={}", s.gateway);
+    for keys in &s.providers {
+        let d = registry::descriptor(keys.provider);
+        println!("export {}={}", d.credentials.dev_variable, keys.signing);
+        for (tenant, key) in &keys.tenants {
+            let label = tenant.to_ascii_uppercase().replace('-', "_");
+            println!("export {}_{label}={key}", d.credentials.dev_variable);
+        }
+        for (name, value) in url_settings(s, keys.provider)? {
+            println!("export {name}={value}");
         }
     }
     Ok(())
 }
 
-/// Prints the signature header's value for a body, as the provider would send it.
-fn sign(args: &[String]) -> Result<()> {
-    let names: Vec<&str> = registry::all().map(Descriptor::name).collect();
-    let usage = format!(
-        "usage: switchboard-local sign {} FILE [--tenant LABEL] [--timestamp UNIX] [--url URL]",
-        names.join("|")
-    );
-    let (Some(name), Some(file)) = (args.first(), args.get(1)) else {
-        bail!("{usage}");
+/// The signature header's value for a body, as the provider would send it
+/// to the running stack.
+fn sign(
+    s: &StackState,
+    provider: Provider,
+    file: &std::path::Path,
+    tenant: Option<&str>,
+    timestamp: Option<i64>,
+    url: Option<String>,
+) -> Result<String> {
+    let d = registry::descriptor(provider);
+    let keys = s.keys(provider)?;
+    let signing = match tenant {
+        None => keys.signing.as_str(),
+        Some(_) if keys.tenant_from_body => bail!(
+            "{} keys carry no tenant label: its events' tenant comes from the body",
+            d.display_name
+        ),
+        Some(tenant) => keys.tenants.get(tenant).with_context(|| {
+            let labels: Vec<&str> = keys.tenants.keys().map(String::as_str).collect();
+            format!(
+                "no {} key of the running stack is labelled {tenant:?} (labelled: {})",
+                d.display_name,
+                if labels.is_empty() {
+                    "none".to_owned()
+                } else {
+                    labels.join(", ")
+                }
+            )
+        })?,
     };
-    let Some(provider) = Provider::from_name(name) else {
-        bail!("unknown provider {name}: {usage}");
-    };
-    let keys = effective()?
-        .into_iter()
-        .find(|k| k.descriptor.provider == provider)
-        .context("every registered provider has keys")?;
-    let d = keys.descriptor;
-    let signing = keys.signing_for(flag(args, "--tenant").as_deref())?;
     let Some(header) = d.signature_header else {
         bail!(
             "{} requests are not signed: the credential is in the URL ({})",
@@ -164,96 +257,42 @@ fn sign(args: &[String]) -> Result<()> {
             d.path(signing)
         );
     };
-    let body = std::fs::read(file).with_context(|| format!("reading {file}"))?;
-    let timestamp = match flag(args, "--timestamp") {
-        Some(t) => t.parse().context("--timestamp takes Unix seconds")?,
-        None => chrono::Utc::now().timestamp(),
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let url = match url {
+        Some(url) => url,
+        None => url_settings(s, provider)?
+            .into_iter()
+            .next()
+            .map(|(_, url)| url)
+            .unwrap_or_else(|| format!("{}{}", s.gateway, d.path(signing))),
     };
     let headers = (d.sign)(&SignRequest {
         key: signing,
-        url: &provider_url(&keys, args),
+        url: &url,
         body: &body,
-        timestamp,
+        timestamp: timestamp.unwrap_or_else(|| chrono::Utc::now().timestamp()),
     })
     .map_err(|e| anyhow::anyhow!("the {} signing key: {e}", d.display_name))?;
-    let (_, value) = headers
+    headers
         .into_iter()
         .find(|(name, _)| *name == header)
-        .context("the signer sets its signature header")?;
-    println!("{value}");
-    Ok(())
+        .map(|(_, value)| value)
+        .context("the signer sets its signature header")
 }
 
-fn stack_template(args: &[String]) -> Result<Template> {
-    let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
-    let path = flag(args, "--template")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "template.yaml".into());
-    Template::load(&path, &stack_name, "us-east-1", &HashMap::new())
-}
-
-/// `(logical id, resolved Properties.<property>)` of each resource of `kind`.
-fn named_resources(template: &Template, kind: &str, property: &str) -> Vec<(String, String)> {
-    template
-        .resources(kind)
-        .into_iter()
-        .filter_map(|(id, r)| {
-            let value = r.get("Properties")?.get(property)?;
-            let resolved = template.resolve(value, &Physical::default()).ok()??;
-            Some((id, resolved.as_str()?.to_owned()))
-        })
-        .collect()
-}
-
-/// The URL of the running local stack's queue `name`.
-async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
-    let url = sqs
-        .get_queue_url()
-        .queue_name(name)
-        .send()
-        .await
-        .with_context(|| format!("queue {name} (is make local running?)"))?;
-    Ok(url.queue_url().unwrap_or_default().to_owned())
-}
-
-/// The running local stack's resources by logical id (tables, queues,
-/// secrets), so each function's environment resolves as in `up`.
-async fn stack_physical(template: &Template, sdk: &aws_config::SdkConfig) -> Result<Physical> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut physical = Physical::default();
-    for (kind, property) in [
-        ("AWS::DynamoDB::Table", "TableName"),
-        ("AWS::SecretsManager::Secret", "Name"),
-    ] {
-        physical
-            .refs
-            .extend(named_resources(template, kind, property));
-    }
-    for (id, name) in named_resources(template, "AWS::SQS::Queue", "QueueName") {
-        physical.refs.insert(id, queue_url(&sqs, &name).await?);
-    }
-    Ok(physical)
-}
-
-/// Runs `replay` or `reprocess` against the local stack with the
-/// environment template.yaml gives the Lambda of the same name.
-async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
-    let Some(request) = args.get(1).filter(|a| !a.starts_with("--")) else {
-        bail!("usage: switchboard-local {tool} REQUEST [--stack NAME] (REQUEST: see --help in the source header or docs/operations.md)");
-    };
-    let template = stack_template(args)?;
-    let sdk = local_sdk_config().await;
-    let physical = stack_physical(&template, &sdk).await?;
-    let functions = switchboard_local::provision::resolve_functions(&template, &physical)?;
-    let function = functions
+/// Runs `replay` or `reprocess` with the environment the stack runs the
+/// Lambda of the same name with (and the developer's settings over it).
+async fn run_tool(s: &StackState, tool: &str, request: &str) -> Result<()> {
+    let mut function_env: HashMap<String, String> = s
+        .function_env(tool)?
         .iter()
-        .find(|f| f.binary == tool)
-        .with_context(|| format!("template.yaml has no {tool} function"))?;
-    let mut function_env = function.env.clone();
-    function_env.extend(local_settings(args));
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    function_env.extend(env_overrides());
     let env = |name: &str| function_env.get(name).cloned();
     let payload: serde_json::Value =
-        serde_json::from_str(request).context("REQUEST must be JSON")?;
+        serde_json::from_str(request).context("REQUEST must be JSON (see --help)")?;
+    let sdk = local_sdk_config_at(&s.endpoint).await;
     // The Lambda's own handler, built from the same environment; no Lambda
     // deadline here, so one run goes to the end of the selection.
     let to_the_end = || true;
@@ -279,104 +318,183 @@ async fn run_tool(tool: &str, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Long-polls every queue of the stack and prints each message, then deletes it.
-async fn watch(args: &[String]) -> Result<()> {
-    let template = stack_template(args)?;
-    let sqs = aws_sdk_sqs::Client::new(&local_sdk_config().await);
-    let mut urls = Vec::new();
-    for (_, name) in named_resources(&template, "AWS::SQS::Queue", "QueueName") {
-        let url = queue_url(&sqs, &name).await?;
-        urls.push((name, url));
+/// One received message, as `watch` prints it.
+fn render(queue: &str, message: &aws_sdk_sqs::types::Message) -> Result<String> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as System;
+    use std::fmt::Write;
+    let system = |name: System| {
+        message
+            .attributes()
+            .and_then(|a| a.get(&name))
+            .map_or("-", String::as_str)
+    };
+    let mut out = format!("── {queue}\n");
+    writeln!(out, "   group    {}", system(System::MessageGroupId))?;
+    writeln!(
+        out,
+        "   dedup    {}",
+        system(System::MessageDeduplicationId)
+    )?;
+    let mut attributes: Vec<(&String, &str)> = message
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| (name, value.string_value().unwrap_or("(binary)")))
+        .collect();
+    attributes.sort();
+    for (name, value) in attributes {
+        writeln!(out, "   {name:<8} {value}")?;
     }
-    eprintln!("watching {} queues; Ctrl-C stops", urls.len());
-    loop {
-        for (name, url) in &urls {
-            let out = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(
-                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-                )
-                .send()
-                .await?;
-            for message in out.messages() {
-                let group = message
-                    .attributes()
-                    .and_then(|a| {
-                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                    })
-                    .cloned()
-                    .unwrap_or_default();
-                let body: serde_json::Value =
-                    serde_json::from_str(message.body().unwrap_or_default()).unwrap_or_default();
-                println!("── {name}  group={group}");
-                println!("{}", serde_json::to_string_pretty(&body)?);
-                if let Some(handle) = message.receipt_handle() {
-                    sqs.delete_message()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await?;
-                }
-            }
-        }
+    let body = message.body().unwrap_or_default();
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(json) => writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?,
+        Err(_) => writeln!(out, "{body}")?,
     }
+    Ok(out)
 }
 
-/// Lists the stored events (a Scan: fine for a local table, never for production).
-async fn events(args: &[String]) -> Result<()> {
-    let template = stack_template(args)?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&local_sdk_config().await);
-    for (_, table) in named_resources(&template, "AWS::DynamoDB::Table", "TableName") {
-        let mut items: Vec<switchboard_types::StoredEvent> = Vec::new();
-        let mut start = None;
-        loop {
-            let page = dynamodb
-                .scan()
-                .table_name(&table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            for item in page.items() {
-                items.push(serde_dynamo::from_item(item.clone())?);
+/// Long-polls every queue of the stack at once and prints each message as
+/// it arrives, then deletes it.
+async fn watch(s: &StackState) -> Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(&local_sdk_config_at(&s.endpoint).await);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<String>>();
+    for (name, url) in s.queues.clone() {
+        let (sqs, tx) = (sqs.clone(), tx.clone());
+        tokio::spawn(async move {
+            loop {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                    )
+                    .message_attribute_names("All")
+                    .send()
+                    .await
+                    .with_context(|| format!("receiving from {name} (did the stack stop?)"));
+                let out = match received {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                for message in out.messages() {
+                    if tx.send(render(&name, message)).is_err() {
+                        return;
+                    }
+                    if let Some(handle) = message.receipt_handle() {
+                        let _ = sqs
+                            .delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(handle)
+                            .send()
+                            .await;
+                    }
+                }
             }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
-        items.sort_by(|a, b| a.received_at.cmp(&b.received_at));
-        println!("{table}: {} events", items.len());
-        for e in items {
-            println!(
-                "  {}  {:<11} {:<11} {:<24} {:<40} {}",
-                e.received_at,
-                e.status.as_str(),
-                e.provider.as_str(),
-                e.event_type,
-                e.conversation_key,
-                e.reason.unwrap_or_else(|| e.event_id.clone())
-            );
-        }
+        });
+    }
+    drop(tx);
+    eprintln!(
+        "watching {} queues of '{}'; Ctrl-C stops",
+        s.queues.len(),
+        s.stack
+    );
+    while let Some(message) = rx.recv().await {
+        println!("{}", message?);
     }
     Ok(())
 }
 
-async fn up(args: &[String]) -> Result<()> {
+/// Lists the stored events, oldest first.
+async fn events(s: &StackState) -> Result<()> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&local_sdk_config_at(&s.endpoint).await);
+    let mut items: Vec<switchboard_types::StoredEvent> = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamodb
+            .scan()
+            .table_name(&s.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .with_context(|| format!("reading {} at {}", s.table, s.endpoint))?;
+        for item in page.items() {
+            items.push(serde_dynamo::from_item(item.clone())?);
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    items.sort_by(|a, b| a.received_at.cmp(&b.received_at));
+    println!("{}: {} events", s.table, items.len());
+    for e in items {
+        println!(
+            "  {}  {:<11} {:<11} {:<24} {:<40} {}",
+            e.received_at,
+            e.status.as_str(),
+            e.provider.as_str(),
+            e.event_type,
+            e.conversation_key,
+            e.reason.unwrap_or_else(|| e.event_id.clone())
+        );
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C, or a plain `kill`.
+async fn stopped() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+async fn up(
+    path: &std::path::Path,
+    port: u16,
+    stack_name: String,
+    template: Option<PathBuf>,
+) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let keys = effective()?;
-    let port = port(args);
-    let stack_name = flag(args, "--stack").unwrap_or_else(|| "switchboard-local".into());
+    match state::status(path)? {
+        Status::Running(s) => bail!(
+            "a local stack is already running: '{}', PID {}, gateway {}; reach it from any \
+             terminal in the repository (switchboard-local status, env, events, watch); stop \
+             it with Ctrl-C in its terminal, or `kill {}`",
+            s.stack,
+            s.pid,
+            s.gateway,
+            s.pid
+        ),
+        Status::Stale(s) => tracing::info!(
+            pid = s.pid,
+            "replacing the state of a stack that stopped without removing it"
+        ),
+        Status::None => {}
+    }
+    let root = state::repository()?;
+    let keys = local_keys(
+        &DevSecrets::load_or_create(&root.join(SECRETS_FILE))?,
+        &|name| std::env::var(name).ok(),
+    )?;
     let options = LocalOptions {
-        template: flag(args, "--template")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "template.yaml".into()),
+        template: template.unwrap_or_else(|| root.join("template.yaml")),
         stack_name: stack_name.clone(),
         bind: ([127, 0, 0, 1], port).into(),
         secret_values: keys
@@ -388,8 +506,13 @@ async fn up(args: &[String]) -> Result<()> {
         endpoint: None,
     };
     let stack = LocalStack::start(options).await?;
-    let base = format!("http://{}", stack.addr);
-    let settings = local_settings(args);
+    let recorded = stack.state(keys.iter().map(|k| k.recorded()).collect());
+    recorded.write(path)?;
+    let shown = |p: &std::path::Path| {
+        p.strip_prefix(&root)
+            .map_or_else(|_| p.display().to_string(), |p| p.display().to_string())
+    };
+    let base = &recorded.gateway;
     println!();
     println!("switchboard local stack '{stack_name}' is up (Ctrl-C stops it)");
     println!();
@@ -410,14 +533,20 @@ async fn up(args: &[String]) -> Result<()> {
     println!(
         "  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables)"
     );
+    // The settings the local stack or the developer set; the others are
+    // the template's.
+    let mut set = switchboard_local::local_defaults(stack.addr);
+    set.extend(env_overrides());
     for k in &keys {
         let d = k.descriptor;
+        let env = recorded.function_env(d.function)?;
         println!("    {:<30} {}", d.credentials.inline, k.shown());
         for s in d.settings {
-            let value = settings.get(s.name).cloned().unwrap_or_else(|| {
-                let default = s.default.unwrap_or_default();
-                format!("{default} (template default)")
-            });
+            let value = match (set.get(s.name), env.get(s.name)) {
+                (Some(value), _) => value.clone(),
+                (None, Some(value)) => format!("{value} (template default)"),
+                (None, None) => "(unset)".to_owned(),
+            };
             println!("    {:<30} {value}", s.name);
         }
         if k.asymmetric() {
@@ -433,11 +562,12 @@ async fn up(args: &[String]) -> Result<()> {
         println!("  SQS {:<13} {}", family.as_str(), stack.queue_url(family));
     }
     println!();
-    println!("  Inspect: switchboard-local events | watch");
-    println!("  Operator tools: switchboard-local replay|reprocess '{{\"events\": [<CloudEvent>]}}' (docs/operations.md)");
+    println!("  State: {} (what the other commands read)", shown(path));
+    println!("  Tools: export PATH=\"$PWD/infra/bin:$PATH\", then switchboard-local --help");
     println!();
-    tokio::signal::ctrl_c().await?;
+    stopped().await?;
     stack.stop();
+    state::remove_own(path, recorded.pid);
     println!("local stack stopped");
     Ok(())
 }
