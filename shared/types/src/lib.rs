@@ -1,16 +1,22 @@
 //! Provider-neutral types shared by every switchboard crate: which provider
-//! an event came from, the normalised conversation/message/actor model, the
-//! CloudEvents 1.0 envelope consumers receive, and the one DynamoDB item
-//! model ([`StoredEvent`]) that the webhook writes and the fanout reads.
+//! an event came from, the one DynamoDB item model ([`StoredEvent`]) that
+//! the webhook writes and the fanout reads, and (re-exported from
+//! `switchboard-consumer`, where consumers get them) the normalised
+//! conversation/message/actor model and the CloudEvents 1.0 envelope.
 //!
 //! Nothing here does I/O; everything is plain data plus pure derivations.
 #![forbid(unsafe_code)]
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+// The consumer's types are the ones the fanout serialises: one definition,
+// so producer and consumers cannot drift.
 use sha2::{Digest, Sha256};
 use std::fmt;
+pub use switchboard_consumer::{
+    cloudevent_schema, default_tenant, Actor, CloudEvent, Conversation, EventData, Message,
+    Normalized, DEFAULT_TENANT,
+};
 
 /// Declares [`Provider`] from one line per provider, so its variants, its
 /// `ALL` list and its names cannot disagree. Everything else about a
@@ -67,10 +73,6 @@ impl fmt::Display for Provider {
     }
 }
 
-/// The tenant of an event whose credential carries no label and whose body
-/// names no account: a deployment that serves one account.
-pub const DEFAULT_TENANT: &str = "default";
-
 /// A conversation or dedup key within its tenant: the key itself for
 /// [`DEFAULT_TENANT`] (so a one-account deployment's subjects and group ids
 /// are the provider's own keys), else `<tenant>/<key>`. Two accounts of one
@@ -82,11 +84,6 @@ pub fn scoped_key(tenant: &str, key: &str) -> String {
     } else {
         format!("{tenant}/{key}")
     }
-}
-
-/// [`DEFAULT_TENANT`] as an owned value (a serde default).
-pub fn default_tenant() -> String {
-    DEFAULT_TENANT.to_owned()
 }
 
 /// The RFC 3339 UTC rendering used everywhere in switchboard's output
@@ -161,210 +158,6 @@ impl Status {
             Status::Quarantined => "quarantined",
         }
     }
-}
-
-/// A person or system taking part in a conversation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Actor {
-    /// Provider's id for the actor, when it sends one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// `contact`, `user`, `bot`, `anonymous`, or the provider's own word.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// E-mail address, when the provider shares it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Phone number or other platform address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-}
-
-/// The conversation an event belongs to, as far as the provider told us.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Conversation {
-    /// Provider-scoped conversation key within the event's tenant
-    /// ([`scoped_key`]); equals the CloudEvent `subject`.
-    pub key: String,
-    /// Provider's own id (numeric ids are rendered as strings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Title or name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    /// Provider status word (`active`, `Open`, …), passed through.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Channel or messaging platform (`Facebook`, a Bird channel id, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// Link to the conversation in the provider's UI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// When the conversation was created, RFC 3339 UTC.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// When the conversation was last updated, RFC 3339 UTC.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    /// Participants the provider listed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub participants: Vec<Actor>,
-}
-
-/// A message inside a conversation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Message {
-    /// Provider's message id (numeric ids are rendered as strings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Content kind (`text`, `video`, `screencamera`, `Text`, …), passed through.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Plain-text content (HTML converted to text where the provider sends HTML).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// The HTML content as sent, when the provider sends HTML.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub html: Option<String>,
-    /// Provider status word (`delivered`, `Sending`, …), passed through.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Who wrote the message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sender: Option<Actor>,
-    /// When the message was created, RFC 3339 UTC.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    /// Link to the message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Link to the message's media, when it has any (the first of
-    /// `media_urls` where there are several).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_url: Option<String>,
-    /// Links to every media item of the message (images, files), in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub media_urls: Vec<String>,
-    /// `incoming` (from a contact to the business) or `outgoing` (sent by
-    /// the business), when the provider says (Bird Channels).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<String>,
-    /// The messaging platform it went over (`whatsapp`, `sms`, `email`, …),
-    /// when the provider says (Bird Channels: from the event name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// Recorded duration of audio/video media.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_seconds: Option<f64>,
-    /// Whether the message was deleted (Partoo).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted: Option<bool>,
-    /// Whether an automation sent it (Partoo).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automated: Option<bool>,
-}
-
-/// The provider-neutral content of an event, without the raw payload.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Normalized {
-    /// The conversation, when the event concerns one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conversation: Option<Conversation>,
-    /// The message, for `message.*` events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<Message>,
-    /// Who caused the event (author, sender, the person who played a message).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<Actor>,
-}
-
-/// `data` of the CloudEvent: the normalised fields plus the raw payload.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct EventData {
-    /// Normalised conversation/message/actor.
-    #[serde(flatten)]
-    pub normalized: Normalized,
-    /// What was left out so the message fits SQS's size limit: the names of
-    /// the normalised fields (`conversation`, `message`, `actor`) that
-    /// `data.raw` still holds. Absent when nothing was left out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub omitted: Vec<String>,
-    /// The provider's JSON body as received: the same JSON value (characters
-    /// SQS refuses are written as `\uXXXX` escapes in the message).
-    #[schemars(with = "serde_json::Value")]
-    pub raw: Box<RawValue>,
-}
-
-impl EventData {
-    /// Leaves the normalised copies out, naming them in `omitted`.
-    pub fn omit_normalized(&mut self) {
-        let normalized = std::mem::take(&mut self.normalized);
-        for (name, present) in [
-            ("conversation", normalized.conversation.is_some()),
-            ("message", normalized.message.is_some()),
-            ("actor", normalized.actor.is_some()),
-        ] {
-            if present {
-                self.omitted.push(name.to_owned());
-            }
-        }
-    }
-}
-
-/// A CloudEvents 1.0 event in structured JSON mode: the body of every SQS
-/// message switchboard publishes.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "switchboard CloudEvent")]
-pub struct CloudEvent {
-    /// Always `1.0`.
-    pub specversion: String,
-    /// Stable id derived from provider + dedup key: a redelivery has the same id.
-    pub id: String,
-    /// `urn:switchboard:<provider>`.
-    pub source: String,
-    /// Canonical type (`message.created`, …) or `<provider>.<native type>`.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// The provider-scoped conversation key within the event's tenant:
-    /// the provider's key for tenant `default`, else `<tenant>/<key>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// When the event occurred, RFC 3339 in UTC.
-    pub time: String,
-    /// Always `application/json`.
-    pub datacontenttype: String,
-    /// Extension: the provider name (`zipmessage`, `partoo`, `bird`).
-    pub provider: String,
-    /// Extension: the provider's own event type, as sent.
-    pub nativetype: String,
-    /// Extension: whose event it is. The label of the credential that
-    /// authenticated it (a ZipMessage token, a Bird signing key), or the
-    /// organisation its body names (Partoo's `org_id`); `default` when
-    /// neither says. Also the SQS message attribute `tenant`.
-    #[serde(default = "default_tenant")]
-    pub tenant: String,
-    /// Extension: when switchboard received the event, RFC 3339 in UTC.
-    pub receivedat: String,
-    /// Extension: the sender's id of the delivery that was stored (Bird's
-    /// `messagebird-request-id`), when it sent one. Metadata only: a
-    /// redelivery under another id is the same event (same `id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deliveryid: Option<String>,
-    /// Extension: `true` on a provider's test delivery (a Partoo tryout,
-    /// which carries real-looking data); absent on genuine events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test: Option<bool>,
-    /// Normalised fields plus `raw`.
-    pub data: EventData,
-}
-
-/// The JSON Schema of [`CloudEvent`], as committed in `docs/cloudevent.schema.json`.
-pub fn cloudevent_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(CloudEvent)).unwrap_or_default()
 }
 
 /// The stable event id for `(provider, dedup_key)`: a name-based UUID
