@@ -265,3 +265,115 @@ fn interrupt(child: &Child) {
         .expect("kill runs");
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redrive_moves_a_dead_letter_queues_messages_back_in_order() {
+    use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName as System};
+    let t = switchboard_tests::TestStack::start().await;
+    let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
+    let source = t.stack.provisioned.queues["MessagesQueue"].clone();
+    let dlq = t.stack.provisioned.queues["MessagesDeadLetterQueue"].clone();
+    for (body, dedup) in [("first", "d1"), ("second", "d2")] {
+        sqs.send_message()
+            .queue_url(&source)
+            .message_body(body)
+            .message_group_id("zipmessage:c1")
+            .message_deduplication_id(dedup)
+            .message_attributes(
+                "type",
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("message.created")
+                    .build()
+                    .expect("attribute"),
+            )
+            .send()
+            .await
+            .expect("sent");
+    }
+    // A consumer that fails them, one at a time as FIFO hands them out:
+    // received and never deleted, until the queue's redrive policy (5
+    // receives) moves each to the DLQ, the first first.
+    let count = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            let attributes = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                )
+                .send()
+                .await
+                .expect("attributes");
+            attributes
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                })
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or_default()
+        }
+    };
+    for _ in 0..20 {
+        if count(dlq.clone()).await == 2 {
+            break;
+        }
+        sqs.receive_message()
+            .queue_url(&source)
+            .max_number_of_messages(1)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("received");
+    }
+    assert_eq!(count(dlq.clone()).await, 2, "both dead-lettered");
+
+    let state = t.state_file();
+    let dlq_name = switchboard_local::queue_name(&dlq).to_owned();
+    let out = run(tool(&root(), &state).args(["redrive", &dlq_name]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 messages moved back to"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(count(dlq.clone()).await, 0);
+
+    // Back in their group, in order, with their attributes, under new
+    // deduplication ids (so SQS did not drop them as copies).
+    let received = sqs
+        .receive_message()
+        .queue_url(&source)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(System::All)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("received");
+    let messages = received.messages();
+    let bodies: Vec<&str> = messages.iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+    for m in messages {
+        let system = |name: System| m.attributes().and_then(|a| a.get(&name)).cloned();
+        assert_eq!(
+            system(System::MessageGroupId).as_deref(),
+            Some("zipmessage:c1")
+        );
+        let dedup = system(System::MessageDeduplicationId).unwrap_or_default();
+        assert!(
+            dedup != "d1" && dedup != "d2" && !dedup.is_empty(),
+            "{dedup}"
+        );
+        let attribute = m.message_attributes().and_then(|a| a.get("type"));
+        assert_eq!(
+            attribute.and_then(|a| a.string_value()),
+            Some("message.created")
+        );
+    }
+
+    // A queue the stack does not have is named as such.
+    let out = run(tool(&root(), &state).args(["redrive", "nope.fifo"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("has no queue nope.fifo"));
+}

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard_local::devkeys::{local_keys, DevSecrets};
 use switchboard_local::state::{self, StackState, Status, SECRETS_FILE};
-use switchboard_local::{local_sdk_config_at, LocalOptions, LocalStack};
+use switchboard_local::{local_sdk_config_at, queue_name, LocalOptions, LocalStack};
 use switchboard_providers::registry::{self, LocalDefault, SignRequest};
 use switchboard_types::{Family, Provider};
 
@@ -90,6 +90,13 @@ enum Command {
         /// The same requests as replay (docs/operations.md)
         request: String,
     },
+    /// Move a dead-letter queue's messages back to the queue that feeds it,
+    /// oldest first, as SQS's dead-letter queue redrive does in AWS
+    Redrive {
+        /// The dead-letter queue (`switchboard-local-messages-dlq.fifo`)
+        /// [default: every dead-letter queue of the stack]
+        queue: Option<String>,
+    },
 }
 
 fn provider_names() -> clap::builder::PossibleValuesParser {
@@ -146,6 +153,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reprocess { request } => {
             run_tool(&state::running(&path)?, "reprocess", &request).await?;
         }
+        Command::Redrive { queue } => redrive(&state::running(&path)?, queue.as_deref()).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -405,6 +413,93 @@ async fn watch(s: &StackState) -> Result<()> {
     );
     while let Some(message) = rx.recv().await {
         println!("{}", message?);
+    }
+    Ok(())
+}
+
+/// Moves every message of each dead-letter queue (`only`, else all of the
+/// stack's) back to the queue whose redrive policy names it. moto has no
+/// message move tasks (`StartMessageMoveTask`), so this is a loop of
+/// receive, send, delete; it does what AWS documents for a FIFO redrive:
+/// oldest first, each message again in its group, its deduplication id the
+/// message's id (so SQS does not drop it as a copy of its first send).
+async fn redrive(s: &StackState, only: Option<&str>) -> Result<()> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as System;
+    let sqs = aws_sdk_sqs::Client::new(&local_sdk_config_at(&s.endpoint).await);
+    if let Some(name) = only {
+        if !s.queues.contains_key(name) {
+            let names: Vec<&str> = s.queues.keys().map(String::as_str).collect();
+            bail!(
+                "the stack has no queue {name} (its queues: {})",
+                names.join(", ")
+            );
+        }
+    }
+    let mut redriven_any = false;
+    for (name, url) in &s.queues {
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
+        let sources = sqs
+            .list_dead_letter_source_queues()
+            .queue_url(url)
+            .send()
+            .await
+            .with_context(|| format!("the queues {name} is the dead-letter queue of"))?;
+        let [source] = sources.queue_urls() else {
+            if only.is_some() {
+                bail!("{name} is the dead-letter queue of no queue (or of several)");
+            }
+            continue;
+        };
+        redriven_any = true;
+        let mut moved = 0;
+        loop {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(System::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .with_context(|| format!("receiving from {name}"))?;
+            if received.messages().is_empty() {
+                break;
+            }
+            for message in received.messages() {
+                let group = message
+                    .attributes()
+                    .and_then(|a| a.get(&System::MessageGroupId));
+                sqs.send_message()
+                    .queue_url(source)
+                    .message_body(message.body().unwrap_or_default())
+                    .set_message_attributes(message.message_attributes().cloned())
+                    .set_message_group_id(group.cloned())
+                    .set_message_deduplication_id(
+                        group.and(message.message_id().map(str::to_owned)),
+                    )
+                    .send()
+                    .await
+                    .with_context(|| format!("sending to {}", queue_name(source)))?;
+                if let Some(handle) = message.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .with_context(|| format!("deleting from {name}"))?;
+                }
+                moved += 1;
+            }
+        }
+        println!(
+            "{name}: {moved} messages moved back to {}",
+            queue_name(source)
+        );
+    }
+    if !redriven_any {
+        println!("the stack has no dead-letter queue");
     }
     Ok(())
 }
