@@ -632,6 +632,32 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Removes from `command`'s environment every provider setting and the
+/// body limit a developer may have exported, so a local stack or tool it
+/// runs uses the stack's own (the README's) values.
+pub fn without_developer_settings(
+    command: &mut std::process::Command,
+) -> &mut std::process::Command {
+    command.env_remove("MAX_BODY_BYTES");
+    for d in registry::all() {
+        command.env_remove(d.credentials.inline);
+        for s in d.settings {
+            command.env_remove(s.name);
+        }
+    }
+    command
+}
+
+/// Sends SIGINT, as Ctrl-C does, to process `pid` (or, negative, to the
+/// process group `-pid`).
+pub fn interrupt(pid: i64) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -INT {pid}");
+}
+
 /// HTML built to be worst for an HTML-to-text pass, each about `size`
 /// bytes: `(name, html)`. Shared by the test that bounds the work and the
 /// benchmark that times it.

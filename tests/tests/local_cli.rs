@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use switchboard_providers::registry;
-use switchboard_tests::{binary, fixture, moto_endpoint, root, unique};
+use switchboard_tests::{
+    binary, fixture, interrupt, moto_endpoint, root, unique, without_developer_settings,
+};
 
 /// The tool run from `dir` with the state file `state` and none of the
 /// developer's provider settings.
@@ -18,12 +19,7 @@ fn tool(dir: &Path, state: &Path) -> Command {
         .current_dir(dir)
         .env("SWITCHBOARD_STATE", state)
         .env_remove("SWITCHBOARD_PORT");
-    for d in registry::all() {
-        command.env_remove(d.credentials.inline);
-        for s in d.settings {
-            command.env_remove(s.name);
-        }
-    }
+    without_developer_settings(&mut command);
     command
 }
 
@@ -251,19 +247,10 @@ async fn the_running_stack_is_what_every_other_terminal_sees() {
     assert!(text(&events.stderr).contains("which has stopped"));
     // The next `up` replaces it, and removes it on Ctrl-C.
     let mut again = up(&state, &[]);
-    interrupt(&again);
+    interrupt(i64::from(again.id()));
     let stopped = again.wait().expect("exits");
     assert!(stopped.success(), "up after Ctrl-C: {stopped}");
     assert!(!state.exists(), "the stopped stack removed its state file");
-}
-
-/// Sends SIGINT to `child`, as Ctrl-C does.
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

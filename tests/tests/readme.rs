@@ -9,8 +9,7 @@ use regex::Regex;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use switchboard_providers::registry;
-use switchboard_tests::{root, unique};
+use switchboard_tests::{interrupt, root, unique, without_developer_settings};
 
 /// One fenced block of the section: its language and its text.
 #[derive(Debug)]
@@ -74,11 +73,7 @@ fn free_port() -> u16 {
 
 /// Sends SIGINT to a process group, as Ctrl-C in its terminal does.
 fn ctrl_c(group: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", "--", &format!("-{}", group.id())])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -INT -{}", group.id());
+    interrupt(-i64::from(group.id()));
 }
 
 /// A process group this test started: Ctrl-C'd, then killed, if the test
@@ -124,14 +119,8 @@ fn command(program: &str, state: &Path, moto_port: u16, gateway_port: u16) -> Co
         .env("MOTO_PORT", moto_port.to_string())
         .env("SWITCHBOARD_PORT", gateway_port.to_string())
         .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("MAX_BODY_BYTES")
         .process_group(0);
-    for d in registry::all() {
-        command.env_remove(d.credentials.inline);
-        for s in d.settings {
-            command.env_remove(s.name);
-        }
-    }
+    without_developer_settings(&mut command);
     command
 }
 
