@@ -49,9 +49,10 @@ fn process(
     headers: &HeaderMap,
     body: &[u8],
     token: Option<&str>,
+    url: &str,
 ) -> usize {
     let now = Utc.timestamp_opt(NOW, 0).single().unwrap_or_default();
-    let inbound = Inbound::new(headers, body, token);
+    let inbound = Inbound::new(headers, body, token).with_url(Some(url));
     provider.authenticate(&inbound, now).expect("authentic");
     let delivery = provider.delivery(&inbound);
     let decoded = decode_event(provider.provider(), body, &admission());
@@ -76,6 +77,8 @@ struct Case {
     headers: HeaderMap,
     body: Vec<u8>,
     token: Option<&'static str>,
+    /// The URL it was posted to, as the gateway builds it.
+    url: String,
 }
 
 impl Case {
@@ -85,6 +88,7 @@ impl Case {
             &self.headers,
             black_box(&self.body),
             self.token,
+            &self.url,
         )
     }
 }
@@ -107,10 +111,10 @@ fn cases() -> Vec<Case> {
                 &settings,
             )
             .expect("builds");
-            let path = d.path(&current.signing);
+            let url = format!("{PUBLIC_BASE}{}", d.path(&current.signing));
             let headers: HeaderMap = (d.sign)(&SignRequest {
                 key: &current.signing,
-                url: &format!("{PUBLIC_BASE}{path}"),
+                url: &url,
                 body: &body,
                 timestamp: NOW,
             })
@@ -129,6 +133,7 @@ fn cases() -> Vec<Case> {
                 headers,
                 body,
                 token: d.token_prefix().map(|_| current.signing.as_str()),
+                url,
             }
         })
         .collect()
@@ -191,7 +196,8 @@ fn stages(c: &mut Criterion) {
     for case in cases() {
         c.bench_function(&format!("stage/authenticate/{}", case.name), |b| {
             b.iter(|| {
-                let inbound = Inbound::new(&case.headers, black_box(&case.body), case.token);
+                let inbound = Inbound::new(&case.headers, black_box(&case.body), case.token)
+                    .with_url(Some(&case.url));
                 case.provider.authenticate(&inbound, now)
             })
         });

@@ -371,8 +371,9 @@ pub fn stream_event(records: &[(&str, serde_dynamo::Item)]) -> Value {
     json!({ "Records": records })
 }
 
-/// The public base URL test webhooks are configured with (settings that
-/// name a provider's public URL get this plus its route).
+/// The public base URL of the test webhooks: settings that name a
+/// provider's public URL get this plus its route, and signed test events
+/// are received at it (their API Gateway domain name, stage `$default`).
 pub const PUBLIC_BASE_URL: &str = "https://hooks.example.com";
 
 /// API Gateway's event for `body` posted to `d`'s route, signed with the
@@ -398,12 +399,16 @@ pub fn signed_api_event(
         (switchboard_providers::bird::REQUEST_ID_HEADER, request_id),
     ];
     headers.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
-    http_api_event(
+    let mut event = http_api_event(
         "POST",
         d.route,
         &path,
         &headers,
         body,
         d.token_prefix().map(|_| ("token", key.as_str())),
-    )
+    );
+    // Received at PUBLIC_BASE_URL, as a function that derives its URL
+    // from the request context sees it.
+    event["requestContext"]["domainName"] = PUBLIC_BASE_URL.trim_start_matches("https://").into();
+    event
 }

@@ -38,6 +38,7 @@ fn zip_request(body: &[u8]) -> WebhookRequest {
         headers: HeaderMap::new(),
         body: Bytes::copy_from_slice(body),
         path_token: Some(keys::zipmessage_token().into()),
+        public_url: None,
     }
 }
 

@@ -391,6 +391,7 @@ proptest! {
             headers,
             body: Bytes::from(body.clone()),
             path_token: Some(if token_ok { keys::zipmessage_token().to_owned() } else { "wrong".to_owned() }),
+            public_url: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let handled = runtime.block_on(ingest.handle(&request, Utc::now()));

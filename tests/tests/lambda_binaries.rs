@@ -251,6 +251,51 @@ async fn bird_binary_checks_the_configured_url_and_method() {
     assert_eq!(response(api.invoke(&get).await).0, 405);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bird_binary_without_a_url_verifies_the_one_api_gateway_received() {
+    // The template's environment with BirdWebhookUrl left empty: no second
+    // deploy. The function verifies against the URL API Gateway's request
+    // context names (domain, stage, route), and never a header's.
+    let t = TestStack::start().await;
+    let mut api = start_function(&t, "bird-webhook", &[]).await;
+    let body = fixture("bird", "conversation.updated.json");
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let signed_for = |url: &str| {
+        let signature = bird::sign(keys::bird_key().as_bytes(), &ts, url, &body);
+        let headers = [
+            ("content-type", "application/json"),
+            ("host", "hooks.attacker.example"),
+            ("x-forwarded-host", "hooks.attacker.example"),
+            ("messagebird-request-timestamp", ts.as_str()),
+            ("messagebird-signature", signature.as_str()),
+        ];
+        let mut event = http_api_event(
+            "POST",
+            "/webhooks/bird",
+            "/live/webhooks/bird",
+            &headers,
+            &body,
+            None,
+        );
+        event["requestContext"]["stage"] = "live".into();
+        event
+    };
+    let received_at = "https://api.execute-api.us-east-1.amazonaws.com/live/webhooks/bird";
+    let (status, reply) = response(api.invoke(&signed_for(received_at)).await);
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("accepted")),
+        "{reply}"
+    );
+    for claimed in [
+        "https://hooks.attacker.example/live/webhooks/bird",
+        "https://api.execute-api.us-east-1.amazonaws.com/webhooks/bird",
+    ] {
+        let (status, reply) = response(api.invoke(&signed_for(claimed)).await);
+        assert_eq!(status, 401, "signed for {claimed}: {reply}");
+    }
+}
+
 /// A DynamoDB stream event as Lambda delivers it to the fanout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_binary_publishes_and_reports_the_poison_record() {

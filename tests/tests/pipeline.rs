@@ -54,6 +54,7 @@ fn signed(body: &[u8]) -> WebhookRequest {
         headers,
         body: Bytes::copy_from_slice(body),
         path_token: None,
+        public_url: None,
     }
 }
 
@@ -341,6 +342,7 @@ async fn fanout_publishes_accepted_inserts_and_reports_the_first_failure_and_all
             headers: HeaderMap::new(),
             body: Bytes::from(body),
             path_token: Some(keys::zipmessage_token().into()),
+            public_url: None,
         };
         assert_eq!(zip.handle(&request, Utc::now()).await.reply.status, 200);
     }

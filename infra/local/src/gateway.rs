@@ -17,6 +17,8 @@ pub const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// A route: its path pattern (`/webhooks/zipmessage/{token}`) and pipeline.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The template's path, as API Gateway's route key names it.
+    pub path: String,
     /// Path segments; `{name}` captures one segment.
     pub pattern: Vec<String>,
     /// The pipeline behind it.
@@ -27,6 +29,7 @@ impl Route {
     /// A route for a template path.
     pub fn new(path: &str, ingest: Ingest) -> Self {
         Self {
+            path: path.to_owned(),
             pattern: path
                 .split('/')
                 .filter(|s| !s.is_empty())
@@ -54,14 +57,28 @@ impl Route {
     }
 }
 
-/// The gateway's router over `routes`.
-pub fn router(routes: Vec<Route>) -> Router {
-    Router::new().fallback(handle).with_state(Arc::new(routes))
+/// The routes a gateway serves, and its own base URL.
+#[derive(Debug)]
+struct Gateway {
+    routes: Vec<Route>,
+    base_url: String,
 }
 
-async fn handle(State(routes): State<Arc<Vec<Route>>>, request: Request<Body>) -> Response<Body> {
+/// The gateway's router over `routes`, served at `base_url`
+/// (`http://127.0.0.1:3000`).
+pub fn router(routes: Vec<Route>, base_url: String) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(Gateway { routes, base_url }))
+}
+
+async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response<Body> {
     let path = request.uri().path().to_owned();
-    let Some((route, token)) = routes.iter().find_map(|r| r.matches(&path).map(|t| (r, t))) else {
+    let found = gateway
+        .routes
+        .iter()
+        .find_map(|r| r.matches(&path).map(|t| (r, t)));
+    let Some((route, token)) = found else {
         return ApiError::NotFound.reply().into_response();
     };
     let (parts, body) = request.into_parts();
@@ -83,6 +100,9 @@ async fn handle(State(routes): State<Arc<Vec<Route>>>, request: Request<Body>) -
         headers: parts.headers,
         body,
         path_token: token,
+        // As the Lambda adapter builds it from API Gateway's request
+        // context: the gateway's own address and the route, never a header.
+        public_url: Some(format!("{}{}", gateway.base_url, route.path)),
     };
     let started = std::time::Instant::now();
     let handled = route.ingest.handle(&request, Utc::now()).await;

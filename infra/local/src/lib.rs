@@ -224,7 +224,7 @@ impl LocalStack {
                 queues = Some(urls);
             }
         }
-        let app = gateway::router(routes);
+        let app = gateway::router(routes, format!("http://{addr}"));
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "the gateway stopped");

@@ -198,15 +198,28 @@ fn status(path: &std::path::Path) -> Result<ExitCode> {
     }
 }
 
-/// The value the stack runs `provider`'s webhook with for each of its
-/// settings that names its public URL.
+/// Each of `provider`'s settings that names its public URL, with the URL
+/// the stack verifies against: the value its webhook runs with, else (the
+/// function derives it from each request) the gateway's URL of the route.
 fn url_settings(s: &StackState, provider: Provider) -> Result<Vec<(&'static str, String)>> {
     let d = registry::descriptor(provider);
     let env = s.function_env(d.function)?;
     Ok(d.settings
         .iter()
-        .filter(|setting| setting.local == LocalDefault::RouteUrl)
-        .filter_map(|setting| Some((setting.name, env.get(setting.name)?.clone())))
+        .filter(|setting| {
+            matches!(
+                setting.local,
+                LocalDefault::RouteUrl | LocalDefault::Derived
+            )
+        })
+        .map(|setting| {
+            let url = env
+                .get(setting.name)
+                .filter(|url| !url.is_empty())
+                .cloned()
+                .unwrap_or_else(|| format!("{}{}", s.gateway, d.route));
+            (setting.name, url)
+        })
         .collect())
 }
 
@@ -639,6 +652,9 @@ async fn up(
         for s in d.settings {
             let value = match (set.get(s.name), env.get(s.name)) {
                 (Some(value), _) => value.clone(),
+                _ if s.local == LocalDefault::Derived => {
+                    format!("(unset: each request's own URL, {base}{})", d.route)
+                }
                 (None, Some(value)) => format!("{value} (template default)"),
                 (None, None) => "(unset)".to_owned(),
             };

@@ -36,6 +36,10 @@ pub struct WebhookRequest {
     pub body: Bytes,
     /// The `{token}` path segment, for routes that have one.
     pub path_token: Option<String>,
+    /// The public URL it was posted to, as the gateway knows itself
+    /// (`Inbound::with_url`): what Bird's signature covers unless a URL is
+    /// configured.
+    pub public_url: Option<String>,
 }
 
 /// Request limits and storage policy.
@@ -136,7 +140,8 @@ impl Ingest {
             &request.headers,
             &request.body,
             request.path_token.as_deref(),
-        );
+        )
+        .with_url(request.public_url.as_deref());
         let tenant = match self.provider.authenticate(&inbound, now) {
             Ok(tenant) => tenant.map(str::to_owned),
             Err(auth) => return self.refuse(ApiError::Unauthorized(auth)),

@@ -51,6 +51,10 @@ pub const DEFAULT_TOLERANCE_SECS: u64 = 129_600;
 pub const FUTURE_TOLERANCE_SECS: u64 = 300;
 
 /// The setting naming the public URL Bird posts to (part of the signature).
+/// Unset, each request's own URL as the gateway received it is used
+/// ([`Inbound::with_url`](crate::Inbound::with_url)); set it where that is
+/// not the URL Bird posts to (a custom domain with a base-path mapping, a
+/// proxy in front).
 pub const WEBHOOK_URL: &str = "BIRD_WEBHOOK_URL";
 /// The setting for the past tolerance: how old a validly signed timestamp
 /// may be, in seconds (default [`DEFAULT_TOLERANCE_SECS`]; the future
@@ -74,8 +78,8 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     settings: &[
         Setting {
             name: WEBHOOK_URL,
-            default: None,
-            local: LocalDefault::RouteUrl,
+            default: Some(""),
+            local: LocalDefault::Derived,
             reprocess: false,
         },
         Setting {
@@ -137,7 +141,8 @@ pub struct Bird {
     keys: Vec<Hmac<Sha256>>,
     /// Each key's tenant label, in the same order.
     tenants: Vec<Option<String>>,
-    webhook_url: String,
+    /// The configured public URL; `None`: each request's own.
+    webhook_url: Option<String>,
     /// Past tolerance in seconds; the future one is [`FUTURE_TOLERANCE_SECS`].
     tolerance_secs: u64,
 }
@@ -153,9 +158,10 @@ impl std::fmt::Debug for Bird {
 }
 
 impl Bird {
-    /// Builds the provider. `webhook_url` must be the exact public URL Bird
-    /// posts to (as registered in the subscription); `tolerance_secs` is the
-    /// past tolerance.
+    /// Builds the provider. `webhook_url` is the exact public URL Bird
+    /// posts to (as registered in the subscription), or empty to verify
+    /// each request against its own URL as the gateway received it;
+    /// `tolerance_secs` is the past tolerance.
     pub fn new<C: Into<Credential> + Clone>(
         keys: &[C],
         webhook_url: &str,
@@ -165,18 +171,21 @@ impl Bird {
         if keys.is_empty() {
             return Err(ConfigError::Empty("Bird signing keys"));
         }
-        let webhook_url = public_url(WEBHOOK_URL, webhook_url)?;
+        let webhook_url = match webhook_url.trim() {
+            "" => None,
+            url => Some(public_url(WEBHOOK_URL, url)?.to_owned()),
+        };
         Ok(Self {
             keys: keys.iter().map(|k| keyed(k.key.as_bytes())).collect(),
             tenants: keys.iter().map(|k| k.tenant.clone()).collect(),
-            webhook_url: webhook_url.to_owned(),
+            webhook_url,
             tolerance_secs,
         })
     }
 
-    /// The configured public URL.
-    pub fn webhook_url(&self) -> &str {
-        &self.webhook_url
+    /// The configured public URL, if one is.
+    pub fn webhook_url(&self) -> Option<&str> {
+        self.webhook_url.as_deref()
     }
 }
 
@@ -243,6 +252,14 @@ impl WebhookProvider for Bird {
         if signature.len() != 32 {
             return Err(AuthError::MalformedSignature("messagebird-signature"));
         }
+        // The configured URL, else the request's own. Every gateway
+        // switchboard runs behind supplies it, so a request without either
+        // cannot be verified, and is not.
+        let url = self
+            .webhook_url
+            .as_deref()
+            .or(request.url)
+            .ok_or(AuthError::InvalidSignature)?;
         let body_digest = request.body_sha256();
         // verify_slice compares in constant time and checks the length;
         // every key is tried before the match is read.
@@ -250,7 +267,7 @@ impl WebhookProvider for Bird {
             .keys
             .iter()
             .map(|key| {
-                mac(key, stamp, &self.webhook_url, body_digest)
+                mac(key, stamp, url, body_digest)
                     .verify_slice(&signature)
                     .is_ok()
             })

@@ -15,6 +15,9 @@ pub struct Inbound<'a> {
     pub(crate) body: &'a [u8],
     /// The `{token}` path segment, when the route has one.
     pub(crate) path_token: Option<&'a str>,
+    /// The public URL the request was posted to, as the gateway that
+    /// received it knows it ([`Inbound::with_url`]).
+    pub(crate) url: Option<&'a str>,
     /// SHA-256 of `body`, computed on first use: Bird's signature covers it
     /// and the stored item records it, so a request hashes its body once.
     body_sha256: std::cell::OnceCell<[u8; 32]>,
@@ -27,8 +30,19 @@ impl<'a> Inbound<'a> {
             headers,
             body,
             path_token,
+            url: None,
             body_sha256: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The public URL the request was posted to, built by the gateway from
+    /// what it knows of itself (API Gateway's request context: its domain
+    /// name, stage and route), never from a header the client chose. What
+    /// a provider that signs its URL (Bird) verifies against when no URL
+    /// is configured.
+    pub fn with_url(mut self, url: Option<&'a str>) -> Self {
+        self.url = url;
+        self
     }
 
     /// A header's value as text, if present and visible ASCII.

@@ -82,7 +82,7 @@ impl Descriptor {
         self.settings
             .iter()
             .filter_map(|s| match s.local {
-                LocalDefault::Template => None,
+                LocalDefault::Template | LocalDefault::Derived => None,
                 LocalDefault::Value(value) => Some((s.name, value.to_owned())),
                 LocalDefault::RouteUrl => Some((s.name, format!("{base_url}{}", self.route))),
             })
@@ -332,6 +332,9 @@ pub enum LocalDefault {
     Value(&'static str),
     /// The local gateway's URL of the provider's route.
     RouteUrl,
+    /// Unset, as in AWS by default: the function derives the route's URL
+    /// from each request; the local tools use the gateway's URL of it.
+    Derived,
 }
 
 /// A provider's settings as resolved from configuration: every declared
@@ -521,7 +524,7 @@ mod tests {
             .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().expect("value")))
             .collect();
             let token = d.token_prefix().map(|_| credential.signing.as_str());
-            let request = crate::Inbound::new(&headers, body, token);
+            let request = crate::Inbound::new(&headers, body, token).with_url(Some(&url));
             assert_eq!(
                 provider.authenticate(&request, now),
                 Ok(None),

@@ -8,6 +8,7 @@ use crate::DynamoStore;
 use aws_config::SdkConfig;
 use bytes::Bytes;
 use chrono::Utc;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::sync::Arc;
 use std::time::Instant;
@@ -140,10 +141,30 @@ fn path_token(request: &Request, prefix: Option<&str>) -> Option<String> {
         })
 }
 
+/// The URL API Gateway received the request at, from its request context:
+/// `https://<domain name>[/<stage>]<route path>` (no stage segment for
+/// `$default`). Never from a header: the client chooses those. On a custom
+/// domain whose base-path mapping differs from the stage, or behind a
+/// proxy, it is not the URL the sender used; a configured URL
+/// (`BIRD_WEBHOOK_URL`) then takes its place.
+fn public_url(request: &Request) -> Option<String> {
+    let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
+        return None;
+    };
+    let domain = context.domain_name.as_deref()?;
+    let route = context.route_key.as_deref()?.split_once(' ')?.1;
+    let stage = match context.stage.as_deref() {
+        None | Some("$default") => String::new(),
+        Some(stage) => format!("/{stage}"),
+    };
+    Some(format!("https://{domain}{stage}{route}"))
+}
+
 /// Converts a Lambda HTTP request into the pipeline's request; the path
 /// token is read where the route has one (`token_prefix`).
 pub fn webhook_request(request: Request, token_prefix: Option<&str>) -> WebhookRequest {
     let path_token = path_token(&request, token_prefix);
+    let public_url = public_url(&request);
     let (parts, body) = request.into_parts();
     let body = match body {
         Body::Empty => Bytes::new(),
@@ -156,12 +177,57 @@ pub fn webhook_request(request: Request, token_prefix: Option<&str>) -> WebhookR
         headers: parts.headers,
         body,
         path_token,
+        public_url,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::needs_tls;
+    use super::{needs_tls, public_url};
+
+    /// An HTTP API (payload 2.0) event for the Bird route on `stage`, with
+    /// a Host header a client chose.
+    fn bird_event(stage: &str) -> lambda_http::Request {
+        let raw_path = match stage {
+            "$default" => "/webhooks/bird".to_owned(),
+            stage => format!("/{stage}/webhooks/bird"),
+        };
+        let event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": "ANY /webhooks/bird",
+            "rawPath": raw_path,
+            "rawQueryString": "",
+            "headers": { "host": "evil.example", "x-forwarded-host": "evil.example" },
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abc123",
+                "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": { "method": "POST", "path": raw_path, "protocol": "HTTP/1.1",
+                          "sourceIp": "192.0.2.1", "userAgent": "Bird" },
+                "requestId": "id",
+                "routeKey": "ANY /webhooks/bird",
+                "stage": stage,
+                "time": "02/Dec/2026:12:00:00 +0000",
+                "timeEpoch": 1_796_212_800_000u64
+            },
+            "body": "{}",
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event")
+    }
+
+    #[test]
+    fn the_public_url_comes_from_api_gateways_context_never_from_headers() {
+        assert_eq!(
+            public_url(&bird_event("live")).as_deref(),
+            Some("https://abc123.execute-api.eu-west-1.amazonaws.com/live/webhooks/bird")
+        );
+        assert_eq!(
+            public_url(&bird_event("$default")).as_deref(),
+            Some("https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/bird")
+        );
+    }
 
     #[test]
     fn only_plain_http_endpoints_skip_the_connection_warm_up() {
