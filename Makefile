@@ -1,7 +1,8 @@
 # switchboard — see README.md.
 .PHONY: local test build bench cost load lint fmt clean-local
 
-## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout.
+## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout
+## (EXAMPLE_CONSUMER=true: and the example consumer on the queues).
 local:
 	bash infra/scripts/local.sh
 

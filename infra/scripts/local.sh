@@ -6,13 +6,21 @@
 #      template.yaml, serves the webhook routes on 127.0.0.1:${SWITCHBOARD_PORT:-3000},
 #      and polls the stream into the fanout; it records what it runs with in
 #      .local/stack.json (or $SWITCHBOARD_STATE), which the other commands read.
+#   4. with EXAMPLE_CONSUMER=true, functions/example-consumer on the three
+#      queues, as Lambda's SQS event source runs it.
 # A stack already running is reported, not doubled. Ctrl-C stops everything
 # this script started, and nothing else.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv local
-log "building switchboard-local"
-cargo build --quiet -p switchboard-local
+case "${EXAMPLE_CONSUMER:-false}" in
+  true|1|yes|on)
+    log "building switchboard-local and example-consumer"
+    cargo build --quiet -p switchboard-local -p example-consumer ;;
+  *)
+    log "building switchboard-local"
+    cargo build --quiet -p switchboard-local ;;
+esac
 BIN="$TARGET/debug/switchboard-local"
 if running="$("$BIN" status)"; then
   printf '%s\n' "$running" >&2

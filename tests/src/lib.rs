@@ -282,20 +282,27 @@ impl TestStack {
         env_overrides: HashMap<String, String>,
         via: Option<(String, usize)>,
     ) -> Self {
+        Self::start_configured(|options| {
+            options.secret_values.extend(secrets);
+            options.env_overrides = env_overrides;
+            if let Some((endpoint, shards)) = via {
+                options.endpoint = Some(endpoint);
+                options.virtual_shards = shards;
+            }
+        })
+        .await
+    }
+
+    /// Starts a stack with the test keys, as `configure` changes its options.
+    pub async fn start_configured(configure: impl FnOnce(&mut LocalOptions)) -> Self {
         moto_endpoint();
-        let mut secret_values = test_secret_values();
-        secret_values.extend(secrets);
-        let options = LocalOptions {
-            template: root().join("template.yaml"),
-            stack_name: unique("t"),
-            bind: ([127, 0, 0, 1], 0).into(),
-            secret_values,
-            env_overrides,
-            virtual_shards: via
-                .as_ref()
-                .map_or_else(switchboard_local::default_virtual_shards, |v| v.1),
-            endpoint: via.map(|v| v.0),
-        };
+        let mut options = LocalOptions::new(
+            root().join("template.yaml"),
+            &unique("t"),
+            ([127, 0, 0, 1], 0).into(),
+        );
+        options.secret_values = test_secret_values();
+        configure(&mut options);
         let stack = LocalStack::start(options)
             .await
             .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));

@@ -1,295 +1,81 @@
-//! A Lambda Runtime API emulator on loopback, implementing the endpoints a
-//! function binary calls (`/2018-06-01/runtime/...`), so tests can run the
-//! real `bootstrap` binaries exactly as Lambda would: spawn with
-//! `AWS_LAMBDA_RUNTIME_API`, hand out invocations, collect responses.
+//! The local stack's Lambda Runtime API emulator
+//! ([`switchboard_local::runtime`]) for tests: every step either succeeds
+//! or fails the test with its reason. Plus the events API Gateway and
+//! DynamoDB Streams send a function.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::path::Path as FsPath;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::Notify;
+use switchboard_local::runtime::Echo;
+pub use switchboard_local::runtime::Outcome;
 
-/// What the function answered for one invocation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// `/response`: the handler's result.
-    Response(Value),
-    /// `/error`: a handler error.
-    Error(Value),
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    pending: Mutex<VecDeque<(String, String)>>,
-    pending_ready: Notify,
-    results: Mutex<HashMap<String, Outcome>>,
-    result_ready: Notify,
-    init_error: Mutex<Option<String>>,
-    first_poll: Mutex<Option<Instant>>,
-    stdout: Mutex<Vec<String>>,
-    stderr: Mutex<Vec<String>>,
-}
+/// How long a test waits for a function's init or an invocation.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// A running emulator and, once spawned, the function process.
 #[derive(Debug)]
-pub struct RuntimeApi {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-    child: Option<Child>,
-    counter: u64,
-}
-
-async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    if let Ok(mut first) = shared.first_poll.lock() {
-        first.get_or_insert_with(Instant::now);
-    }
-    loop {
-        let ready = shared.pending_ready.notified();
-        let item = shared.pending.lock().ok().and_then(|mut p| p.pop_front());
-        if let Some((id, body)) = item {
-            let mut headers = HeaderMap::new();
-            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-            headers.insert(
-                "lambda-runtime-aws-request-id",
-                HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("x")),
-            );
-            headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
-            headers.insert(
-                "lambda-runtime-invoked-function-arn",
-                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:test"),
-            );
-            headers.insert(
-                "lambda-runtime-trace-id",
-                HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
-            );
-            headers.insert("content-type", HeaderValue::from_static("application/json"));
-            return (StatusCode::OK, headers, body);
-        }
-        ready.await;
-    }
-}
-
-fn record(shared: &Shared, id: String, outcome: Outcome) {
-    if let Ok(mut results) = shared.results.lock() {
-        results.insert(id, outcome);
-    }
-    shared.result_ready.notify_waiters();
-}
-
-async fn response(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    record(
-        &shared,
-        id,
-        Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)),
-    );
-    StatusCode::ACCEPTED
-}
-
-async fn error(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    record(
-        &shared,
-        id,
-        Outcome::Error(serde_json::from_slice(&body).unwrap_or(Value::Null)),
-    );
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
-    if let Ok(mut e) = shared.init_error.lock() {
-        *e = Some(String::from_utf8_lossy(&body).into_owned());
-    }
-    shared.result_ready.notify_waiters();
-    StatusCode::ACCEPTED
-}
+pub struct RuntimeApi(switchboard_local::runtime::RuntimeApi);
 
 impl RuntimeApi {
     /// Starts the emulator on a free loopback port.
     pub async fn start() -> Self {
-        let shared = Arc::new(Shared::default());
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(shared.clone());
-        let (addr, server) = crate::serve_on_loopback(app).await;
-        Self {
-            addr,
-            shared,
-            server,
-            child: None,
-            counter: 0,
-        }
+        Self(
+            switchboard_local::runtime::RuntimeApi::start("test", LIMIT, Echo::Stderr)
+                .await
+                .expect("the Runtime API emulator starts"),
+        )
     }
 
     /// Spawns a function binary against this emulator with `env` (plus the
     /// variables Lambda itself sets).
     pub fn spawn(&mut self, binary: &FsPath, function_name: &str, env: &HashMap<String, String>) {
-        let mut command = Command::new(binary);
-        command
-            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{function_name}"),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .envs(env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn the function binary");
-        // Keep what the function prints (its logs and EMF metrics), as
-        // CloudWatch Logs would.
-        if let Some(stdout) = child.stdout.take() {
-            let shared = self.shared.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(mut out) = shared.stdout.lock() {
-                        out.push(line);
-                    }
-                }
-            });
-        }
-        // Lambda sends stderr to CloudWatch Logs too: kept with the rest
-        // (and still shown in the test's output).
-        if let Some(stderr) = child.stderr.take() {
-            let shared = self.shared.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    eprintln!("{line}");
-                    if let Ok(mut out) = shared.stderr.lock() {
-                        out.push(line);
-                    }
-                }
-            });
-        }
-        self.child = Some(child);
+        self.0
+            .spawn(binary, function_name, env)
+            .expect("spawn the function binary");
     }
 
     /// The lines the function has printed to stdout so far.
     pub fn stdout_lines(&self) -> Vec<String> {
-        self.shared
-            .stdout
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default()
+        self.0.stdout_lines()
     }
 
     /// The lines the function has printed to stderr so far.
     pub fn stderr_lines(&self) -> Vec<String> {
-        self.shared
-            .stderr
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default()
+        self.0.stderr_lines()
     }
 
     /// When the function first asked for an invocation: the end of its init.
     pub fn first_poll(&self) -> Option<Instant> {
-        self.shared.first_poll.lock().ok().and_then(|f| *f)
+        self.0.first_poll()
     }
 
     /// Waits (up to 30 s) for the function to finish its init.
     pub async fn wait_ready(&self) -> Instant {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(at) = self.first_poll() {
-                return at;
-            }
-            if let Some(e) = self.shared.init_error.lock().ok().and_then(|e| e.clone()) {
-                panic!("the function failed to initialise: {e}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the function did not poll for work within 30 s"
-            );
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
+        self.0.wait_ready(LIMIT).await.expect("the function starts")
     }
 
     /// The function process's id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+        self.0.pid()
     }
 
     /// Queues one invocation without waiting for it; returns its request id.
     pub fn enqueue(&mut self, event: &Value) -> String {
-        self.counter += 1;
-        let id = format!("req-{}", self.counter);
-        if let Ok(mut pending) = self.shared.pending.lock() {
-            pending.push_back((id.clone(), event.to_string()));
-        }
-        self.shared.pending_ready.notify_waiters();
-        id
+        self.0.enqueue(event)
     }
 
     /// Kills the function process (SIGKILL) and waits for it to exit.
     pub async fn kill(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill().await;
-        }
+        self.0.kill().await;
     }
 
-    /// Sends one invocation and waits for its outcome.
+    /// Sends one invocation and waits (up to 30 s) for its outcome.
     pub async fn invoke(&mut self, event: &Value) -> Outcome {
-        let id = self.enqueue(event);
-        let wait = async {
-            loop {
-                let ready = self.shared.result_ready.notified();
-                if let Some(outcome) = self
-                    .shared
-                    .results
-                    .lock()
-                    .ok()
-                    .and_then(|mut r| r.remove(&id))
-                {
-                    return outcome;
-                }
-                if let Some(e) = self.shared.init_error.lock().ok().and_then(|e| e.clone()) {
-                    panic!("the function failed to initialise: {e}");
-                }
-                // Wake periodically too, in case the process died.
-                let _ = tokio::time::timeout(Duration::from_millis(200), ready).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), wait)
+        self.0
+            .invoke(event, LIMIT)
             .await
             .expect("the function answered within 30 s")
-    }
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

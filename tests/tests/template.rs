@@ -136,9 +136,11 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
         ("BirdWebhookUrl", bird_url),
         ("MessagebirdWebhookUrl", messagebird_url),
         ("RetentionDays", "30"),
+        ("ExampleConsumer", "true"),
     ]);
-    // One webhook per registered provider, plus fanout, replay and reprocess.
-    assert_eq!(all.len(), registry::all().count() + 3);
+    // One webhook per registered provider, plus fanout, replay, reprocess
+    // and the example consumer.
+    assert_eq!(all.len(), registry::all().count() + 4);
     for function in &all {
         let recorder = Recorder {
             env: &function.env,
@@ -146,6 +148,7 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
         };
         let lookup = |name: &str| recorder.lookup(name);
         let mut may_be_unset = BTreeSet::new();
+        let mut may_be_unread = BTreeSet::new();
         match provider_of(&function.binary) {
             Some(provider) => {
                 let config = WebhookConfig::from_lookup(provider, &lookup)
@@ -189,13 +192,23 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                     table_name(&lookup).expect("table");
                     Admission::from_lookup(&lookup);
                 }
+                // It reads nothing. Globals give every function the metrics
+                // namespace, which the example, emitting no metrics, leaves.
+                "example-consumer" => {
+                    may_be_unread.insert("METRICS_NAMESPACE".to_owned());
+                }
                 other => panic!("{other}: which configuration does it read?"),
             },
         }
-        Metrics::from_lookup(&lookup);
+        if function.binary != "example-consumer" {
+            Metrics::from_lookup(&lookup);
+        }
         let read = recorder.read.into_inner();
         let set: BTreeSet<String> = function.env.keys().cloned().collect();
-        let unread: Vec<_> = set.difference(&read).collect();
+        let unread: Vec<_> = set
+            .difference(&read)
+            .filter(|v| !may_be_unread.contains(*v))
+            .collect();
         assert!(
             unread.is_empty(),
             "{} sets variables no code reads: {unread:?}",
@@ -542,6 +555,12 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
                 ],
+                "example-consumer" => &[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ],
                 other => panic!("{other}: which permissions does it need?"),
             };
             assert_eq!(data, expected, "{binary}");
@@ -774,3 +793,58 @@ fn the_fanout_stream_keeps_order_and_the_local_poller_follows_it() {
     );
     assert!(local.bisect_on_function_error);
 }
+
+#[test]
+fn the_example_consumer_reads_every_fifo_queue_as_lambda_advises() {
+    // Off unless asked for; on, one SQS event source per FIFO queue with
+    // partial batch responses, and each queue's visibility timeout at least
+    // six times the function's timeout (Lambda's and SQS's advice: a batch
+    // retried after a throttle stays hidden from other pollers).
+    let doc = raw();
+    let all = resources(&doc);
+    assert_eq!(doc["Parameters"]["ExampleConsumer"]["Default"], "false");
+    let function = &all["ExampleConsumerFunction"];
+    assert_eq!(function["Condition"], "DeployExampleConsumer");
+    let timeout = function["Properties"]["Timeout"].as_u64().expect("Timeout");
+    let mut queues = BTreeSet::new();
+    for (_, event) in function["Properties"]["Events"]
+        .as_mapping()
+        .expect("Events")
+    {
+        assert_eq!(event["Type"], "SQS");
+        let props = &event["Properties"];
+        assert_eq!(props["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+        let (_, target) = tagged(&props["Queue"]).expect("!GetAtt");
+        let queue = target.trim_end_matches(".Arn").to_owned();
+        let visibility = all[queue.as_str()]["Properties"]["VisibilityTimeout"]
+            .as_u64()
+            .expect("VisibilityTimeout");
+        assert!(
+            visibility >= 6 * timeout,
+            "{queue}: {visibility} s < 6 x {timeout} s"
+        );
+        queues.insert(queue);
+    }
+    let fifo: BTreeSet<String> = all
+        .iter()
+        .filter(|(_, r)| {
+            r["Properties"]["FifoQueue"] == true && r["Properties"].get("RedrivePolicy").is_some()
+        })
+        .filter_map(|(id, _)| id.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(queues, fifo);
+}
+
+#[test]
+fn the_consumer_in_the_operations_guide_is_the_example_consumer() {
+    // docs/operations.md shows the example consumer's whole main.rs, which
+    // the workspace builds: the snippet a team copies compiles.
+    let guide = std::fs::read_to_string(root().join("docs/operations.md")).expect("guide");
+    let main = std::fs::read_to_string(root().join("functions/example-consumer/src/main.rs"))
+        .expect("main.rs");
+    assert!(
+        guide.contains(&format!("```rust\n{main}```")),
+        "docs/operations.md's consumer differs from functions/example-consumer/src/main.rs"
+    );
+}
+

@@ -12,10 +12,12 @@ pub mod devkeys;
 pub mod gateway;
 pub mod poller;
 pub mod provision;
+pub mod runtime;
+pub mod sqs_source;
 pub mod state;
 pub mod template;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use aws_config::{Region, SdkConfig};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -47,6 +49,36 @@ pub struct LocalOptions {
     /// Where the stack's AWS calls go instead of [`local_sdk_config`]'s
     /// endpoint (a test's fault proxy, which applies AWS's limits itself).
     pub endpoint: Option<String>,
+    /// Template parameters over their defaults (`ExampleConsumer=true`).
+    pub parameters: HashMap<String, String>,
+    /// Where the binaries of SQS-triggered functions are (`target/debug`):
+    /// the stack runs each as Lambda would ([`runtime`], [`sqs_source`]).
+    pub binaries: Option<PathBuf>,
+    /// The visibility timeout of the local SQS event source's receives
+    /// instead of the queue's (a failed message returns after it).
+    pub visibility_timeout: Option<std::time::Duration>,
+    /// Where those functions' output goes besides being kept.
+    pub echo: runtime::Echo,
+}
+
+impl LocalOptions {
+    /// A stack of `template` named `stack_name`, its gateway on `bind`,
+    /// with the template's parameters and no function binaries.
+    pub fn new(template: PathBuf, stack_name: &str, bind: SocketAddr) -> Self {
+        Self {
+            template,
+            stack_name: stack_name.to_owned(),
+            bind,
+            secret_values: HashMap::new(),
+            env_overrides: HashMap::new(),
+            virtual_shards: default_virtual_shards(),
+            endpoint: None,
+            parameters: HashMap::new(),
+            binaries: None,
+            visibility_timeout: None,
+            echo: runtime::Echo::Stderr,
+        }
+    }
 }
 
 /// Virtual shards of the local stream: `SWITCHBOARD_VIRTUAL_SHARDS`, else 4.
@@ -77,6 +109,8 @@ pub struct LocalStack {
     pub endpoint: String,
     /// Each function's environment as the stack runs it, by binary.
     pub function_env: BTreeMap<String, HashMap<String, String>>,
+    /// The functions it runs as binaries (those SQS triggers), by binary.
+    pub processes: BTreeMap<String, Arc<runtime::RuntimeApi>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -158,7 +192,7 @@ impl LocalStack {
             &options.template,
             &options.stack_name,
             &region,
-            &HashMap::new(),
+            &options.parameters,
         )?;
         let provisioned = provision::provision(&sdk, &template, &options.secret_values).await?;
 
@@ -167,13 +201,49 @@ impl LocalStack {
         let mut table_name = String::new();
         let mut queues = None;
         let mut function_env = BTreeMap::new();
+        let mut processes = BTreeMap::new();
         for function in &provisioned.functions {
-            // The template's environment, the providers' local defaults,
-            // then the caller's overrides.
+            // The template's environment, then for switchboard's own
+            // functions the providers' local defaults and the caller's
+            // overrides.
             let mut env = function.env.clone();
-            env.extend(local_defaults(addr));
-            env.extend(options.env_overrides.clone());
+            if function.queue_events.is_empty() {
+                env.extend(local_defaults(addr));
+                env.extend(options.env_overrides.clone());
+            }
             function_env.insert(function.binary.clone(), env.clone());
+            if !function.queue_events.is_empty() {
+                let api = run_binary(&options, function, &env).await?;
+                let sqs = aws_sdk_sqs::Client::new(&sdk);
+                for event in &function.queue_events {
+                    let url = provisioned.queues.get(&event.queue).ok_or_else(|| {
+                        anyhow!(
+                            "{} reads {}, which is no queue",
+                            function.logical_id,
+                            event.queue
+                        )
+                    })?;
+                    let (arn, visibility) = sqs_source::queue_attributes(&sqs, url).await?;
+                    let queue = sqs_source::Queue {
+                        url: url.clone(),
+                        arn,
+                        region: region.clone(),
+                    };
+                    let settings = sqs_source::Settings {
+                        function_timeout: function.stream_settings.function_timeout,
+                        visibility_timeout: options.visibility_timeout.unwrap_or(visibility),
+                    };
+                    tasks.push(tokio::spawn(sqs_source::run(
+                        sqs.clone(),
+                        queue,
+                        event.clone(),
+                        api.clone(),
+                        settings,
+                    )));
+                }
+                processes.insert(function.binary.clone(), api);
+                continue;
+            }
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {
                 let provider = registry::by_function(&function.binary)
@@ -241,6 +311,7 @@ impl LocalStack {
             queues,
             endpoint,
             function_env,
+            processes,
             tasks,
         })
     }
@@ -284,12 +355,46 @@ impl LocalStack {
             .unwrap_or_default()
     }
 
-    /// Stops the gateway and the poller.
+    /// Stops the gateway, the pollers and the functions it runs.
     pub fn stop(&self) {
         for task in &self.tasks {
             task.abort();
         }
+        for process in self.processes.values() {
+            process.stop();
+        }
     }
+}
+
+/// Starts `function`'s binary from [`LocalOptions::binaries`] against its
+/// own Runtime API, and waits for its init.
+async fn run_binary(
+    options: &LocalOptions,
+    function: &provision::LocalFunction,
+    env: &HashMap<String, String>,
+) -> Result<Arc<runtime::RuntimeApi>> {
+    let build = format!("cargo build -p {}", function.binary);
+    let dir = options.binaries.as_ref().ok_or_else(|| {
+        anyhow!(
+            "{} is triggered by SQS and runs as its own binary: give the directory of the \
+             function binaries (`{build}` puts it in target/debug)",
+            function.logical_id
+        )
+    })?;
+    let binary = dir.join(&function.binary);
+    if !binary.is_file() {
+        bail!(
+            "{} was not found: build it with `{build}`",
+            binary.display()
+        );
+    }
+    let timeout = function.stream_settings.function_timeout;
+    let api = runtime::RuntimeApi::start(&function.binary, timeout, options.echo).await?;
+    api.spawn(&binary, &function.binary, env)?;
+    api.wait_ready(std::time::Duration::from_secs(30))
+        .await
+        .with_context(|| function.logical_id.clone())?;
+    Ok(Arc::new(api))
 }
 
 /// A queue's name: the last segment of its URL.

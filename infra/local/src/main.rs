@@ -15,7 +15,9 @@ use clap::{Parser, Subcommand};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use switchboard_local::devkeys::{local_keys, DevSecrets};
+use switchboard_local::runtime::Echo;
 use switchboard_local::state::{self, StackState, Status, SECRETS_FILE};
 use switchboard_local::{local_sdk_config_at, queue_name, LocalOptions, LocalStack};
 use switchboard_providers::registry::{self, LocalDefault, SignRequest};
@@ -35,6 +37,22 @@ struct Cli {
     command: Command,
 }
 
+/// The example consumer, run as Lambda's SQS event source would run it.
+#[derive(Debug, clap::Args)]
+struct ConsumerArgs {
+    /// Deploy functions/example-consumer on the three queues (the template's
+    /// ExampleConsumer=true): it prints each event, typed. It takes the
+    /// queues' messages, so `watch` sees none. Needs `cargo build -p
+    /// example-consumer` (`make local EXAMPLE_CONSUMER=true` does it)
+    #[arg(long, env = "EXAMPLE_CONSUMER", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    example_consumer: bool,
+    /// Seconds a message the consumer fails stays hidden before it is
+    /// delivered again (the queues' own is 60 s); after 5 deliveries it
+    /// moves to the queue's dead-letter queue
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    visibility_timeout: u64,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the stack on the moto at AWS_ENDPOINT_URL (`make local` starts
@@ -49,6 +67,8 @@ enum Command {
         /// The SAM template to run [default: <repository>/template.yaml]
         #[arg(long, value_name = "FILE")]
         template: Option<PathBuf>,
+        #[command(flatten)]
+        consumer: ConsumerArgs,
     },
     /// Say whether a stack is running and where (exit status 3 when none)
     Status,
@@ -124,7 +144,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             port,
             stack,
             template,
-        } => up(&path, port, stack, template).await?,
+            consumer,
+        } => up(&path, port, stack, template, consumer).await?,
         Command::Status => return status(&path),
         Command::Env => env(&state::running(&path)?)?,
         Command::Sign {
@@ -574,6 +595,7 @@ async fn up(
     port: u16,
     stack_name: String,
     template: Option<PathBuf>,
+    consumer: ConsumerArgs,
 ) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -601,18 +623,25 @@ async fn up(
         &DevSecrets::load_or_create(&root.join(SECRETS_FILE))?,
         &|name| std::env::var(name).ok(),
     )?;
-    let options = LocalOptions {
-        template: template.unwrap_or_else(|| root.join("template.yaml")),
-        stack_name: stack_name.clone(),
-        bind: ([127, 0, 0, 1], port).into(),
-        secret_values: keys
-            .iter()
-            .map(|k| (k.descriptor.credentials.secret.to_owned(), k.secret_value()))
-            .collect(),
-        env_overrides: env_overrides(),
-        virtual_shards: switchboard_local::default_virtual_shards(),
-        endpoint: None,
-    };
+    let mut options = LocalOptions::new(
+        template.unwrap_or_else(|| root.join("template.yaml")),
+        &stack_name,
+        ([127, 0, 0, 1], port).into(),
+    );
+    options.secret_values = keys
+        .iter()
+        .map(|k| (k.descriptor.credentials.secret.to_owned(), k.secret_value()))
+        .collect();
+    options.env_overrides = env_overrides();
+    if consumer.example_consumer {
+        options
+            .parameters
+            .insert("ExampleConsumer".into(), "true".into());
+        // The function binaries are built beside this one.
+        options.binaries = std::env::current_exe()?.parent().map(Into::into);
+        options.visibility_timeout = Some(Duration::from_secs(consumer.visibility_timeout));
+        options.echo = Echo::Prefixed;
+    }
     let stack = LocalStack::start(options).await?;
     let recorded = stack.state(keys.iter().map(|k| k.recorded()).collect());
     recorded.write(path)?;
@@ -671,6 +700,16 @@ async fn up(
     println!("  DynamoDB table  {}", stack.table_name);
     for family in Family::ALL {
         println!("  SQS {:<13} {}", family.as_str(), stack.queue_url(family));
+    }
+    if !stack.processes.is_empty() {
+        println!();
+        for binary in stack.processes.keys() {
+            println!(
+                "  {binary} reads the queues (failed messages return after {} s); its output \
+                 follows, each line after `{binary} | `",
+                consumer.visibility_timeout
+            );
+        }
     }
     println!();
     println!("  State: {} (what the other commands read)", shown(path));

@@ -30,9 +30,11 @@ pub struct LocalFunction {
     pub stream_table: Option<String>,
     /// Logical id of the stream source's on-failure destination queue.
     pub failure_queue: Option<String>,
-    /// The stream source's batch, retry and bisect settings, and the
-    /// function's timeout (for a stream-triggered function).
+    /// The stream source's batch, retry and bisect settings (for a
+    /// stream-triggered function), and the function's timeout.
     pub stream_settings: crate::poller::Settings,
+    /// Each SQS event: the queue, batch size and response types.
+    pub queue_events: Vec<crate::sqs_source::QueueEvent>,
 }
 
 /// Everything provisioned for one local stack.
@@ -66,7 +68,7 @@ pub async fn provision(
     let mut queues = HashMap::new();
     let mut secrets = HashMap::new();
 
-    for (id, resource) in template.resources("AWS::DynamoDB::Table") {
+    for (id, resource) in template.resources("AWS::DynamoDB::Table")? {
         let props = template
             .resolve(props_of(resource), &physical)?
             .unwrap_or(Json::Null);
@@ -88,7 +90,7 @@ pub async fn provision(
     }
 
     // Queues may refer to each other (redrive to a DLQ): create in passes.
-    let mut pending = template.resources("AWS::SQS::Queue");
+    let mut pending = template.resources("AWS::SQS::Queue")?;
     while !pending.is_empty() {
         let before = pending.len();
         let mut deferred = Vec::new();
@@ -124,7 +126,7 @@ pub async fn provision(
 
     // Which function variable names each secret, so local values can be given by variable.
     let mut secret_variable: HashMap<String, String> = HashMap::new();
-    for (_, function) in template.resources("AWS::Serverless::Function") {
+    for (_, function) in template.resources("AWS::Serverless::Function")? {
         if let Some(serde_yaml::Value::Mapping(vars)) = props_of(function)
             .get("Environment")
             .and_then(|e| e.get("Variables"))
@@ -138,7 +140,7 @@ pub async fn provision(
             }
         }
     }
-    for (id, resource) in template.resources("AWS::SecretsManager::Secret") {
+    for (id, resource) in template.resources("AWS::SecretsManager::Secret")? {
         let props = template
             .resolve(props_of(resource), &physical)?
             .unwrap_or(Json::Null);
@@ -220,7 +222,7 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
         .map(|v| template.resolve(v, physical))
         .transpose()?
         .flatten();
-    for (id, resource) in template.resources("AWS::Serverless::Function") {
+    for (id, resource) in template.resources("AWS::Serverless::Function")? {
         let props = props_of(resource);
         let binary = resource
             .get("Metadata")
@@ -246,7 +248,15 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
         let mut stream_table = None;
         let mut failure_queue = None;
         let mut stream_settings = crate::poller::Settings::default();
+        let mut queue_events = Vec::new();
         let number = |v: Option<&serde_yaml::Value>| v.and_then(serde_yaml::Value::as_u64);
+        // The logical id a `!Ref X` or `!GetAtt X.Attr` names.
+        let logical = |v: Option<&serde_yaml::Value>| match v {
+            Some(serde_yaml::Value::Tagged(t)) => {
+                scalar_text(&t.value).split('.').next().map(str::to_owned)
+            }
+            _ => None,
+        };
         if let Some(timeout) =
             number(props.get("Timeout")).or_else(|| number(template.global("Function", "Timeout")))
         {
@@ -271,12 +281,6 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
                             .ok_or_else(|| anyhow!("HttpApi event of {id} has no Path"))?,
                     )),
                     "DynamoDB" => {
-                        let logical = |v: Option<&serde_yaml::Value>| match v {
-                            Some(serde_yaml::Value::Tagged(t)) => {
-                                scalar_text(&t.value).split('.').next().map(str::to_owned)
-                            }
-                            _ => None,
-                        };
                         stream_table = logical(eprops.get("Stream"));
                         if let Some(n) = number(eprops.get("BatchSize")) {
                             stream_settings.batch_size = usize::try_from(n).unwrap_or(100);
@@ -297,6 +301,21 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
                                 .and_then(|o| o.get("Destination")),
                         );
                     }
+                    "SQS" => queue_events.push(crate::sqs_source::QueueEvent {
+                        queue: logical(eprops.get("Queue"))
+                            .ok_or_else(|| anyhow!("SQS event of {id} names no queue"))?,
+                        batch_size: number(eprops.get("BatchSize"))
+                            .and_then(|n| i32::try_from(n).ok())
+                            .unwrap_or(10),
+                        report_batch_item_failures: eprops
+                            .get("FunctionResponseTypes")
+                            .and_then(serde_yaml::Value::as_sequence)
+                            .is_some_and(|types| {
+                                types
+                                    .iter()
+                                    .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                            }),
+                    }),
                     _ => {}
                 }
             }
@@ -309,6 +328,7 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
             stream_table,
             failure_queue,
             stream_settings,
+            queue_events,
         });
     }
     Ok(out)

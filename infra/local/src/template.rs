@@ -1,6 +1,7 @@
 //! Reads template.yaml and resolves the CloudFormation intrinsics the local
 //! stack needs (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If` with `Fn::Equals`,
 //! `Fn::Not`, `Fn::And`, `Fn::Or`), in short (`!Ref`) and long (`Ref:`) form.
+//! A resource whose `Condition` is false is left out.
 //! Parameters take their defaults unless overridden.
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -64,16 +65,31 @@ impl Template {
         })
     }
 
-    /// `(logical id, resource)` of every resource of `kind`, in file order.
-    pub fn resources(&self, kind: &str) -> Vec<(String, &Value)> {
+    /// `(logical id, resource)` of every resource of `kind` the stack
+    /// creates (its `Condition`, if any, true), in file order.
+    pub fn resources(&self, kind: &str) -> Result<Vec<(String, &Value)>> {
         let Some(Value::Mapping(resources)) = self.doc.get("Resources") else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        resources
-            .iter()
-            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
-            .map(|(id, r)| (id.as_str().unwrap_or_default().to_owned(), r))
-            .collect()
+        let mut out = Vec::new();
+        for (id, resource) in resources {
+            if resource.get("Type").and_then(Value::as_str) != Some(kind) {
+                continue;
+            }
+            let id = id.as_str().unwrap_or_default().to_owned();
+            // A resource whose `Condition` is false is not created.
+            if let Some(condition) = resource.get("Condition") {
+                let name = scalar_text(condition);
+                if !self
+                    .condition(&name, &Physical::default())
+                    .with_context(|| format!("condition {name} of {id}"))?
+                {
+                    continue;
+                }
+            }
+            out.push((id, resource));
+        }
+        Ok(out)
     }
 
     /// The `Globals` section's value at `section.key`, if any.
