@@ -64,6 +64,24 @@ bootstrap_venv() {
   echo "$want" > "$VENV/.requirements-$set.sha256"
 }
 
+# Installs AsyncAPI's official parser into infra/asyncapi/node_modules
+# with `npm ci`, only when infra/asyncapi/package-lock.json changed.
+ASYNCAPI="$ROOT/infra/asyncapi"
+bootstrap_asyncapi() {
+  local want
+  want="$(sha256sum "$ASYNCAPI/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$ASYNCAPI/node_modules/.lock.sha256" && "$(cat "$ASYNCAPI/node_modules/.lock.sha256")" == "$want" ]]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "node and npm were not found: make test validates docs/asyncapi.yaml with @asyncapi/parser (Node.js 18 or newer)" >&2
+    return 1
+  fi
+  log "installing @asyncapi/parser into infra/asyncapi/node_modules (about 55 MB)"
+  (cd "$ASYNCAPI" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$ASYNCAPI/node_modules/.lock.sha256"
+}
+
 # A free TCP port on loopback.
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -9,9 +9,11 @@
 #   5. schemathesis: docs/openapi.yaml against a local gateway (started and
 #      stopped here, by PID): no 5xx, no undocumented status or body
 #   6. cfn-lint, `sam validate --lint` and checkov on template.yaml
+#   7. docs/asyncapi.yaml through AsyncAPI's parser (infra/asyncapi)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv
+bootstrap_asyncapi
 log "building the workspace (Lambda binaries, local stack, tests)"
 cargo build --locked --workspace --bins --tests
 trap stop_moto EXIT
@@ -53,5 +55,7 @@ log "sam validate --lint"
 log "checkov (every skipped check is listed in template.yaml with its reason)"
 "$VENV/bin/checkov" --file template.yaml --framework cloudformation \
   --skip-download --compact --quiet
+log "@asyncapi/parser: docs/asyncapi.yaml"
+node "$ASYNCAPI/validate.mjs" docs/asyncapi.yaml
 log "all tests passed"
 echo "tests: $PASSED passed, $FAILED failed"

@@ -6,7 +6,7 @@ use switchboard_pipeline::fanout::cloudevent;
 use switchboard_pipeline::item;
 use switchboard_providers::{decode_body, DecodeError, Decoded, Delivery};
 use switchboard_tests::{fixture, root, seeds};
-use switchboard_types::{cloudevent_schema, Family, Provider, Status};
+use switchboard_types::{cloudevent_schema, cloudevent_schema_draft07, Family, Provider, Status};
 
 fn decode(provider: Provider, body: &[u8]) -> Decoded {
     decode_body(provider, body).unwrap_or_else(|e| panic!("{provider} body should decode: {e}"))
@@ -295,12 +295,9 @@ fn hostile_bodies_are_decode_errors_not_panics() {
     }
 }
 
-/// The committed schema is the one the Rust types generate, and every event
-/// the seeds produce validates against it.
-#[test]
-fn every_seed_cloudevent_matches_the_committed_schema() {
-    let generated = cloudevent_schema();
-    let path = root().join("docs/cloudevent.schema.json");
+/// `docs/<file>`, which must be `generated` (UPDATE_SCHEMA=1 writes it).
+fn committed_schema(file: &str, generated: Value) -> Value {
+    let path = root().join("docs").join(file);
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(
             &path,
@@ -309,12 +306,30 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
         .expect("write schema");
     }
     let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-        .expect("docs/cloudevent.schema.json exists (UPDATE_SCHEMA=1 cargo test -p switchboard-tests --test decode regenerates it)");
+        .unwrap_or_else(|_| panic!("docs/{file} exists (UPDATE_SCHEMA=1 cargo test -p switchboard-tests --test decode regenerates it)"));
     assert_eq!(
         committed, generated,
-        "docs/cloudevent.schema.json is stale: rerun with UPDATE_SCHEMA=1"
+        "docs/{file} is stale: rerun with UPDATE_SCHEMA=1"
+    );
+    committed
+}
+
+/// The committed schemas are the ones the Rust types generate, and every
+/// event the seeds produce validates against both.
+#[test]
+fn every_seed_cloudevent_matches_the_committed_schema() {
+    let committed = committed_schema("cloudevent.schema.json", cloudevent_schema());
+    // AsyncAPI 3.0's payload: the same types, in draft-07.
+    let draft07 = committed_schema(
+        "cloudevent.draft-07.schema.json",
+        cloudevent_schema_draft07(),
+    );
+    assert_eq!(
+        draft07["$schema"],
+        "http://json-schema.org/draft-07/schema#"
     );
     let validator = jsonschema::validator_for(&committed).expect("the schema compiles");
+    let validator07 = jsonschema::validator_for(&draft07).expect("the draft-07 schema compiles");
     let mut checked = 0;
     for (provider, dir, file) in seeds() {
         {
@@ -335,6 +350,7 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
                 .map(|e| e.to_string())
                 .collect();
             assert!(errors.is_empty(), "{file}: {errors:?}");
+            assert!(validator07.is_valid(&event), "{file}: draft-07");
             assert_eq!(
                 event["data"]["raw"],
                 serde_json::from_slice::<Value>(&body).expect("seed is JSON"),
@@ -346,6 +362,7 @@ fn every_seed_cloudevent_matches_the_committed_schema() {
     assert_eq!(checked, seeds().len(), "every seed payload was checked");
     // The schema is not vacuous: a wrong event fails it.
     assert!(!validator.is_valid(&json!({"specversion": "1.0", "id": 5})));
+    assert!(!validator07.is_valid(&json!({"specversion": "1.0", "id": 5})));
 }
 
 /// Found by tests/fuzz.rs: a blank type used to decode as `<provider>.`.

@@ -246,6 +246,14 @@ pub fn cloudevent_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(CloudEvent)).unwrap_or_default()
 }
 
+/// The same schema in JSON Schema draft-07, which AsyncAPI 3.0 reads
+/// (`docs/cloudevent.draft-07.schema.json`, the payload of
+/// `docs/asyncapi.yaml`).
+pub fn cloudevent_schema_draft07() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    serde_json::to_value(generator.into_root_schema_for::<CloudEvent>()).unwrap_or_default()
+}
+
 /// What an event is, with the typed data its type carries. The normalised
 /// parts are `None` when the provider did not send them, or when they were
 /// left out to fit SQS's size limit (`data.omitted` names them, and

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 pub use switchboard_consumer::{
-    cloudevent_schema, default_tenant, Actor, CloudEvent, Conversation, EventData, Message,
-    Normalized, DEFAULT_TENANT,
+    cloudevent_schema, cloudevent_schema_draft07, default_tenant, Actor, CloudEvent, Conversation,
+    EventData, Message, Normalized, DEFAULT_TENANT,
 };
 
 /// Declares [`Provider`] from one line per provider, so its variants, its
