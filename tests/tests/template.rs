@@ -665,10 +665,10 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
             continue;
         }
         let props = &alarm["Properties"];
+        // A plain description, or one joined from parameters.
+        let description = serde_yaml::to_string(&props["AlarmDescription"]).expect("text");
         assert!(
-            props["AlarmDescription"]
-                .as_str()
-                .is_some_and(|d| d.contains("docs/operations.md#")),
+            description.contains("docs/operations.md#"),
             "{id:?} names its runbook"
         );
         // Metric math reads our metrics by name too.
@@ -691,20 +691,27 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
             watched.insert(metric.to_owned());
             // A reason alarm watches the `[Reason]` series of a code the
             // pipeline reports for that outcome.
+            // A silence alarm watches the `[Provider]` or `[Provider,
+            // Tenant]` series of `accepted` (silence_alarms_… below).
             for dimension in props["Dimensions"].as_sequence().into_iter().flatten() {
-                assert_eq!(dimension["Name"].as_str(), Some("Reason"), "{id:?}");
-                let reason = dimension["Value"].as_str().expect("value");
-                assert!(
-                    reasons.contains(&(metric, reason)),
-                    "{id:?}: {metric} has no reason {reason}"
-                );
-                reason_alarms.insert(reason.to_owned());
+                match dimension["Name"].as_str() {
+                    Some("Reason") => {
+                        let reason = dimension["Value"].as_str().expect("value");
+                        assert!(
+                            reasons.contains(&(metric, reason)),
+                            "{id:?}: {metric} has no reason {reason}"
+                        );
+                        reason_alarms.insert(reason.to_owned());
+                    }
+                    Some("Provider" | "Tenant") => assert_eq!(metric, "accepted", "{id:?}"),
+                    other => panic!("{id:?}: a {other:?} dimension"),
+                }
             }
         }
     }
     assert_eq!(
         watched,
-        BTreeSet::from(["auth_failed".to_owned(), "quarantined".to_owned()])
+        BTreeSet::from(["accepted", "auth_failed", "quarantined"].map(str::to_owned))
     );
     assert_eq!(
         reason_alarms,
@@ -848,3 +855,135 @@ fn the_consumer_in_the_operations_guide_is_the_example_consumer() {
     );
 }
 
+/// The silence alarms `params` create: `(provider, tenant, hours)` each.
+fn silence_alarms(params: &[(&str, &str)]) -> BTreeSet<(String, Option<String>, String)> {
+    let params: HashMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let template = Template::load(&root().join("template.yaml"), "stack", "eu-west-1", &params)
+        .expect("template loads");
+    let mut physical = Physical::default();
+    for (id, _) in resources(&raw()) {
+        let id = id.as_str().expect("id").to_owned();
+        physical.refs.insert(id.clone(), format!("ref-{id}"));
+        physical
+            .attrs
+            .insert((id.clone(), "QueueName".into()), format!("name-{id}"));
+    }
+    let mut out = BTreeSet::new();
+    for (id, alarm) in template
+        .resources("AWS::CloudWatch::Alarm")
+        .expect("alarms resolve")
+    {
+        let props = template
+            .resolve(&alarm["Properties"], &physical)
+            .expect("resolves")
+            .expect("properties");
+        if props["MetricName"] != "accepted" {
+            continue;
+        }
+        // No accepted event in each of the last `hours` hourly sums.
+        assert_eq!(props["Namespace"], "Switchboard/stack", "{id}");
+        assert_eq!(props["Statistic"], "Sum", "{id}");
+        assert_eq!(props["Period"], 3600, "{id}");
+        assert_eq!(props["ComparisonOperator"], "LessThanThreshold", "{id}");
+        assert_eq!(props["Threshold"], 1, "{id}");
+        assert_eq!(
+            props["TreatMissingData"], "breaching",
+            "{id}: no data is silence"
+        );
+        let hours = props["EvaluationPeriods"].to_string().replace('"', "");
+        assert_eq!(
+            props["DatapointsToAlarm"].to_string().replace('"', ""),
+            hours,
+            "{id}"
+        );
+        assert_eq!(props["AlarmActions"][0], "ref-AlarmTopic", "{id}");
+        assert!(
+            props["AlarmDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains("docs/operations.md#silent-provider")),
+            "{id}: names its runbook"
+        );
+        let dimension = |name: &str| {
+            props["Dimensions"]
+                .as_array()
+                .expect("dimensions")
+                .iter()
+                .find(|d| d["Name"] == name)
+                .map(|d| d["Value"].as_str().expect("value").to_owned())
+        };
+        let provider = dimension("Provider").expect("a Provider dimension");
+        out.insert((provider, dimension("Tenant"), hours));
+    }
+    out
+}
+
+#[test]
+fn silence_alarms_are_off_by_default_and_follow_their_parameters() {
+    assert!(silence_alarms(&[]).is_empty(), "default off");
+    // One hours parameter per registered provider; the alarm's dimension is
+    // the Provider value the webhooks emit `accepted` with.
+    let mut params = Vec::new();
+    let names: Vec<(String, String)> = registry::all()
+        .map(|d| {
+            let name = d.name().to_owned();
+            let mut parameter = name.clone();
+            parameter[..1].make_ascii_uppercase();
+            (format!("{parameter}SilenceHours"), name)
+        })
+        .collect();
+    for (i, (parameter, _)) in names.iter().enumerate() {
+        params.push((parameter.as_str(), ["1", "6", "24", "168"][i % 4]));
+    }
+    params.push(("SilenceAlarmTenants", "bird/acme/6,zipmessage/globex/24"));
+    let alarms = silence_alarms(&params);
+    let mut expected: BTreeSet<(String, Option<String>, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (_, name))| {
+            (
+                name.clone(),
+                None,
+                ["1", "6", "24", "168"][i % 4].to_owned(),
+            )
+        })
+        .collect();
+    expected.insert(("bird".into(), Some("acme".into()), "6".into()));
+    expected.insert(("zipmessage".into(), Some("globex".into()), "24".into()));
+    assert_eq!(alarms, expected);
+}
+
+#[test]
+fn the_silent_tenants_parameter_refuses_what_the_alarms_cannot_hold() {
+    let doc = raw();
+    let pattern = doc["Parameters"]["SilenceAlarmTenants"]["AllowedPattern"]
+        .as_str()
+        .expect("AllowedPattern");
+    let re = regex::Regex::new(pattern).expect("a regex");
+    for ok in [
+        "",
+        "bird/acme/6",
+        "bird/acme/168,zipmessage/globex/1,partoo/123/24,bird/b/2,messagebird/m/3",
+    ] {
+        assert!(re.is_match(ok), "{ok:?} is accepted");
+    }
+    for bad in [
+        "bird/acme",
+        "bird/acme/0",
+        "bird/acme/169",
+        "bird/ACME/6",
+        "bird/acme/6,",
+        "a/b/1,a/b/2,a/b/3,a/b/4,a/b/5,a/b/6",
+    ] {
+        assert!(!re.is_match(bad), "{bad:?} is refused");
+    }
+    // As many slots as the pattern allows entries.
+    let slots = resources(&doc)
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|id| id.starts_with("SilenceTenant") && id.ends_with("Alarm"))
+        .count();
+    assert_eq!(slots, 5);
+}

@@ -1,7 +1,8 @@
 //! Reads template.yaml and resolves the CloudFormation intrinsics the local
-//! stack needs (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If` with `Fn::Equals`,
-//! `Fn::Not`, `Fn::And`, `Fn::Or`), in short (`!Ref`) and long (`Ref:`) form.
-//! A resource whose `Condition` is false is left out.
+//! stack needs (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::Select`, `Fn::Split`,
+//! `Fn::Join`, `Fn::If` with `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`),
+//! in short (`!Ref`) and long (`Ref:`) form. A resource whose `Condition` is
+//! false is left out.
 //! Parameters take their defaults unless overridden.
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -190,6 +191,44 @@ impl Template {
             }
             "Equals" | "Not" | "And" | "Or" | "Condition" => {
                 Some(json!(self.evaluate(tag, arg, physical)?))
+            }
+            "Select" | "Split" | "Join" => {
+                let args = arg
+                    .as_sequence()
+                    .filter(|a| a.len() == 2)
+                    .ok_or_else(|| anyhow!("{tag} takes 2 items"))?;
+                let first = self.resolve(&args[0], physical)?;
+                let second = self.resolve(&args[1], physical)?;
+                let text = |v: &Option<Json>| match v {
+                    Some(Json::String(s)) => Ok(s.clone()),
+                    Some(Json::Number(n)) => Ok(n.to_string()),
+                    other => Err(anyhow!("{tag}: not a string: {other:?}")),
+                };
+                let list = |v: Option<Json>| match v {
+                    Some(Json::Array(items)) => Ok(items),
+                    other => Err(anyhow!("{tag}: not a list: {other:?}")),
+                };
+                match tag {
+                    "Select" => {
+                        let index: usize = text(&first)?
+                            .parse()
+                            .map_err(|_| anyhow!("Select: the index is not a number"))?;
+                        let items = list(second)?;
+                        Some(items.get(index).cloned().ok_or_else(|| {
+                            anyhow!("Select: no item {index} in a list of {}", items.len())
+                        })?)
+                    }
+                    "Split" => Some(json!(text(&second)?
+                        .split(text(&first)?.as_str())
+                        .collect::<Vec<_>>())),
+                    _ => {
+                        let parts = list(second)?
+                            .into_iter()
+                            .map(|item| text(&Some(item)))
+                            .collect::<Result<Vec<_>>>()?;
+                        Some(json!(parts.join(&text(&first)?)))
+                    }
+                }
             }
             other => bail!("intrinsic function {other} is not supported by the local stack"),
         })
