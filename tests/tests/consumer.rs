@@ -7,7 +7,7 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use switchboard_local::runtime::RuntimeApi;
-use switchboard_tests::{binary, fixture, TestStack};
+use switchboard_tests::{binary, fixture, root, TestStack};
 use switchboard_types::Family;
 
 async fn stack_with_consumer() -> TestStack {
@@ -100,13 +100,29 @@ async fn the_example_consumer_prints_each_event_typed_and_deletes_it() {
         .post_zipmessage(&fixture("zipmessage", "message_created.json"))
         .await;
     assert_eq!(status, 200);
-    let (status, _) = t
-        .post_zipmessage(&fixture("zipmessage", "conversation_created.json"))
-        .await;
-    assert_eq!(status, 200);
-    until(Duration::from_secs(20), "both events printed", || {
-        printed(api, "new message in ") && printed(api, " conversation.created")
-    })
+    for seed in ["conversation_created.json", "message_played.json"] {
+        let (status, _) = t.post_zipmessage(&fixture("zipmessage", seed)).await;
+        assert_eq!(status, 200);
+    }
+    // The lines README.md shows, in its "Run the example consumer".
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = &readme[readme
+        .find("\n## Run the example consumer")
+        .expect("README.md has the section")..];
+    let block = &section[section.find("```text\n").expect("its output block") + 8..];
+    let shown: Vec<&str> = block[..block.find("```").expect("closed")]
+        .lines()
+        .map(|l| l.strip_prefix("example-consumer | ").expect("prefixed"))
+        .collect();
+    assert_eq!(shown.len(), 3);
+    until(
+        Duration::from_secs(20),
+        "the README's lines printed",
+        || {
+            let lines = api.stdout_lines();
+            shown.iter().all(|l| lines.iter().any(|p| p == l))
+        },
+    )
     .await;
     let line = api
         .stdout_lines()
