@@ -40,9 +40,9 @@ fn tagged(value: &Value) -> Option<(String, String)> {
     }
 }
 
-/// The functions with their environments resolved, every resource standing
-/// in as a placeholder name, with template parameters `params`.
-fn functions(params: &[(&str, &str)]) -> Vec<LocalFunction> {
+/// template.yaml with parameters `params`, and every resource standing in
+/// as a placeholder name (`ref-<id>`, `<Attr>-<id>`).
+fn loaded(params: &[(&str, &str)]) -> (Template, Physical) {
     let params: HashMap<String, String> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -59,6 +59,13 @@ fn functions(params: &[(&str, &str)]) -> Vec<LocalFunction> {
                 .insert((id.clone(), attr.into()), format!("{attr}-{id}"));
         }
     }
+    (template, physical)
+}
+
+/// The functions with their environments resolved, with template
+/// parameters `params`.
+fn functions(params: &[(&str, &str)]) -> Vec<LocalFunction> {
+    let (template, physical) = loaded(params);
     resolve_functions(&template, &physical).expect("functions resolve")
 }
 
@@ -857,20 +864,7 @@ fn the_consumer_in_the_operations_guide_is_the_example_consumer() {
 
 /// The silence alarms `params` create: `(provider, tenant, hours)` each.
 fn silence_alarms(params: &[(&str, &str)]) -> BTreeSet<(String, Option<String>, String)> {
-    let params: HashMap<String, String> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let template = Template::load(&root().join("template.yaml"), "stack", "eu-west-1", &params)
-        .expect("template loads");
-    let mut physical = Physical::default();
-    for (id, _) in resources(&raw()) {
-        let id = id.as_str().expect("id").to_owned();
-        physical.refs.insert(id.clone(), format!("ref-{id}"));
-        physical
-            .attrs
-            .insert((id.clone(), "QueueName".into()), format!("name-{id}"));
-    }
+    let (template, physical) = loaded(params);
     let mut out = BTreeSet::new();
     for (id, alarm) in template
         .resources("AWS::CloudWatch::Alarm")
