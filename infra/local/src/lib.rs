@@ -203,47 +203,24 @@ impl LocalStack {
         let mut function_env = BTreeMap::new();
         let mut processes = BTreeMap::new();
         for function in &provisioned.functions {
-            // The template's environment, then for switchboard's own
-            // functions the providers' local defaults and the caller's
-            // overrides.
-            let mut env = function.env.clone();
-            if function.queue_events.is_empty() {
-                env.extend(local_defaults(addr));
-                env.extend(options.env_overrides.clone());
-            }
-            function_env.insert(function.binary.clone(), env.clone());
             if !function.queue_events.is_empty() {
-                let api = run_binary(&options, function, &env).await?;
-                let sqs = aws_sdk_sqs::Client::new(&sdk);
-                for event in &function.queue_events {
-                    let url = provisioned.queues.get(&event.queue).ok_or_else(|| {
-                        anyhow!(
-                            "{} reads {}, which is no queue",
-                            function.logical_id,
-                            event.queue
-                        )
-                    })?;
-                    let (arn, visibility) = sqs_source::queue_attributes(&sqs, url).await?;
-                    let queue = sqs_source::Queue {
-                        url: url.clone(),
-                        arn,
-                        region: region.clone(),
-                    };
-                    let settings = sqs_source::Settings {
-                        function_timeout: function.stream_settings.function_timeout,
-                        visibility_timeout: options.visibility_timeout.unwrap_or(visibility),
-                    };
-                    tasks.push(tokio::spawn(sqs_source::run(
-                        sqs.clone(),
-                        queue,
-                        event.clone(),
-                        api.clone(),
-                        settings,
-                    )));
-                }
+                // A function of the user's own (the example consumer): its
+                // binary, with the template's environment alone, fed by
+                // the local SQS event source.
+                function_env.insert(function.binary.clone(), function.env.clone());
+                let api = run_binary(&options, function, &function.env).await?;
+                tasks.extend(
+                    queue_sources(&sdk, &provisioned, function, &api, &options, &region).await?,
+                );
                 processes.insert(function.binary.clone(), api);
                 continue;
             }
+            // The template's environment, the providers' local defaults,
+            // then the caller's overrides.
+            let mut env = function.env.clone();
+            env.extend(local_defaults(addr));
+            env.extend(options.env_overrides.clone());
+            function_env.insert(function.binary.clone(), env.clone());
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {
                 let provider = registry::by_function(&function.binary)
@@ -364,6 +341,46 @@ impl LocalStack {
             process.stop();
         }
     }
+}
+
+/// One local SQS event source per SQS event of `function`, invoking `api`.
+async fn queue_sources(
+    sdk: &SdkConfig,
+    provisioned: &provision::Provisioned,
+    function: &provision::LocalFunction,
+    api: &Arc<runtime::RuntimeApi>,
+    options: &LocalOptions,
+    region: &str,
+) -> Result<Vec<JoinHandle<()>>> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut tasks = Vec::new();
+    for event in &function.queue_events {
+        let url = provisioned.queues.get(&event.queue).ok_or_else(|| {
+            anyhow!(
+                "{} reads {}, which is no queue",
+                function.logical_id,
+                event.queue
+            )
+        })?;
+        let (arn, visibility) = sqs_source::queue_attributes(&sqs, url).await?;
+        let queue = sqs_source::Queue {
+            url: url.clone(),
+            arn,
+            region: region.to_owned(),
+        };
+        let settings = sqs_source::Settings {
+            function_timeout: function.stream_settings.function_timeout,
+            visibility_timeout: options.visibility_timeout.unwrap_or(visibility),
+        };
+        tasks.push(tokio::spawn(sqs_source::run(
+            sqs.clone(),
+            queue,
+            event.clone(),
+            api.clone(),
+            settings,
+        )));
+    }
+    Ok(tasks)
 }
 
 /// Starts `function`'s binary from [`LocalOptions::binaries`] against its

@@ -105,11 +105,15 @@ async fn next(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-fn record(shared: &Shared, id: String, outcome: Outcome) {
+/// Keeps the function's answer to invocation `id`: its body as JSON (null
+/// when it is none), as `kind`.
+fn record(shared: &Shared, id: String, body: &[u8], kind: fn(Value) -> Outcome) -> StatusCode {
+    let outcome = kind(serde_json::from_slice(body).unwrap_or(Value::Null));
     if let Ok(mut results) = shared.results.lock() {
         results.insert(id, outcome);
     }
     shared.result_ready.notify_waiters();
+    StatusCode::ACCEPTED
 }
 
 async fn response(
@@ -117,12 +121,7 @@ async fn response(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    record(
-        &shared,
-        id,
-        Outcome::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)),
-    );
-    StatusCode::ACCEPTED
+    record(&shared, id, &body, Outcome::Response)
 }
 
 async fn error(
@@ -130,12 +129,7 @@ async fn error(
     Path(id): Path<String>,
     body: Bytes,
 ) -> StatusCode {
-    record(
-        &shared,
-        id,
-        Outcome::Error(serde_json::from_slice(&body).unwrap_or(Value::Null)),
-    );
-    StatusCode::ACCEPTED
+    record(&shared, id, &body, Outcome::Error)
 }
 
 async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCode {
