@@ -82,6 +82,37 @@ bootstrap_asyncapi() {
   echo "$want" > "$ASYNCAPI/node_modules/.lock.sha256"
 }
 
+# Installs the IAM policy evaluator (@cloud-copilot/iam-simulate) into
+# infra/iam/node_modules with `npm ci`, only when infra/iam/package-lock.json
+# changed. The local stack's AWS proxy asks it about every call a function
+# makes (infra/local/src/iam.rs).
+IAM="$ROOT/infra/iam"
+bootstrap_iam() {
+  local want
+  want="$(sha256sum "$IAM/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$IAM/node_modules/.lock.sha256" && "$(cat "$IAM/node_modules/.lock.sha256")" == "$want" ]]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "node and npm were not found: make test checks every AWS call against its function's IAM role with @cloud-copilot/iam-simulate (Node.js 18 or newer)" >&2
+    return 1
+  fi
+  log "installing @cloud-copilot/iam-simulate into infra/iam/node_modules (about 20 MB)"
+  (cd "$IAM" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$IAM/node_modules/.lock.sha256"
+}
+
+# The path of libfaketime's shared library (Debian's faketime package).
+faketime_library() {
+  local lib
+  for lib in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 \
+             /usr/local/lib/faketime/libfaketime.so.1; do
+    [[ -f "$lib" ]] && { echo "$lib"; return 0; }
+  done
+  echo "libfaketime.so.1 was not found (Debian's faketime package installs it)" >&2
+  return 1
+}
+
 # A free TCP port on loopback.
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -10,19 +10,30 @@
 #      stopped here, by PID): no 5xx, no undocumented status or body
 #   6. cfn-lint, `sam validate --lint` and checkov on template.yaml
 #   7. docs/asyncapi.yaml through AsyncAPI's parser (infra/asyncapi)
+#   8. IAM: every AWS call a function made in step 4 was checked against its
+#      own role in template.yaml as it was made (infra/local/src/iam.rs);
+#      infra/iam/coverage.mjs then proves every grant was used or has a
+#      listed reason, and that no call was denied
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 bootstrap_venv
 bootstrap_asyncapi
+bootstrap_iam
 log "building the workspace (Lambda binaries, local stack, tests)"
 cargo build --locked --workspace --bins --tests
 trap stop_moto EXIT
 start_moto "${MOTO_PORT:-$(free_port)}"
 log "cargo test --workspace"
 mkdir -p "$STATE"
+# Every call a function makes is checked against its role, and logged.
+export SWITCHBOARD_IAM=required
+export SWITCHBOARD_IAM_LOG="$STATE/iam-calls.jsonl"
+: > "$SWITCHBOARD_IAM_LOG"
 cargo test --locked --workspace --all-targets 2>&1 | tee "$STATE/cargo-test.log"
 read -r PASSED FAILED < <(sed 's/\x1b\[[0-9;]*m//g' "$STATE/cargo-test.log" \
   | awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }')
+log "IAM: every grant used by a call of the tests, or listed with its reason"
+node "$IAM/coverage.mjs" template.yaml "$SWITCHBOARD_IAM_LOG"
 log "schemathesis: docs/openapi.yaml against the local gateway"
 GATEWAY_PORT="$(free_port)"
 ST_TOKEN="st-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"

@@ -172,8 +172,9 @@ pub fn test_secret_values() -> HashMap<String, String> {
 }
 
 /// What a function binary gets run with: its environment as template.yaml
-/// resolves it, plus what the machine provides (moto's endpoint, test
-/// credentials and region unless the environment sets them).
+/// resolves it, plus what Lambda provides: its role's credentials (every
+/// call it makes is checked against that role, `switchboard_local::iam`),
+/// moto's endpoint, and the region unless the environment sets it.
 pub fn lambda_env(
     functions: &[switchboard_local::provision::LocalFunction],
     binary: &str,
@@ -187,13 +188,11 @@ pub fn lambda_env(
         "AWS_ENDPOINT_URL".into(),
         switchboard_local::aws_limits::guarded_endpoint(&moto_endpoint()),
     );
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        env.insert(k.into(), std::env::var(k).unwrap_or_else(|_| v.into()));
-    }
+    env.insert(
+        "AWS_REGION".into(),
+        std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+    );
+    env.extend(switchboard_local::role_credentials(function));
     env
 }
 

@@ -80,13 +80,13 @@ async fn one_slug_from_two_zipmessage_accounts_is_two_conversations() {
     }))
     .expect("a tool request");
     let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&t.stack.sdk),
+        aws_sdk_dynamodb::Client::new(t.stack.sdk_of("replay")),
         &t.stack.table_name,
     );
     let queues = QueueUrls(HashMap::from(
         Family::ALL.map(|f| (f, t.stack.queue_url(f).to_owned())),
     ));
-    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(&t.stack.sdk), queues);
+    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(t.stack.sdk_of("replay")), queues);
     let selection = request.selection().expect("valid");
     let report = replay(
         &store,

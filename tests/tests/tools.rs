@@ -16,19 +16,27 @@ use switchboard_tests::runtime::{Outcome, RuntimeApi};
 use switchboard_tests::{binary, fixture, lambda_env, TestStack, PARTOO_SEED_ORG};
 use switchboard_types::{Family, Provider, Status};
 
-fn store(t: &TestStack) -> DynamoStore {
+/// The table as `function` (replay or reprocess) reads and writes it: its
+/// calls signed as its role, and checked against it.
+fn store_of(t: &TestStack, function: &str) -> DynamoStore {
     DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&t.stack.sdk),
+        aws_sdk_dynamodb::Client::new(t.stack.sdk_of(function)),
         &t.stack.table_name,
     )
 }
 
+/// The replay function's table.
+fn store(t: &TestStack) -> DynamoStore {
+    store_of(t, "replay")
+}
+
+/// The queues as the replay function publishes to them.
 fn publisher(t: &TestStack) -> SqsPublisher {
     let queues = QueueUrls(HashMap::from(
         [Family::Conversations, Family::Messages, Family::Other]
             .map(|f| (f, t.stack.queue_url(f).to_owned())),
     ));
-    SqsPublisher::new(aws_sdk_sqs::Client::new(&t.stack.sdk), queues)
+    SqsPublisher::new(aws_sdk_sqs::Client::new(t.stack.sdk_of("replay")), queues)
 }
 
 /// The admission settings of the test stacks: the Partoo seed's organisation.
@@ -248,9 +256,16 @@ async fn replay_pages_through_a_window_and_resumes_from_its_cursor() {
         page_size: 3,
         keep_going: &one_page,
     };
-    let report = reprocess(&store, &store, &seed_org(), &window, &run)
-        .await
-        .expect("reprocess");
+    let reprocess_store = store_of(&t, "reprocess");
+    let report = reprocess(
+        &reprocess_store,
+        &reprocess_store,
+        &seed_org(),
+        &window,
+        &run,
+    )
+    .await
+    .expect("reprocess");
     assert!(report.cursor.is_some(), "one page of three out of seven");
 }
 
@@ -279,7 +294,7 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     assert_eq!(status, 200);
     assert!(consume(&t).await.is_empty(), "quarantined: never published");
 
-    let store = store(&t);
+    let store = store_of(&t, "reprocess");
     let report = reprocess(
         &store,
         &store,

@@ -17,10 +17,15 @@
 //!   sort key over 1,024 bytes, or an item over 400 KB
 //!   (`ValidationException`).
 //!
+//! - IAM: a call signed with a function's role credentials is checked
+//!   against that role's policy in template.yaml ([`crate::iam`]) and
+//!   refused with `AccessDeniedException` where AWS would refuse it.
+//!
 //! The rules are written from AWS's documentation (`../shared/PROVIDERS.md`,
 //! the SQS and DynamoDB API references), not from the pipeline's code, so
 //! they check it rather than repeat it.
 
+use crate::iam;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
@@ -230,6 +235,11 @@ struct Guard {
     queue_limits: Mutex<HashMap<String, usize>>,
     /// Key attributes by table name.
     table_keys: Mutex<HashMap<String, KeyAttributes>>,
+    /// Secret ARNs by secret name.
+    secret_arns: Mutex<HashMap<String, String>>,
+    /// The IAM evaluator, started on the first call signed by a role
+    /// (or why it cannot run).
+    evaluator: tokio::sync::OnceCell<Result<Arc<iam::Evaluator>, String>>,
 }
 
 /// The URL of a proxy that enforces AWS's limits in front of `upstream`
@@ -255,6 +265,8 @@ pub fn guarded_endpoint(upstream: &str) -> String {
         http: reqwest::Client::new(),
         queue_limits: Mutex::default(),
         table_keys: Mutex::default(),
+        secret_arns: Mutex::default(),
+        evaluator: tokio::sync::OnceCell::new(),
     });
     std::thread::Builder::new()
         .name("aws-limits".into())
@@ -292,6 +304,15 @@ async fn handle(State(guard): State<Arc<Guard>>, request: Request<Body>) -> Resp
         .await
         .unwrap_or_default();
     let op = operation(&parts.headers).to_owned();
+    let authorization = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if let Some((role, region)) = iam::caller(authorization) {
+        if let Err(denied) = guard.authorize(&role, &region, &parts.headers, &body).await {
+            return denied;
+        }
+    }
     if matches!(op.as_str(), "SendMessage" | "SendMessageBatch" | "PutItem") {
         if let Ok(request) = serde_json::from_slice::<Value>(&body) {
             if let Err(refusal) = guard.check(&op, &request, &parts.headers).await {
@@ -306,7 +327,136 @@ async fn handle(State(guard): State<Arc<Guard>>, request: Request<Body>) -> Resp
         .await
 }
 
+/// What the IAM checks of one request need to know of its tables and
+/// secrets, fetched before they run.
+#[derive(Debug, Default)]
+struct Known {
+    partition_keys: HashMap<String, String>,
+    secret_arns: HashMap<String, String>,
+}
+
+impl iam::Lookups for Known {
+    fn partition_key(&self, table: &str) -> Option<String> {
+        self.partition_keys.get(table).cloned()
+    }
+    fn secret_arn(&self, name: &str) -> Option<String> {
+        self.secret_arns.get(name).cloned()
+    }
+}
+
 impl Guard {
+    /// Checks a call signed by `role` as IAM would: each authorization it
+    /// needs ([`iam::checks`]) through the evaluator. `Err` is the answer
+    /// AWS gives a denied call.
+    async fn authorize(
+        &self,
+        role: &iam::Role,
+        region: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<(), Response<Body>> {
+        let mode = iam::Mode::from_env();
+        if mode == iam::Mode::Off {
+            return Ok(());
+        }
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let denied = |message: String| {
+            tracing::warn!(role = role.logical_id, target, %message, "denied as IAM would");
+            access_denied(target, &message)
+        };
+        let evaluator = match self
+            .evaluator
+            .get_or_init(|| async { iam::Evaluator::start().map(Arc::new) })
+            .await
+        {
+            Ok(evaluator) => evaluator.clone(),
+            Err(why) if mode == iam::Mode::Required => {
+                return Err(denied(format!("SWITCHBOARD_IAM=required and {why}")))
+            }
+            Err(why) => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(%why, "AWS calls are not checked against the functions' roles");
+                });
+                return Ok(());
+            }
+        };
+        let known = self.known(&request, headers).await;
+        let checks = iam::checks(target, &request, region, &known).map_err(|why| {
+            denied(format!(
+                "{} (role {}) made a call the local IAM check cannot name: {why}",
+                role.functions.join(","),
+                role.logical_id
+            ))
+        })?;
+        for check in checks {
+            let answer = evaluator.decide(role, &check).await;
+            iam::log_call(role, &check, &answer);
+            if answer.decision != "Allowed" {
+                return Err(denied(iam::denial_message(
+                    role,
+                    &check,
+                    answer.error.as_deref(),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The partition keys of the tables and the ARNs of the secrets a
+    /// request names.
+    async fn known(&self, request: &Value, headers: &HeaderMap) -> Known {
+        let mut known = Known::default();
+        let mut tables: Vec<String> = request["RequestItems"]
+            .as_object()
+            .map(|items| items.keys().cloned().collect())
+            .unwrap_or_default();
+        tables.extend(request["TableName"].as_str().map(str::to_owned));
+        for table in tables {
+            let keys = self.table_keys(&table, headers).await;
+            // The base table's schema comes first, its HASH key first.
+            if let Some((pk, _)) = keys.iter().find(|(_, sort)| !sort) {
+                known.partition_keys.insert(table, pk.clone());
+            }
+        }
+        if let Some(name) = request["SecretId"]
+            .as_str()
+            .filter(|id| !id.starts_with("arn:"))
+        {
+            if let Some(arn) = self.secret_arn(name, headers).await {
+                known.secret_arns.insert(name.to_owned(), arn);
+            }
+        }
+        known
+    }
+
+    async fn secret_arn(&self, name: &str, headers: &HeaderMap) -> Option<String> {
+        if let Some(arn) = self
+            .secret_arns
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+        {
+            return Some(arn);
+        }
+        let reply = self
+            .call(
+                headers,
+                "secretsmanager.DescribeSecret",
+                &json!({ "SecretId": name }),
+            )
+            .await;
+        let arn = reply["ARN"].as_str()?.to_owned();
+        if let Ok(mut cache) = self.secret_arns.lock() {
+            cache.insert(name.to_owned(), arn.clone());
+        }
+        Some(arn)
+    }
+
     async fn check(&self, op: &str, request: &Value, headers: &HeaderMap) -> Result<(), Refusal> {
         match op {
             "PutItem" => {
@@ -461,6 +611,31 @@ pub async fn forward(
         }
     }
     Ok(out)
+}
+
+/// AWS's answer to a call its caller's role does not allow: 400 with
+/// `AccessDeniedException` in the JSON protocols (SQS's query-compatible
+/// code `AccessDenied`).
+fn access_denied(target: &str, message: &str) -> Response<Body> {
+    let body = json!({
+        "__type": "com.amazon.coral.service#AccessDeniedException",
+        "message": message,
+        "Message": message,
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().expect("static"),
+    );
+    if target.starts_with("AmazonSQS.") {
+        headers.insert(
+            "x-amzn-query-error",
+            "AccessDenied;Sender".parse().expect("static"),
+        );
+    }
+    response
 }
 
 /// AWS's JSON-protocol error response for a refusal.

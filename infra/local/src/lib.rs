@@ -10,6 +10,7 @@
 pub mod aws_limits;
 pub mod devkeys;
 pub mod gateway;
+pub mod iam;
 pub mod poller;
 pub mod provision;
 pub mod runtime;
@@ -109,6 +110,8 @@ pub struct LocalStack {
     pub endpoint: String,
     /// Each function's environment as the stack runs it, by binary.
     pub function_env: BTreeMap<String, HashMap<String, String>>,
+    /// Each function's SDK configuration, signing as its role, by binary.
+    pub function_sdk: BTreeMap<String, SdkConfig>,
     /// The functions it runs as binaries (those SQS triggers), by binary.
     pub processes: BTreeMap<String, Arc<runtime::RuntimeApi>>,
     tasks: Vec<JoinHandle<()>>,
@@ -167,6 +170,23 @@ pub async fn local_sdk_config_at(endpoint: &str) -> SdkConfig {
     loader.load().await
 }
 
+/// `sdk` signing with the access key of a role of the local stack
+/// ([`iam::Role::access_key`]): every call it makes is checked against that
+/// role's policy.
+pub fn as_role(sdk: &SdkConfig, access_key: &str) -> SdkConfig {
+    sdk.to_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new(
+                access_key,
+                "local-role-secret",
+                None,
+                None,
+                "switchboard-local-role",
+            ),
+        ))
+        .build()
+}
+
 impl LocalStack {
     /// Provisions and starts everything.
     pub async fn start(options: LocalOptions) -> Result<Self> {
@@ -201,6 +221,7 @@ impl LocalStack {
         let mut table_name = String::new();
         let mut queues = None;
         let mut function_env = BTreeMap::new();
+        let mut function_sdk = BTreeMap::new();
         let mut processes = BTreeMap::new();
         for function in &provisioned.functions {
             if !function.queue_events.is_empty() {
@@ -212,6 +233,7 @@ impl LocalStack {
                 tasks.extend(
                     queue_sources(&sdk, &provisioned, function, &api, &options, &region).await?,
                 );
+                function_sdk.insert(function.binary.clone(), function.sdk(&sdk));
                 processes.insert(function.binary.clone(), api);
                 continue;
             }
@@ -221,6 +243,9 @@ impl LocalStack {
             env.extend(local_defaults(addr));
             env.extend(options.env_overrides.clone());
             function_env.insert(function.binary.clone(), env.clone());
+            // Its AWS calls are signed as its role, and checked against it.
+            let role_sdk = function.sdk(&sdk);
+            function_sdk.insert(function.binary.clone(), role_sdk.clone());
             let lookup = |name: &str| env.get(name).cloned();
             if !function.routes.is_empty() {
                 let provider = registry::by_function(&function.binary)
@@ -231,7 +256,7 @@ impl LocalStack {
                         )
                     })?
                     .provider;
-                let (ingest, config) = webhook_ingest(provider, &lookup, &sdk)
+                let (ingest, config) = webhook_ingest(provider, &lookup, &role_sdk)
                     .await
                     .with_context(|| function.logical_id.clone())?;
                 table_name = config.table_name;
@@ -252,11 +277,13 @@ impl LocalStack {
                     .as_ref()
                     .and_then(|q| provisioned.queues.get(q))
                     .cloned();
+                // Lambda's event source mapping reads the stream and sends
+                // to the on-failure destination with the function's role.
                 let publisher = Arc::new(SqsPublisher::new(
-                    aws_sdk_sqs::Client::new(&sdk),
+                    aws_sdk_sqs::Client::new(&role_sdk),
                     urls.clone(),
                 ));
-                let poller_sdk = sdk.clone();
+                let poller_sdk = role_sdk.clone();
                 let settings = poller::Settings {
                     virtual_shards: options.virtual_shards.max(1),
                     ..function.stream_settings.clone()
@@ -288,6 +315,7 @@ impl LocalStack {
             queues,
             endpoint,
             function_env,
+            function_sdk,
             processes,
             tasks,
         })
@@ -316,6 +344,14 @@ impl LocalStack {
                 .collect(),
             providers,
         }
+    }
+
+    /// The SDK configuration `binary`'s function runs with: its calls are
+    /// signed as its role and checked against it, as in AWS.
+    pub fn sdk_of(&self, binary: &str) -> &SdkConfig {
+        self.function_sdk
+            .get(binary)
+            .unwrap_or_else(|| panic!("the stack runs no function built from {binary}"))
     }
 
     /// `http://addr{path}`.
@@ -352,7 +388,9 @@ async fn queue_sources(
     options: &LocalOptions,
     region: &str,
 ) -> Result<Vec<JoinHandle<()>>> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    // Lambda's SQS event source reads the queue's attributes, receives and
+    // deletes with the function's role.
+    let role_sqs = aws_sdk_sqs::Client::new(&function.sdk(sdk));
     let mut tasks = Vec::new();
     for event in &function.queue_events {
         let url = provisioned.queues.get(&event.queue).ok_or_else(|| {
@@ -362,7 +400,7 @@ async fn queue_sources(
                 event.queue
             )
         })?;
-        let (arn, visibility) = sqs_source::queue_attributes(&sqs, url).await?;
+        let (arn, visibility) = sqs_source::queue_attributes(&role_sqs, url).await?;
         let queue = sqs_source::Queue {
             url: url.clone(),
             arn,
@@ -373,7 +411,7 @@ async fn queue_sources(
             visibility_timeout: options.visibility_timeout.unwrap_or(visibility),
         };
         tasks.push(tokio::spawn(sqs_source::run(
-            sqs.clone(),
+            role_sqs.clone(),
             queue,
             event.clone(),
             api.clone(),
@@ -407,11 +445,31 @@ async fn run_binary(
     }
     let timeout = function.stream_settings.function_timeout;
     let api = runtime::RuntimeApi::start(&function.binary, timeout, options.echo).await?;
-    api.spawn(&binary, &function.binary, env)?;
+    let mut env = env.clone();
+    env.extend(role_credentials(function));
+    api.spawn(&binary, &function.binary, &env)?;
     api.wait_ready(std::time::Duration::from_secs(30))
         .await
         .with_context(|| function.logical_id.clone())?;
     Ok(Arc::new(api))
+}
+
+/// The environment that makes a function binary sign as its role
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), as Lambda's does.
+pub fn role_credentials(function: &provision::LocalFunction) -> Vec<(String, String)> {
+    function
+        .access_key
+        .iter()
+        .flat_map(|key| {
+            [
+                ("AWS_ACCESS_KEY_ID".to_owned(), key.clone()),
+                (
+                    "AWS_SECRET_ACCESS_KEY".to_owned(),
+                    "local-role-secret".to_owned(),
+                ),
+            ]
+        })
+        .collect()
 }
 
 /// A queue's name: the last segment of its URL.

@@ -35,6 +35,20 @@ pub struct LocalFunction {
     pub stream_settings: crate::poller::Settings,
     /// Each SQS event: the queue, batch size and response types.
     pub queue_events: Vec<crate::sqs_source::QueueEvent>,
+    /// The access key id of its role (`Role: !GetAtt X.Arn`): what its
+    /// calls are signed with, and checked against ([`crate::iam`]).
+    pub access_key: Option<String>,
+}
+
+impl LocalFunction {
+    /// `sdk` signing as this function's role (unchanged for a function
+    /// without one).
+    pub fn sdk(&self, sdk: &SdkConfig) -> SdkConfig {
+        match &self.access_key {
+            Some(key) => crate::as_role(sdk, key),
+            None => sdk.clone(),
+        }
+    }
 }
 
 /// Everything provisioned for one local stack.
@@ -198,7 +212,29 @@ pub async fn provision(
         secrets.insert(id, arn);
     }
 
+    // Log groups are not created locally; their ARNs (what a role's grant
+    // names) are what CloudFormation's Fn::GetAtt would return.
+    for (id, resource) in template.resources("AWS::Logs::LogGroup")? {
+        if let Some(Json::String(name)) = props_of(resource)
+            .get("LogGroupName")
+            .map(|n| template.resolve(n, &physical))
+            .transpose()?
+            .flatten()
+        {
+            physical.attrs.insert(
+                (id.clone(), "Arn".into()),
+                format!(
+                    "arn:aws:logs:{}:{}:log-group:{name}:*",
+                    template.region,
+                    crate::iam::ACCOUNT
+                ),
+            );
+            physical.refs.insert(id, name);
+        }
+    }
+
     let functions = resolve_functions(template, &physical)?;
+    register_roles(template, &physical, &functions)?;
     Ok(Provisioned {
         physical,
         functions,
@@ -206,6 +242,47 @@ pub async fn provision(
         secrets,
         tables,
     })
+}
+
+/// Registers every `AWS::IAM::Role` of the template, its policies
+/// resolved, with the functions that run with it ([`crate::iam::register`]).
+fn register_roles(
+    template: &Template,
+    physical: &Physical,
+    functions: &[LocalFunction],
+) -> Result<()> {
+    for (id, resource) in template.resources("AWS::IAM::Role")? {
+        let policies = props_of(resource)
+            .get("Policies")
+            .map(|p| template.resolve(p, physical))
+            .transpose()
+            .with_context(|| format!("resolving the policies of {id}"))?
+            .flatten()
+            .unwrap_or(Json::Null);
+        let statements: Vec<Json> = policies
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let key = crate::iam::Role::access_key(&template.stack_name, &id);
+        crate::iam::register(crate::iam::Role {
+            stack: template.stack_name.clone(),
+            logical_id: id.clone(),
+            functions: functions
+                .iter()
+                .filter(|f| f.access_key.as_deref() == Some(key.as_str()))
+                .map(|f| f.binary.clone())
+                .collect(),
+            policy: serde_json::json!({ "Version": "2012-10-17", "Statement": statements }),
+        });
+    }
+    Ok(())
 }
 
 fn props_of(resource: &serde_yaml::Value) -> &serde_yaml::Value {
@@ -329,6 +406,8 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
             failure_queue,
             stream_settings,
             queue_events,
+            access_key: logical(props.get("Role"))
+                .map(|role| crate::iam::Role::access_key(&template.stack_name, &role)),
         });
     }
     Ok(out)
