@@ -417,23 +417,30 @@ impl<'a> Pages<'a> {
     }
 
     /// The next page's items, or `None` at the end of the selection or when
-    /// the run is told to stop.
+    /// the run is told to stop. An archive page that is empty while more
+    /// follows (a window's day without events) is read past, not returned:
+    /// a run's pages hold events, whichever days of the window have none
+    /// (a window spans at most 366 days: as many empty queries at most).
     async fn next(&mut self) -> Result<Option<Vec<StoredEvent>>, StoreError> {
         if self.done || (self.started && !(self.run.keep_going)()) {
             return Ok(None);
         }
         self.started = true;
-        let page = self
-            .archive
-            .page(
-                self.selection,
-                self.at.as_deref(),
-                self.run.page_size.max(1),
-            )
-            .await?;
-        self.done = page.next.is_none();
-        self.at = page.next;
-        Ok(Some(page.items))
+        loop {
+            let page = self
+                .archive
+                .page(
+                    self.selection,
+                    self.at.as_deref(),
+                    self.run.page_size.max(1),
+                )
+                .await?;
+            self.done = page.next.is_none();
+            self.at = page.next;
+            if !page.items.is_empty() || self.done {
+                return Ok(Some(page.items));
+            }
+        }
     }
 
     /// Where to go on from: `None` once the selection is exhausted.
