@@ -39,28 +39,34 @@ const list = (v) => (Array.isArray(v) ? v : v === undefined ? [] : [v])
 const glob = (pattern) =>
   new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$')
 
-// Every grant, by role, statement, action and resource position; exercised
-// when some allowed call of a stack with that role used that statement for
-// that action on a resource the grant names.
+// Every grant, by role, statement and action: used when some allowed call
+// of a stack with that role used that statement for that action. And every
+// resource a statement names must be the resource of some such call (a
+// mistyped or forgotten ARN shows as unused).
 const grants = new Map()
+const resources = new Map()
 for (const role of roles) {
+  const own = calls.filter((c) => c.stack === role.stack && c.role === role.logical_id && c.decision === 'Allowed')
   for (const statement of role.policy.Statement) {
     if (statement.Effect !== 'Allow') continue
+    const used = own.filter((c) => c.statements.includes(statement.Sid))
+    for (const action of list(statement.Action)) {
+      const key = `${role.logical_id}/${statement.Sid}/${action}`
+      const grant = grants.get(key) ?? { role: role.logical_id, sid: statement.Sid, action, exercised: false }
+      grants.set(key, grant)
+      grant.exercised ||= used.some((c) => c.action === action)
+    }
     list(statement.Resource).forEach((resource, position) => {
-      for (const action of list(statement.Action)) {
-        const key = `${role.logical_id}/${statement.Sid}/${action}/${position}`
-        const grant = grants.get(key) ?? { role: role.logical_id, sid: statement.Sid, action, exercised: false }
-        grants.set(key, grant)
-        grant.exercised ||= calls.some(
-          (c) =>
-            c.stack === role.stack &&
-            c.role === role.logical_id &&
-            c.decision === 'Allowed' &&
-            c.action === action &&
-            c.statements.includes(statement.Sid) &&
-            glob(resource).test(c.resource)
-        )
+      const key = `${role.logical_id}/${statement.Sid}/${position}`
+      const entry = resources.get(key) ?? {
+        role: role.logical_id,
+        sid: statement.Sid,
+        actions: list(statement.Action),
+        resource,
+        exercised: false
       }
+      resources.set(key, entry)
+      entry.exercised ||= used.some((c) => glob(resource).test(c.resource))
     })
   }
 }
@@ -93,6 +99,13 @@ for (const g of grants.values()) {
     problems.push(`unused grant: ${g.role} statement ${g.sid} allows ${g.action}, which no test call used (use it in a test, remove it, or give its reason in infra/iam/unexercised.json)`)
   } else {
     usedReasons.add(Object.keys(reasons).find((p) => reasons[p] === reason))
+  }
+}
+for (const r of resources.values()) {
+  if (r.exercised) continue
+  const reason = r.actions.map((action) => reasonFor({ ...r, action })).find(Boolean)
+  if (!reason) {
+    problems.push(`unused resource: ${r.role} statement ${r.sid} names ${r.resource}, on which no test call used it`)
   }
 }
 for (const pattern of Object.keys(reasons)) {

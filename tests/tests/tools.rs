@@ -94,10 +94,18 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
         .await;
     assert_eq!(status, 200);
     accepted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
+    // A documented type switchboard does not model: the `other` queue.
+    let mut purchase: Value =
+        serde_json::from_slice(&fixture("zipmessage", "conversation_created.json")).expect("seed");
+    purchase["type"] = json!("new_purchase");
+    purchase["id"] = json!("purchase-1");
+    let (status, reply) = t.post_zipmessage(purchase.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    accepted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
     let (status, _) = t.post_zipmessage(b"[\"not an envelope\"]").await;
     assert_eq!(status, 200, "quarantined");
     // The originals, published by the fanout (and acknowledged).
-    assert_eq!(consume(&t).await.len(), 4);
+    assert_eq!(consume(&t).await.len(), 5);
 
     // By window: every accepted event again, same ids; the quarantined one skipped.
     let (store, publisher) = (store(&t), publisher(&t));
@@ -107,7 +115,7 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
         .expect("replay");
     assert_eq!(
         (report.matched, report.published, report.skipped_quarantined),
-        (5, 4, 1)
+        (6, 5, 1)
     );
     assert!(report.failed.is_empty());
     // The same replay again before anyone consumed the first: SQS
@@ -117,9 +125,9 @@ async fn replay_republishes_by_window_conversation_and_id_with_the_same_cloudeve
     let again = replay(&store, &publisher, &window, "r1", &Run::to_the_end())
         .await
         .expect("replay");
-    assert_eq!((again.matched, again.published), (5, 4));
+    assert_eq!((again.matched, again.published), (6, 5));
     let replayed = consume(&t).await;
-    assert_eq!(replayed.len(), 4, "idempotent: {replayed:?}");
+    assert_eq!(replayed.len(), 5, "idempotent: {replayed:?}");
     let ids: BTreeSet<&str> = replayed.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, accepted.iter().map(String::as_str).collect());
     assert!(replayed
@@ -354,6 +362,28 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     .expect("reprocess");
     assert_eq!((again.examined, again.accepted.len()), (1, 0));
     assert_eq!(again.still_quarantined, 1);
+    // By id (the table itself, not the by-day index): the one still
+    // quarantined is examined again, and stays.
+    let still = t
+        .items()
+        .await
+        .into_iter()
+        .find(|i| i.status == Status::Quarantined && i.reprocessed_to.is_none())
+        .expect("the event that still does not decode");
+    let request: ToolRequest = serde_json::from_value(json!({
+        "events": [{"provider": "partoo", "id": still.event_id}]
+    }))
+    .expect("request");
+    let by_id = reprocess(
+        &store,
+        &store,
+        &seed_org(),
+        &request.selection().expect("selection"),
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("reprocess by id");
+    assert_eq!((by_id.examined, by_id.still_quarantined), (1, 1));
     assert_eq!(t.items().await.len(), 3);
     assert!(consume(&t).await.is_empty());
 }
