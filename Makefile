@@ -1,5 +1,5 @@
 # switchboard — see README.md.
-.PHONY: local test build bench cost load lint fmt clean-local
+.PHONY: local test test-clock build bench cost load lint fmt clean-local
 
 ## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout
 ## (EXAMPLE_CONSUMER=true: and the example consumer on the queues).
@@ -9,6 +9,11 @@ local:
 ## Run every test (unit, integration against moto, Lambda binaries, template lint).
 test:
 	bash infra/scripts/test.sh
+
+## The time-sensitive tests with the clock pinned at day, month, year and
+## summer-time boundaries (libfaketime; CI runs it after make test).
+test-clock:
+	bash infra/scripts/clock.sh
 
 ## sam build, as before `sam deploy`: arm64 bootstraps in .aws-sam/build (about 10 min the first time).
 build:
