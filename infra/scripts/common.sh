@@ -64,42 +64,38 @@ bootstrap_venv() {
   echo "$want" > "$VENV/.requirements-$set.sha256"
 }
 
-# Installs AsyncAPI's official parser into infra/asyncapi/node_modules
-# with `npm ci`, only when infra/asyncapi/package-lock.json changed.
-ASYNCAPI="$ROOT/infra/asyncapi"
-bootstrap_asyncapi() {
-  local want
-  want="$(sha256sum "$ASYNCAPI/package-lock.json" | cut -d' ' -f1)"
-  if [[ -f "$ASYNCAPI/node_modules/.lock.sha256" && "$(cat "$ASYNCAPI/node_modules/.lock.sha256")" == "$want" ]]; then
+# Installs a Node tool's locked packages into DIR/node_modules with
+# `npm ci`, only when DIR/package-lock.json changed:
+#   bootstrap_npm DIR "what make test does with it" "what is installed (size)"
+bootstrap_npm() {
+  local dir="$1" purpose="$2" what="$3" want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$dir/node_modules/.lock.sha256" && "$(cat "$dir/node_modules/.lock.sha256")" == "$want" ]]; then
     return 0
   fi
   if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-    echo "node and npm were not found: make test validates docs/asyncapi.yaml with @asyncapi/parser (Node.js 18 or newer)" >&2
+    echo "node and npm were not found: $purpose (Node.js 18 or newer)" >&2
     return 1
   fi
-  log "installing @asyncapi/parser into infra/asyncapi/node_modules (about 55 MB)"
-  (cd "$ASYNCAPI" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" > "$ASYNCAPI/node_modules/.lock.sha256"
+  log "installing $what"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$dir/node_modules/.lock.sha256"
 }
 
-# Installs the IAM policy evaluator (@cloud-copilot/iam-simulate) into
-# infra/iam/node_modules with `npm ci`, only when infra/iam/package-lock.json
-# changed. The local stack's AWS proxy asks it about every call a function
-# makes (infra/local/src/iam.rs).
+# AsyncAPI's official parser, in infra/asyncapi.
+ASYNCAPI="$ROOT/infra/asyncapi"
+bootstrap_asyncapi() {
+  bootstrap_npm "$ASYNCAPI" "make test validates docs/asyncapi.yaml with @asyncapi/parser" \
+    "@asyncapi/parser into infra/asyncapi/node_modules (about 55 MB)"
+}
+
+# The IAM policy evaluator, in infra/iam: the local stack's AWS proxy asks
+# it about every call a function makes (infra/local/src/iam.rs).
 IAM="$ROOT/infra/iam"
 bootstrap_iam() {
-  local want
-  want="$(sha256sum "$IAM/package-lock.json" | cut -d' ' -f1)"
-  if [[ -f "$IAM/node_modules/.lock.sha256" && "$(cat "$IAM/node_modules/.lock.sha256")" == "$want" ]]; then
-    return 0
-  fi
-  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-    echo "node and npm were not found: make test checks every AWS call against its function's IAM role with @cloud-copilot/iam-simulate (Node.js 18 or newer)" >&2
-    return 1
-  fi
-  log "installing @cloud-copilot/iam-simulate into infra/iam/node_modules (about 20 MB)"
-  (cd "$IAM" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" > "$IAM/node_modules/.lock.sha256"
+  bootstrap_npm "$IAM" \
+    "make test checks every AWS call against its function's IAM role with @cloud-copilot/iam-simulate" \
+    "@cloud-copilot/iam-simulate into infra/iam/node_modules (about 20 MB)"
 }
 
 # The path of libfaketime's shared library (Debian's faketime package).

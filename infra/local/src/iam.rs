@@ -303,6 +303,17 @@ pub struct Answer {
     pub error: Option<String>,
 }
 
+impl Answer {
+    /// No decision, for `why`.
+    fn undecided(why: String) -> Self {
+        Self {
+            decision: String::new(),
+            statements: Vec::new(),
+            error: Some(why),
+        }
+    }
+}
+
 /// A long-running `node infra/iam/simulate.mjs`, asked one question at a
 /// time, with its answers kept (a role's policy does not change while the
 /// stack runs).
@@ -383,21 +394,11 @@ impl Evaluator {
             }
             .await;
             match asked {
-                Ok(Some(line)) => serde_json::from_str(&line).unwrap_or_else(|e| Answer {
-                    decision: String::new(),
-                    statements: Vec::new(),
-                    error: Some(format!("the evaluator answered {line:?}: {e}")),
+                Ok(Some(line)) => serde_json::from_str(&line).unwrap_or_else(|e| {
+                    Answer::undecided(format!("the evaluator answered {line:?}: {e}"))
                 }),
-                Ok(None) => Answer {
-                    decision: String::new(),
-                    statements: Vec::new(),
-                    error: Some("the IAM evaluator exited".into()),
-                },
-                Err(e) => Answer {
-                    decision: String::new(),
-                    statements: Vec::new(),
-                    error: Some(format!("the IAM evaluator failed: {e}")),
-                },
+                Ok(None) => Answer::undecided("the IAM evaluator exited".into()),
+                Err(e) => Answer::undecided(format!("the IAM evaluator failed: {e}")),
             }
         };
         if answer.error.is_none() {
