@@ -23,7 +23,7 @@ use switchboard_providers::{
     Zipmessage,
 };
 use switchboard_tests::{fixture, keys};
-use switchboard_types::{Family, Provider};
+use switchboard_types::{Family, Provider, StoredEvent};
 
 const URL: &str = "https://hooks.example.com/webhooks/bird";
 
@@ -190,6 +190,45 @@ fn seeds() -> Vec<(Provider, Value)> {
         .collect()
 }
 
+/// A sender's time, as hostile as it gets: instants just past the years
+/// 0000–9999 in every format the decoders read, epochs of every unit and
+/// sign, and arbitrary JSON.
+fn arb_time() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            json!("9999-12-31T23:59:59-01:00"),
+            json!("0000-01-01T00:30:00+01:00"),
+            json!("9999-12-31 23:59:59.999999-0100"),
+            json!("1671697970736000"),
+            json!(1_671_697_970_736_000i64),
+            json!("-99999999999"),
+            json!("2022-04-01 14:23:1648823039"),
+        ]),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<i64>().prop_map(|n| json!(n.to_string())),
+        arb_json(),
+    ]
+}
+
+/// Replaces every value whose key names a time (`occurred_at`, `createdAt`,
+/// `date`, `timestamp`, …) with `with`.
+fn replace_times(value: &mut Value, with: &Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                if key.ends_with("at") || key.contains("date") || key.contains("time") {
+                    *v = with.clone();
+                } else {
+                    replace_times(v, with);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_times(v, with)),
+        _ => {}
+    }
+}
+
 /// A decode outcome is defined when it is an error with a stable code, or an
 /// event with a canonical type, a native type and a dedup key.
 fn assert_defined(provider: Provider, body: &[u8]) {
@@ -271,6 +310,44 @@ proptest! {
             let stored = item::build(provider, &decoded, &Delivery::default(), &body, now);
             let message = message_for(&stored);
             prop_assert!(message.is_ok(), "{}: {:?}", String::from_utf8_lossy(&body), message.err());
+        }
+    }
+
+    #[test]
+    fn whatever_the_webhook_stores_reads_back(
+        which in 0..switchboard_tests::seeds().len(),
+        time in arb_time(),
+        pick in any::<usize>(),
+        with in arb_json(),
+    ) {
+        // Every item the webhook writes is read back by the stream's parser
+        // (the fanout) and by the tools' reads (replay, reprocess): both
+        // deserialise the stored attributes with serde_dynamo. A time a
+        // sender controls must never make an item unreadable.
+        let (provider, mut seed) = seeds().swap_remove(which);
+        replace_times(&mut seed, &time);
+        let mut paths = Vec::new();
+        leaves(&seed, Vec::new(), &mut paths);
+        let path = paths[pick % paths.len()].clone();
+        replace(&mut seed, &path, with);
+        let body = seed.to_string().into_bytes();
+        let now = Utc.timestamp_opt(1_795_000_000, 0).single().expect("time");
+        let stored = item::build(provider, &decode_body(provider, &body), &Delivery::default(), &body, now);
+        // As DynamoStore writes it; as the tools read it.
+        let written = switchboard_aws::dynamo::attributes(&stored);
+        let read: Result<StoredEvent, _> = serde_dynamo::from_item(written.clone());
+        prop_assert!(read.is_ok(), "unreadable: {:?} from {}", read.err(), String::from_utf8_lossy(&body));
+        let read = read.expect("checked");
+        prop_assert_eq!(&read.sk, &stored.sk);
+        prop_assert_eq!(&read.occurred_at, &stored.occurred_at);
+        // As the stream's NewImage carries it to the fanout.
+        let image: serde_dynamo::Item = written.into();
+        let streamed = StreamRecord::parse("1".into(), "INSERT".into(), || Some(serde_dynamo::from_item(image)));
+        let streamed = streamed.item;
+        prop_assert!(streamed.is_ok(), "the fanout cannot read it: {:?}", streamed.err());
+        let streamed = streamed.expect("checked").expect("an insert has an image");
+        if streamed.status == switchboard_types::Status::Accepted {
+            prop_assert!(message_for(&streamed).is_ok(), "{:?}", message_for(&streamed).err());
         }
     }
 

@@ -5,16 +5,29 @@
 //!   (`2023-01-31 16:22:17.327878+00:00`), also with `+0000` or no offset (UTC).
 //! - ZipMessage's `2022-04-01 14:23:1648823039`, whose tail after the last
 //!   colon is the Unix time in seconds (the seconds field is replaced by it).
-//! - Unix seconds or milliseconds, as a JSON number or a digit string.
+//! - Unix seconds, milliseconds, microseconds or nanoseconds, as a JSON
+//!   number or a digit string, told apart by magnitude.
 //!
-//! Anything else yields `None`: a timestamp we cannot read never rejects an
-//! event, the event falls back to its receive time.
+//! Anything else yields `None`, and so does an instant outside the years
+//! 0000–9999 (in UTC): the range RFC 3339 writes with four digits, which
+//! the sort keys and every reader of a stored event hold. A timestamp we
+//! cannot read never rejects an event: the event falls back to its receive
+//! time, and the sender's value stays in its raw data.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
-/// Parses any of the documented formats into UTC.
+/// Parses any of the documented formats into UTC, within years 0000–9999.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    parse_any(text).filter(in_range)
+}
+
+/// Whether `t` is in the years switchboard stores: 0000 to 9999 (UTC).
+pub fn in_range(t: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&t.year())
+}
+
+fn parse_any(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -61,14 +74,22 @@ pub fn parse_value(value: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Unix seconds, or milliseconds when the number is too large to be seconds
-/// of a plausible date (after the year 5138).
+/// Unix time in the unit its magnitude says, within years 0000–9999:
+/// up to 11 digits seconds, up to 14 milliseconds, up to 17 microseconds
+/// (Bird's `1671697970736000`), more nanoseconds. Each unit's range ends
+/// after the year 5138, where the next unit's plausible dates begin.
 pub fn from_unix(value: i64) -> Option<DateTime<Utc>> {
-    if value.abs() >= 100_000_000_000 {
-        Utc.timestamp_millis_opt(value).single()
-    } else {
+    let magnitude = value.unsigned_abs();
+    let t = if magnitude < 100_000_000_000 {
         Utc.timestamp_opt(value, 0).single()
-    }
+    } else if magnitude < 100_000_000_000_000 {
+        Utc.timestamp_millis_opt(value).single()
+    } else if magnitude < 100_000_000_000_000_000 {
+        Utc.timestamp_micros(value).single()
+    } else {
+        Some(Utc.timestamp_nanos(value))
+    };
+    t.filter(in_range)
 }
 
 /// The RFC 3339 UTC rendering used everywhere in switchboard's output
@@ -130,6 +151,38 @@ mod tests {
             parse_value(&serde_json::json!(1648823039123i64)).map(format),
             Some("2022-04-01T14:23:59.123Z".into())
         );
+    }
+
+    #[test]
+    fn sixteen_digits_are_microseconds_and_nineteen_nanoseconds() {
+        assert_eq!(iso("1671697970736000"), "2022-12-22T08:32:50.736Z");
+        assert_eq!(iso("1671697970736123"), "2022-12-22T08:32:50.736123Z");
+        assert_eq!(
+            parse_value(&serde_json::json!(1_671_697_970_736_000_123i64)).map(format),
+            Some("2022-12-22T08:32:50.736000123Z".into())
+        );
+        assert_eq!(iso("1671697970736"), "2022-12-22T08:32:50.736Z");
+        assert_eq!(iso("1671697970"), "2022-12-22T08:32:50Z");
+    }
+
+    #[test]
+    fn instants_outside_years_0000_to_9999_are_no_time() {
+        for far in [
+            "9999-12-31T23:59:59-01:00",
+            "0000-01-01T00:30:00+01:00",
+            "+10000-01-01T00:00:00Z",
+            "-62167219201",
+            "-99999999999",
+            "9999-12-31 23:59:59-0100",
+        ] {
+            assert_eq!(parse(far), None, "{far}");
+        }
+        assert_eq!(iso("9999-12-31T23:59:59Z"), "9999-12-31T23:59:59Z");
+        assert_eq!(iso("0000-01-01T00:00:00Z"), "0000-01-01T00:00:00Z");
+        // Every i64 is some instant in range or none: no panic at the ends.
+        for n in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
+            assert!(parse_value(&serde_json::json!(n)).is_none_or(|t| in_range(&t)));
+        }
     }
 
     #[test]
