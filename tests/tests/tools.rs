@@ -4,6 +4,7 @@
 //! counts and are idempotent; the replay Lambda binary is driven through the
 //! Runtime API emulator as in AWS.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration as Span, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -498,4 +499,144 @@ async fn the_replay_lambda_binary_replays_a_cloudevent_and_refuses_bad_requests(
         panic!("a bad request must fail")
     };
     assert!(error.to_string().contains("invalid request"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_item_is_reported_and_skipped_and_never_fails_the_others() {
+    let t = TestStack::start().await;
+    let mut seed: Value =
+        serde_json::from_slice(&fixture("zipmessage", "conversation_created.json")).expect("seed");
+    for n in 0..2 {
+        seed["id"] = json!(format!("readable-{n}"));
+        let (status, _) = t.post_zipmessage(seed.to_string().as_bytes()).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(consume(&t).await.len(), 2);
+    // Beside them, in the same day and window: an item this version cannot
+    // read, and one an earlier version wrote with a signed time past the
+    // year 9999 (sort key `+54944-…`).
+    let dynamodb = aws_sdk_dynamodb::Client::new(&t.stack.sdk);
+    let stored = dynamodb
+        .scan()
+        .table_name(&t.stack.table_name)
+        .send()
+        .await
+        .expect("scan");
+    let original = stored.items()[0].clone();
+    let id = |sk: &str| sk.rsplit('#').next().unwrap_or_default().to_owned();
+    let original_sk = original["sk"].as_s().expect("sk").clone();
+    let mut unreadable = original.clone();
+    unreadable.insert(
+        "sk".into(),
+        AttributeValue::S(format!("#{}-copy", id(&original_sk))),
+    );
+    unreadable.insert("status".into(), AttributeValue::S("exploded".into()));
+    let mut far_off = original.clone();
+    let far_off_sk = format!("+54944-06-01T00:00:00.000000000Z#{}-far", id(&original_sk));
+    far_off.insert("sk".into(), AttributeValue::S(far_off_sk.clone()));
+    for item in [unreadable, far_off] {
+        dynamodb
+            .put_item()
+            .table_name(&t.stack.table_name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put");
+    }
+    // The stream publishes the legacy item once more: acknowledge it.
+    consume(&t).await;
+
+    let (store, publisher) = (store(&t), publisher(&t));
+    let report = replay(&store, &publisher, &around_now(), "u1", &Run::to_the_end())
+        .await
+        .expect("one unreadable item fails no page");
+    assert_eq!((report.matched, report.published), (3, 3), "{report:?}");
+    assert_eq!(report.unreadable.len(), 1, "{report:?}");
+    assert!(
+        report.unreadable[0].contains("-copy") && report.unreadable[0].contains("exploded"),
+        "{:?}",
+        report.unreadable
+    );
+    // The legacy item is read with its receive time as its time.
+    let republished = t
+        .drain(Family::Conversations, 3, Duration::from_millis(800))
+        .await;
+    let legacy = republished
+        .iter()
+        .find(|m| m.body["id"].as_str().is_some_and(|id| id.ends_with("-far")))
+        .expect("the legacy item republished");
+    assert!(
+        legacy.body["time"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("20")),
+        "{}",
+        legacy.body
+    );
+    let reprocessed = reprocess(
+        &store_of(&t, "reprocess"),
+        &store_of(&t, "reprocess"),
+        &seed_org(),
+        &around_now(),
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("reprocess too");
+    assert_eq!(reprocessed.unreadable.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_time_past_the_year_9999_is_no_signed_time() {
+    let t = TestStack::start().await;
+    let mut seed: Value =
+        serde_json::from_slice(&fixture("zipmessage", "conversation_created.json")).expect("seed");
+    seed["id"] = json!("year-10000");
+    // Every time of the body (ZipMessage's own and its payload's).
+    fn far_off(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if key.ends_with("_at") {
+                        *v = json!("9999-12-31T23:59:59-01:00");
+                    } else {
+                        far_off(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(far_off),
+            _ => {}
+        }
+    }
+    far_off(&mut seed);
+    let (status, reply) = t.post_zipmessage(seed.to_string().as_bytes()).await;
+    assert_eq!((status, reply["status"].as_str()), (200, Some("accepted")));
+    let item = t
+        .items()
+        .await
+        .into_iter()
+        .find(|i| i.event_id == reply["event_ids"][0])
+        .expect("stored");
+    assert!(
+        item.sk.starts_with('#'),
+        "no signed time in the key: {}",
+        item.sk
+    );
+    assert_eq!(item.occurred_at, item.received_at);
+    let raw = switchboard_pipeline::codec::raw_body(&item).expect("raw body");
+    assert!(
+        String::from_utf8_lossy(&raw).contains("9999-12-31T23:59:59-01:00"),
+        "the sender's value stays in the raw data"
+    );
+    // Published once, and replayed with every other event of the window.
+    assert_eq!(consume(&t).await.len(), 1);
+    let report = replay(
+        &store(&t),
+        &publisher(&t),
+        &around_now(),
+        "y",
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("replay");
+    assert_eq!((report.matched, report.published), (1, 1));
+    assert!(report.unreadable.is_empty());
 }

@@ -168,9 +168,35 @@ fn transient<E: std::error::Error>(e: E) -> StoreError {
     StoreError::transient(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
 }
 
-fn event_of(item: Item) -> Result<StoredEvent, StoreError> {
-    serde_dynamo::from_item(item)
-        .map_err(|e| StoreError::transient(format!("unreadable item: {e}")))
+/// A stored item as an event, or — for an item this version cannot read
+/// (written by another version, or damaged) — its key and why, so one such
+/// item is reported and skipped instead of failing a page of others.
+fn event_of(item: Item) -> Result<StoredEvent, String> {
+    let name = |attribute: &str| {
+        item.get(attribute)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let key = format!("{} {}", name("pk"), name("sk"));
+    serde_dynamo::from_item(item).map_err(|e: serde_dynamo::Error| {
+        tracing::error!(item = %key, error = %e, "skipping an unreadable stored item");
+        format!("{key}: {e}")
+    })
+}
+
+/// Readable events, and what could not be read.
+type Read = (Vec<StoredEvent>, Vec<String>);
+
+fn read_all(items: impl IntoIterator<Item = Item>) -> Read {
+    let mut read = Read::default();
+    for item in items {
+        match event_of(item) {
+            Ok(event) => read.0.push(event),
+            Err(why) => read.1.push(why),
+        }
+    }
+    read
 }
 
 /// One Query: the partition (or index partition) `hash`, optionally a range
@@ -213,8 +239,8 @@ impl DynamoStore {
 
     /// The full items of `keys` (`pk`, `sk`) that exist (BatchGetItem,
     /// unprocessed keys retried).
-    async fn get_all(&self, keys: Vec<Item>) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut out = Vec::new();
+    async fn get_all(&self, keys: Vec<Item>) -> Result<Read, StoreError> {
+        let mut out = Read::default();
         for chunk in keys.chunks(BATCH_GET) {
             let mut keys = chunk.to_vec();
             for attempt in 0..8u32 {
@@ -238,7 +264,10 @@ impl DynamoStore {
                     .into_iter()
                     .flatten()
                 {
-                    out.push(event_of(item.clone())?);
+                    match event_of(item.clone()) {
+                        Ok(event) => out.0.push(event),
+                        Err(why) => out.1.push(why),
+                    }
                 }
                 keys = output
                     .unprocessed_keys()
@@ -262,7 +291,10 @@ impl DynamoStore {
     /// The item of `event` in its partition: a Query of the partition, read
     /// until the id is found (a conversation's partition holds its events;
     /// an event without one is alone in its own).
-    async fn find(&self, event: &EventRef) -> Result<Option<StoredEvent>, StoreError> {
+    async fn find(
+        &self,
+        event: &EventRef,
+    ) -> Result<Option<Result<StoredEvent, String>>, StoreError> {
         let query = Query {
             index: None,
             hash: ("pk", event.partition()),
@@ -278,7 +310,7 @@ impl DynamoStore {
                     .and_then(|sk| key::parse_sort(sk))
                     .is_some_and(|(_, id)| id == event.id);
                 if found {
-                    return event_of(item).map(Some);
+                    return Ok(Some(event_of(item)));
                 }
             }
             match last {
@@ -306,7 +338,7 @@ impl EventArchive for DynamoStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let position = Position::parse(after)?;
-        let (items, next) = match selection {
+        let ((items, unreadable), next) = match selection {
             Selection::Window { from, to, .. } => {
                 // One `by-day` Query page of one UTC day (keys only), then
                 // the full items by key; the next page is the rest of that
@@ -331,7 +363,7 @@ impl EventArchive for DynamoStore {
                 };
                 let (entries, last_key) =
                     self.query_page(&query, position.start_key(), limit).await?;
-                let mut items = self
+                let (mut items, unreadable) = self
                     .get_all(entries.iter().map(table_key).collect())
                     .await?;
                 // BatchGetItem answers in any order: keep the index's.
@@ -348,7 +380,7 @@ impl EventArchive for DynamoStore {
                         ..Position::default()
                     }),
                 };
-                (items, next)
+                ((items, unreadable), next)
             }
             Selection::Conversation {
                 provider,
@@ -365,28 +397,28 @@ impl EventArchive for DynamoStore {
                 };
                 let (entries, last_key) =
                     self.query_page(&query, position.start_key(), limit).await?;
-                let items = entries
-                    .into_iter()
-                    .map(event_of)
-                    .collect::<Result<Vec<_>, _>>()?;
                 let next = last_key.map(|key| Position {
                     key: key_of(Some(&key)),
                     ..Position::default()
                 });
-                (items, next)
+                (read_all(entries), next)
             }
             Selection::Events(events) => {
                 let start = position.offset.min(events.len());
                 let end = (start + limit.max(1)).min(events.len());
-                let mut items = Vec::new();
+                let mut read = Read::default();
                 for event in &events[start..end] {
-                    items.extend(self.find(event).await?);
+                    match self.find(event).await? {
+                        Some(Ok(item)) => read.0.push(item),
+                        Some(Err(why)) => read.1.push(why),
+                        None => {}
+                    }
                 }
                 let next = (end < events.len()).then(|| Position {
                     offset: end,
                     ..Position::default()
                 });
-                (items, next)
+                (read, next)
             }
         };
         Ok(Page {
@@ -395,6 +427,7 @@ impl EventArchive for DynamoStore {
                 .filter(|i| selects(selection, i))
                 .collect(),
             next: next.map(|p| p.text()),
+            unreadable,
         })
     }
 

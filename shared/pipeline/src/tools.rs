@@ -278,6 +278,9 @@ pub struct Page {
     /// Where the next page starts (the archive's own position), or `None`
     /// when the selection is exhausted.
     pub next: Option<String>,
+    /// Items of the page this version cannot read (their keys, and why):
+    /// skipped, so that they never fail the events beside them.
+    pub unreadable: Vec<String>,
 }
 
 /// Reads stored events for the tools, and marks reprocessed ones.
@@ -398,6 +401,8 @@ struct Pages<'a> {
     at: Option<String>,
     started: bool,
     done: bool,
+    /// The selection's items that could not be read, so far.
+    unreadable: Vec<String>,
 }
 
 impl<'a> Pages<'a> {
@@ -413,6 +418,7 @@ impl<'a> Pages<'a> {
             at: run.cursor.map(|c| unseal(selection, c)).transpose()?,
             started: false,
             done: false,
+            unreadable: Vec::new(),
         })
     }
 
@@ -437,6 +443,7 @@ impl<'a> Pages<'a> {
                 .await?;
             self.done = page.next.is_none();
             self.at = page.next;
+            self.unreadable.extend(page.unreadable);
             if !page.items.is_empty() || self.done {
                 return Ok(Some(page.items));
             }
@@ -463,6 +470,10 @@ pub struct ReplayReport {
     pub skipped_quarantined: usize,
     /// Event ids that could not be published (retry the replay).
     pub failed: Vec<String>,
+    /// Stored items of the selection this version cannot read (their keys,
+    /// and why): skipped, never published; the others are unaffected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
     /// The replay id used in each message's deduplication id.
     pub replay_id: String,
     /// Set when the run stopped before the end of the selection: repeat the
@@ -515,8 +526,8 @@ pub async fn replay(
             .failed
             .extend(sent.failed.iter().map(|p| items[*p].event_id.clone()));
     }
-    let cursor = pages.cursor();
-    report.cursor = cursor;
+    report.cursor = pages.cursor();
+    report.unreadable = std::mem::take(&mut pages.unreadable);
     tracing::info!(
         matched = report.matched,
         published = report.published,
@@ -543,6 +554,10 @@ pub struct ReprocessReport {
     pub still_quarantined: usize,
     /// Quarantined event ids that failed (storage errors; retry).
     pub failed: Vec<String>,
+    /// Stored items of the selection this version cannot read (their keys,
+    /// and why): skipped; the others are unaffected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
     /// Set when the run stopped before the end of the selection: repeat the
     /// request with this `cursor` to go on. `null` when it is done.
     pub cursor: Option<String>,
@@ -573,8 +588,8 @@ pub async fn reprocess(
             reprocess_one(archive, store, admission, item, &mut report).await;
         }
     }
-    let cursor = pages.cursor();
-    report.cursor = cursor;
+    report.cursor = pages.cursor();
+    report.unreadable = std::mem::take(&mut pages.unreadable);
     tracing::info!(
         examined = report.examined,
         accepted = report.accepted.len(),
@@ -660,6 +675,7 @@ impl EventArchive for crate::ports::MemoryStore {
         Ok(Page {
             items: items.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
             next: (end < items.len()).then(|| end.to_string()),
+            unreadable: Vec::new(),
         })
     }
 

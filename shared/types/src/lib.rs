@@ -418,11 +418,11 @@ impl TryFrom<StoredItem> for StoredEvent {
                 .map_err(|e| format!("unreadable time {text:?}: {e}"))
         };
         let received_at = time(&i.received_at)?;
-        let occurred_at = if signed.is_empty() {
-            received_at.clone()
-        } else {
-            time(signed)?
-        };
+        // A signed time this version cannot read (an earlier version kept
+        // years past 9999, written `+54944-…`) counts as none, as such a
+        // time is read at the webhook today: the event falls back to its
+        // receive time, and the sender's value stays in its raw data.
+        let occurred_at = time(signed).unwrap_or_else(|_| received_at.clone());
         Ok(StoredEvent {
             event_id: event_id.to_owned(),
             provider,
