@@ -130,6 +130,7 @@ start_moto() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
     if curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; then
+      warm_moto
       return 0
     fi
     if ! kill -0 "$MOTO_PID" 2>/dev/null; then
@@ -140,6 +141,24 @@ start_moto() {
   done
   echo "moto did not answer on port $port within 20 s" >&2
   return 1
+}
+
+# moto loads each service's backend on its first request, which takes
+# seconds on a busy machine: longer than the SDK's 2 s attempt timeout, so
+# the first call of a test could be retried (a CreateTable retried finds its
+# own table). One cheap call per service the stack uses loads them all.
+warm_moto() {
+  local spec service target version
+  for spec in "dynamodb|DynamoDB_20120810.ListTables|1.0" \
+              "dynamodb|DynamoDBStreams_20120810.ListStreams|1.0" \
+              "sqs|AmazonSQS.ListQueues|1.0" \
+              "secretsmanager|secretsmanager.ListSecrets|1.1"; do
+    IFS='|' read -r service target version <<< "$spec"
+    curl -s -o /dev/null -X POST "$AWS_ENDPOINT_URL/" -H "X-Amz-Target: $target" \
+      -H "Content-Type: application/x-amz-json-$version" \
+      -H "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/$service/aws4_request, SignedHeaders=host, Signature=0" \
+      -d '{}' || true
+  done
 }
 
 stop_moto() {

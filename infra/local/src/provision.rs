@@ -506,10 +506,31 @@ async fn create_table(
         );
     }
     // PointInTimeRecovery, SSE and deletion protection have no local meaning.
-    let output = request
-        .send()
-        .await
-        .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+    let description = match request.send().await {
+        Ok(output) => output.table_description().cloned(),
+        // The SDK retries a CreateTable whose answer did not come in time
+        // (moto's first DynamoDB request is slow while it loads); the retry
+        // finds the table its first attempt created, as on AWS after a lost
+        // answer. Names are unique per stack, so the table is this one.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            client
+                .describe_table()
+                .table_name(&name)
+                .send()
+                .await
+                .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?
+                .table()
+                .cloned()
+        }
+        Err(e) => {
+            return Err(anyhow!(
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()
+            ))
+        }
+    };
     if let Some(ttl) = props.get("TimeToLiveSpecification") {
         client
             .update_time_to_live()
@@ -524,8 +545,8 @@ async fn create_table(
             .await
             .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
     }
-    let stream_arn = output
-        .table_description()
+    let stream_arn = description
+        .as_ref()
         .and_then(|d| d.latest_stream_arn())
         .map(str::to_owned);
     Ok((name, stream_arn))
