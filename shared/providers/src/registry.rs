@@ -236,7 +236,8 @@ pub fn parse_credentials(
         _ => Ok(Credential::unlabelled(item)),
     };
     let trimmed = raw.trim();
-    let mut credentials = Vec::new();
+    // With each credential, its 1-based position in the list.
+    let mut credentials: Vec<(usize, Credential)> = Vec::new();
     if trimmed.starts_with('[') {
         let items: Vec<serde_json::Value> = serde_json::from_str(trimmed).map_err(|_| {
             ConfigError::Invalid(format!(
@@ -259,19 +260,51 @@ pub fn parse_credentials(
                 },
             };
             if !credential.key.is_empty() {
-                credentials.push(credential);
+                credentials.push((position, credential));
             }
         }
-        return Ok(credentials);
+    } else {
+        let items = trimmed
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        for (i, item) in items.enumerate() {
+            credentials.push((i + 1, plain(i + 1, item)?));
+        }
     }
-    let items = trimmed
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    for (i, item) in items.enumerate() {
-        credentials.push(plain(i + 1, item)?);
+    one_tenant_per_key(what, &credentials)?;
+    Ok(credentials.into_iter().map(|(_, c)| c).collect())
+}
+
+/// Refuses a key listed under two tenants: it would authenticate as the
+/// first listed only, and the other tenant's events would silently be the
+/// first's. The error names the labels and positions, never the key.
+fn one_tenant_per_key(
+    what: &'static str,
+    credentials: &[(usize, Credential)],
+) -> Result<(), ConfigError> {
+    let label = |c: &Credential| match &c.tenant {
+        Some(tenant) => format!("label {tenant:?}"),
+        None => "no label (the default tenant)".to_owned(),
+    };
+    for (i, (position, credential)) in credentials.iter().enumerate() {
+        if let Some((first, earlier)) = credentials[..i]
+            .iter()
+            .find(|(_, e)| e.key == credential.key && e.tenant != credential.tenant)
+        {
+            return Err(ConfigError::InvalidKey {
+                what,
+                position: *position,
+                detail: format!(
+                    "the same credential as position {first}, under {} there and {} here: \
+                     a credential belongs to one tenant",
+                    label(earlier),
+                    label(credential)
+                ),
+            });
+        }
     }
-    Ok(credentials)
+    Ok(())
 }
 
 /// Credentials as a secret holds them, which [`parse_credentials`] reads
@@ -638,6 +671,40 @@ mod tests {
             assert!(!err.contains("secret-tok"), "{err}");
         }
         assert!(credentials(zip, "[not json").is_err());
+        // One credential under two tenants would authenticate as the first
+        // listed only: refused, naming labels and positions, not the key.
+        for (d, raw, at, labels) in [
+            (
+                zip,
+                "acme:secret-tok,tok2 secret-tok",
+                3,
+                ["\"acme\"", "no label"],
+            ),
+            (
+                zip,
+                "acme:secret-tok,globex:secret-tok",
+                2,
+                ["\"acme\"", "\"globex\""],
+            ),
+            (
+                bird,
+                r#"[{"tenant": "acme", "key": "secret-tok"}, "other", "secret-tok"]"#,
+                3,
+                ["\"acme\"", "no label"],
+            ),
+        ] {
+            let err = credentials(d, raw).expect_err(raw);
+            assert!(
+                err.contains("position 1") && err.contains(&format!("number {at}")),
+                "{raw}: {err}"
+            );
+            for label in labels {
+                assert!(err.contains(label), "{raw}: {err}");
+            }
+            assert!(!err.contains("secret-tok"), "{err}");
+        }
+        // Listed twice for the same tenant is only a repetition.
+        assert!(credentials(zip, "acme:tok,acme:tok").is_ok());
         // A URL-safe token's label reads the same inside a JSON array.
         assert_eq!(
             credentials(zip, r#"["acme:tok1"]"#),
