@@ -175,3 +175,72 @@ fn a_label_that_breaks_the_rule_stops_the_start_with_its_position() {
     );
     assert!(!text.contains(ACME_TOKEN), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_tenants_key_never_shares_a_subject_or_group_with_a_labelled_tenants() {
+    const DEFAULT_TOKEN: &str = "default-token-0123456789abcdef";
+    let t = TestStack::start_with(HashMap::from([(
+        "ZIPMESSAGE_TOKENS".to_owned(),
+        format!("acme:{ACME_TOKEN},{DEFAULT_TOKEN}"),
+    )]))
+    .await;
+    // The default tenant's conversation `acme/x`, and tenant acme's `x`.
+    let seed: serde_json::Value =
+        serde_json::from_slice(&fixture("zipmessage", "conversation_created.json")).expect("seed");
+    for (token, slug) in [(DEFAULT_TOKEN, "acme/x"), (ACME_TOKEN, "x")] {
+        let mut body = seed.clone();
+        body["payload"]["conversation"]["slug"] = json!(slug);
+        body["id"] = json!(format!("created-{slug}"));
+        let (status, reply) = t
+            .post_signed(
+                Provider::Zipmessage,
+                token,
+                body.to_string().as_bytes(),
+                &[],
+            )
+            .await;
+        assert_eq!((status, reply["status"].as_str()), (200, Some("accepted")));
+    }
+    let got = by_tenant(t.consume(Family::Conversations, 2, SETTLE).await);
+    assert_eq!(got.len(), 2, "{:?}", got.keys());
+    assert_eq!(got["default"].body["subject"], "default/acme/x");
+    assert_eq!(got["default"].group_id, "zipmessage:default/acme/x");
+    assert_eq!(got["acme"].body["subject"], "acme/x");
+    assert_eq!(got["acme"].group_id, "zipmessage:acme/x");
+
+    // A subject names its tenant: replayed by subject alone, each is its own.
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(t.stack.sdk_of("replay")),
+        &t.stack.table_name,
+    );
+    let queues = QueueUrls(HashMap::from(
+        Family::ALL.map(|f| (f, t.stack.queue_url(f).to_owned())),
+    ));
+    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(t.stack.sdk_of("replay")), queues);
+    for (subject, tenant) in [("acme/x", "acme"), ("default/acme/x", "default")] {
+        let request: ToolRequest = serde_json::from_value(json!({
+            "conversation": {"provider": "zipmessage", "subject": subject},
+        }))
+        .expect("a tool request");
+        let report = replay(
+            &store,
+            &publisher,
+            &request.selection().expect("valid"),
+            subject,
+            &Run::to_the_end(),
+        )
+        .await
+        .expect("replay");
+        assert_eq!((report.matched, report.published), (1, 1), "{subject}");
+        let replayed = t.consume(Family::Conversations, 1, SETTLE).await;
+        assert_eq!(replayed[0].body["tenant"], tenant, "{subject}");
+    }
+    // Another tenant's subject under a tenant it does not name: refused,
+    // with the tenant it names, never a silent zero.
+    let request: ToolRequest = serde_json::from_value(json!({
+        "conversation": {"provider": "zipmessage", "tenant": "default", "subject": "acme/x"},
+    }))
+    .expect("a tool request");
+    let refused = request.selection().expect_err("refused");
+    assert!(refused.0.contains("\"tenant\": \"acme\""), "{refused}");
+}

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use switchboard_providers::{decode_event, timestamp, Admission};
-use switchboard_types::{key, scoped_key, Provider, Status, StoredEvent, DEFAULT_TENANT};
+use switchboard_types::{key, scoped_key, unscoped, Provider, Status, StoredEvent};
 
 /// Which stored events a tool works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,21 +68,24 @@ pub struct EventRef {
 }
 
 /// The provider's conversation key in `subject`, which names `tenant`'s
-/// conversation ([`scoped_key`]).
+/// conversation ([`scoped_key`]): a subject names its tenant, so one of
+/// another tenant is refused with the tenant it names, never read as a
+/// key that matches nothing.
 fn key_in(tenant: &str, subject: &str) -> Result<String, RequestError> {
-    if tenant == DEFAULT_TENANT {
-        return Ok(subject.to_owned());
+    let (named, key) = unscoped(subject);
+    if named == tenant && !key.is_empty() {
+        return Ok(key.to_owned());
     }
-    subject
-        .strip_prefix(tenant)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .filter(|key| !key.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            RequestError(format!(
-                "subject {subject:?} is not a conversation of tenant {tenant:?} (it starts with \"{tenant}/\")"
-            ))
-        })
+    Err(RequestError(format!(
+        "subject {subject:?} is a conversation of tenant {named:?}, not {tenant:?}: \
+         give \"tenant\": {named:?} (a subject is the CloudEvent's, with its tenant)"
+    )))
+}
+
+/// The tenant of a conversation request: the one given, else the one its
+/// subject names.
+fn tenant_of(tenant: Option<&str>, subject: &str) -> String {
+    tenant.unwrap_or_else(|| unscoped(subject).0).to_owned()
 }
 
 impl EventRef {
@@ -150,9 +153,10 @@ pub struct WindowRequest {
 pub struct ConversationRequest {
     /// The CloudEvent `provider`.
     pub provider: String,
-    /// The CloudEvent `tenant` (`default` when absent).
-    #[serde(default = "switchboard_types::default_tenant")]
-    pub tenant: String,
+    /// The CloudEvent `tenant`; when absent, the one the subject names
+    /// (`default` for a subject without a `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The CloudEvent `subject`.
     #[serde(alias = "key")]
     pub subject: String,
@@ -214,10 +218,11 @@ impl ToolRequest {
             if c.subject.is_empty() {
                 return Err(RequestError("conversation.subject is empty".into()));
             }
+            let tenant = tenant_of(c.tenant.as_deref(), &c.subject);
             return Ok(Selection::Conversation {
                 provider,
-                key: key_in(&c.tenant, &c.subject)?,
-                tenant: c.tenant.clone(),
+                key: key_in(&tenant, &c.subject)?,
+                tenant,
             });
         }
         let events = self.events.clone().unwrap_or_default();

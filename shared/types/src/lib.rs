@@ -73,17 +73,25 @@ impl fmt::Display for Provider {
     }
 }
 
-/// A conversation or dedup key within its tenant: the key itself for
-/// [`DEFAULT_TENANT`] (so a one-account deployment's subjects and group ids
-/// are the provider's own keys), else `<tenant>/<key>`. Two accounts of one
-/// provider can share a key (ZipMessage slugs are unique per account only);
-/// scoped, they cannot.
+/// A conversation or dedup key within its tenant: `<tenant>/<key>`, except
+/// a [`DEFAULT_TENANT`] key without a `/`, which is the key itself (so a
+/// one-account deployment's subjects and group ids are the provider's own
+/// keys). Two accounts of one provider can share a key (ZipMessage slugs
+/// are unique per account only); scoped, they cannot. Labels have no `/`
+/// (`[a-z0-9-]`), so a scoped key with a `/` names its tenant before its
+/// first `/`, and the default tenant's `acme/x` (`default/acme/x`) is never
+/// tenant acme's `x` (`acme/x`): no shared subject, no shared FIFO group.
 pub fn scoped_key(tenant: &str, key: &str) -> String {
-    if tenant == DEFAULT_TENANT {
+    if tenant == DEFAULT_TENANT && !key.contains('/') {
         key.to_owned()
     } else {
         format!("{tenant}/{key}")
     }
+}
+
+/// The tenant and the key a [`scoped_key`] names.
+pub fn unscoped(scoped: &str) -> (&str, &str) {
+    scoped.split_once('/').unwrap_or((DEFAULT_TENANT, scoped))
 }
 
 /// The RFC 3339 UTC rendering used everywhere in switchboard's output
@@ -453,6 +461,26 @@ impl TryFrom<StoredItem> for StoredEvent {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_scoped_key_names_its_tenant_and_key_and_no_two_collide() {
+        let tenants = ["default", "acme", "a-1", "123"];
+        let keys = ["x", "acme/x", "default/x", "a/b/c", "", "/", "x/"];
+        let mut seen = std::collections::HashMap::new();
+        for tenant in tenants {
+            for key in keys {
+                let scoped = scoped_key(tenant, key);
+                assert_eq!(unscoped(&scoped), (tenant, key), "{scoped}");
+                if let Some(other) = seen.insert(scoped.clone(), (tenant, key)) {
+                    panic!("{scoped} names both {other:?} and {:?}", (tenant, key));
+                }
+            }
+        }
+        // A one-account deployment keeps the provider's own keys.
+        assert_eq!(scoped_key(DEFAULT_TENANT, "slug"), "slug");
+        assert_eq!(scoped_key(DEFAULT_TENANT, "acme/x"), "default/acme/x");
+    }
+
     use super::*;
 
     #[test]
