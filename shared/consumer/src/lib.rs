@@ -209,7 +209,8 @@ pub struct CloudEvent {
     #[serde(rename = "type")]
     pub event_type: String,
     /// The provider-scoped conversation key within the event's tenant:
-    /// the provider's key for tenant `default`, else `<tenant>/<key>`.
+    /// the provider's key for tenant `default` (`default/<key>` when the
+    /// key has a `/`), else `<tenant>/<key>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// When the event occurred, RFC 3339 in UTC.
