@@ -478,3 +478,101 @@ async fn reprocess_gives_an_event_the_identity_and_delivery_facts_the_webhook_gi
         assert_eq!(item::delivery_of(&accepted), delivery);
     }
 }
+
+/// `n` ZipMessage events of one conversation, received a second apart in
+/// this order; every other one carries no time of its own (its sort key is
+/// `#<id>`, which sorts before every signed time).
+async fn one_conversation(store: &MemoryStore, n: usize) -> Vec<String> {
+    use switchboard_pipeline::{item, EventStore};
+    use switchboard_providers::{decode_body, Delivery};
+    let seed: serde_json::Value =
+        serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
+    let start = Utc::now();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut body = seed.clone();
+        body["id"] = serde_json::json!(format!("m{i}"));
+        if i % 2 == 1 {
+            body.as_object_mut()
+                .expect("an object")
+                .remove("occurred_at");
+            body["payload"]
+                .as_object_mut()
+                .expect("a payload")
+                .retain(|k, _| !k.ends_with("_at"));
+        }
+        let body = body.to_string().into_bytes();
+        let decoded = decode_body(switchboard_types::Provider::Zipmessage, &body);
+        let at = start + chrono::Duration::seconds(i64::try_from(i).expect("small"));
+        let event = item::build(
+            switchboard_types::Provider::Zipmessage,
+            &decoded,
+            &Delivery::default(),
+            &body,
+            at,
+        );
+        assert_eq!(event.status, Status::Accepted);
+        store.insert(&event).await.expect("stored");
+        ids.push(event.event_id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_conversation_replays_in_stored_order_and_stops_at_the_first_failed_page() {
+    use switchboard_pipeline::{replay, ToolRequest};
+    let store = MemoryStore::default();
+    let ids = one_conversation(&store, 7).await;
+    let subject = store.items()[0].conversation_key.clone();
+    let request: ToolRequest = serde_json::from_value(serde_json::json!({
+        "conversation": {"provider": "zipmessage", "subject": subject}
+    }))
+    .expect("request");
+    let selection = request.selection().expect("selection");
+    let sent_ids = |publisher: &MemoryPublisher| -> Vec<String> {
+        publisher
+            .sent()
+            .into_iter()
+            .map(|(_, m)| m.dedup_id.split(':').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // In the order they were stored, whatever their sort keys say.
+    let publisher = MemoryPublisher::default();
+    let all = replay(&store, &publisher, &selection, "all", &Run::to_the_end())
+        .await
+        .expect("replay");
+    assert_eq!(all.published, 7);
+    assert_eq!(sent_ids(&publisher), ids);
+
+    // The fifth fails (page 3 of 2): the run stops there, publishing
+    // nothing after it, with a cursor that does its page again.
+    let failing = MemoryPublisher::default();
+    failing.fail_message(&format!("{}:replay:r", ids[4]));
+    let run = Run {
+        page_size: 2,
+        ..Run::to_the_end()
+    };
+    let stopped = replay(&store, &failing, &selection, "r", &run)
+        .await
+        .expect("replay");
+    // Failed: the fifth and the rest of its page (never attempted).
+    assert_eq!(stopped.failed, ids[4..6]);
+    assert_eq!(sent_ids(&failing), ids[..4], "nothing after the failure");
+    let cursor = stopped.cursor.expect("a cursor to go on from");
+    let resumed = MemoryPublisher::default();
+    let run = Run {
+        cursor: Some(&cursor),
+        page_size: 2,
+        ..Run::to_the_end()
+    };
+    let rest = replay(&store, &resumed, &selection, "r", &run)
+        .await
+        .expect("replay");
+    assert_eq!(rest.cursor, None);
+    assert_eq!(
+        sent_ids(&resumed),
+        ids[4..],
+        "from the failed event's page on"
+    );
+}

@@ -640,3 +640,63 @@ async fn a_signed_time_past_the_year_9999_is_no_signed_time() {
     assert_eq!((report.matched, report.published), (1, 1));
     assert!(report.unreadable.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_replays_in_the_order_it_was_stored() {
+    let t = TestStack::start().await;
+    // A message with its own time, then one without (Partoo's
+    // message_updated never has one): the second's sort key is `#<id>`.
+    let mut posted = Vec::new();
+    for (id, timed) in [("m-timed", true), ("m-untimed", false)] {
+        let mut body: Value =
+            serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
+        body["id"] = json!(id);
+        if !timed {
+            body.as_object_mut()
+                .expect("an object")
+                .remove("occurred_at");
+            body["payload"]
+                .as_object_mut()
+                .expect("a payload")
+                .retain(|k, _| !k.ends_with("_at"));
+        }
+        let (status, reply) = t.post_zipmessage(body.to_string().as_bytes()).await;
+        assert_eq!(status, 200);
+        posted.push(reply["event_ids"][0].as_str().expect("id").to_owned());
+    }
+    let originals = t
+        .consume(Family::Messages, 2, Duration::from_millis(800))
+        .await;
+    let subject = originals[0].body["subject"]
+        .as_str()
+        .expect("a subject")
+        .to_owned();
+    let order: Vec<&str> = originals
+        .iter()
+        .map(|m| m.body["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(order, posted, "published in the order stored");
+
+    let request: ToolRequest = serde_json::from_value(json!({
+        "conversation": {"provider": "zipmessage", "subject": subject}
+    }))
+    .expect("request");
+    let report = replay(
+        &store(&t),
+        &publisher(&t),
+        &request.selection().expect("selection"),
+        "ordered",
+        &Run::to_the_end(),
+    )
+    .await
+    .expect("replay");
+    assert_eq!(report.published, 2);
+    let replayed = t
+        .consume(Family::Messages, 2, Duration::from_millis(800))
+        .await;
+    let order: Vec<&str> = replayed
+        .iter()
+        .map(|m| m.body["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(order, posted, "replayed in the order consumers saw");
+}

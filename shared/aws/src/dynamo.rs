@@ -157,6 +157,20 @@ impl Position {
     }
 }
 
+/// The day of a window a position names, within the window's days: a
+/// cursor is a position, not a credential, and one edited to a day outside
+/// its window (years before it: a query a day until the window) is brought
+/// back into it. No day, or none readable: the window's first.
+fn window_day(
+    day: Option<&str>,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+) -> chrono::NaiveDate {
+    day.and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .unwrap_or(first)
+        .clamp(first, last)
+}
+
 fn key_of(last: Option<&Item>) -> BTreeMap<String, String> {
     last.into_iter()
         .flatten()
@@ -187,17 +201,6 @@ fn event_of(item: Item) -> Result<StoredEvent, String> {
 
 /// Readable events, and what could not be read.
 type Read = (Vec<StoredEvent>, Vec<String>);
-
-fn read_all(items: impl IntoIterator<Item = Item>) -> Read {
-    let mut read = Read::default();
-    for item in items {
-        match event_of(item) {
-            Ok(event) => read.0.push(event),
-            Err(why) => read.1.push(why),
-        }
-    }
-    read
-}
 
 /// One Query: the partition (or index partition) `hash`, optionally a range
 /// of the sort key.
@@ -235,6 +238,39 @@ impl DynamoStore {
         };
         let page = request.send().await.map_err(transient)?;
         Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
+    }
+
+    /// `(received_at, sk)` of every item of partition `pk`, as stored
+    /// (receive times in their sortable form).
+    async fn stored_order(&self, pk: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .projection_expression("sk, received_at")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(transient)?;
+            for item in page.items() {
+                let text = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                out.push((text("received_at"), text("sk")));
+            }
+            match page.last_evaluated_key() {
+                Some(last) => start = Some(last.clone()),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// The full items of `keys` (`pk`, `sk`) that exist (BatchGetItem,
@@ -346,11 +382,7 @@ impl EventArchive for DynamoStore {
                 let first = from.date_naive();
                 let last_instant = *to - chrono::Duration::nanoseconds(1);
                 let last = last_instant.date_naive();
-                let day = position
-                    .day
-                    .as_deref()
-                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                    .unwrap_or(first);
+                let day = window_day(position.day.as_deref(), first, last);
                 let day_key = day.format("%Y-%m-%d").to_string();
                 let query = Query {
                     index: Some(index::BY_DAY),
@@ -387,21 +419,48 @@ impl EventArchive for DynamoStore {
                 tenant,
                 key: conversation,
             } => {
-                let query = Query {
-                    index: None,
-                    hash: (
-                        "pk",
-                        key::partition(*provider, tenant, Some(conversation), ""),
-                    ),
-                    range: None,
+                // In the order the events were stored (and published): by
+                // receive time, then sort key. The sort key holds the
+                // signed time, which an event without one lacks, so it is
+                // not that order. The partition's keys and receive times
+                // are read whole (~100 bytes an event), then one page of
+                // items in full: a conversation's replay reads it twice.
+                let pk = key::partition(*provider, tenant, Some(conversation), "");
+                let mut order = self.stored_order(&pk).await?;
+                order.sort();
+                let start = match (position.key.get("received_at"), position.key.get("sk")) {
+                    (Some(received), Some(sk)) => {
+                        order.partition_point(|(r, s)| (r.as_str(), s.as_str()) <= (received, sk))
+                    }
+                    _ => 0,
                 };
-                let (entries, last_key) =
-                    self.query_page(&query, position.start_key(), limit).await?;
-                let next = last_key.map(|key| Position {
-                    key: key_of(Some(&key)),
+                let end = (start + limit.max(1)).min(order.len());
+                let page = &order[start..end];
+                let keys = page
+                    .iter()
+                    .map(|(_, sk)| {
+                        Item::from([
+                            ("pk".to_owned(), AttributeValue::S(pk.clone())),
+                            ("sk".to_owned(), AttributeValue::S(sk.clone())),
+                        ])
+                    })
+                    .collect();
+                let (mut items, unreadable) = self.get_all(keys).await?;
+                // BatchGetItem answers in any order: keep the stored one.
+                let rank: HashMap<&str, usize> = page
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, sk))| (sk.as_str(), i))
+                    .collect();
+                items.sort_by_key(|e| rank.get(e.sk.as_str()).copied());
+                let next = (end < order.len()).then(|| Position {
+                    key: BTreeMap::from([
+                        ("received_at".to_owned(), page[page.len() - 1].0.clone()),
+                        ("sk".to_owned(), page[page.len() - 1].1.clone()),
+                    ]),
                     ..Position::default()
                 });
-                (read_all(entries), next)
+                ((items, unreadable), next)
             }
             Selection::Events(events) => {
                 let start = position.offset.min(events.len());
@@ -450,6 +509,25 @@ impl EventArchive for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::attributes;
+
+    #[test]
+    fn a_cursors_day_stays_within_its_window() {
+        let date = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("a date");
+        let (first, last) = (date("2026-12-30"), date("2027-01-02"));
+        for (given, read) in [
+            (None, "2026-12-30"),
+            (Some("1990-01-01"), "2026-12-30"),
+            (Some("2026-12-31"), "2026-12-31"),
+            (Some("2099-01-01"), "2027-01-02"),
+            (Some("not a day"), "2026-12-30"),
+        ] {
+            assert_eq!(
+                super::window_day(given, first, last),
+                date(read),
+                "{given:?}"
+            );
+        }
+    }
     use std::collections::HashMap;
     use switchboard_pipeline::item;
     use switchboard_providers::{decode_body, Delivery};

@@ -77,8 +77,8 @@ fn key_in(tenant: &str, subject: &str) -> Result<String, RequestError> {
         return Ok(key.to_owned());
     }
     Err(RequestError(format!(
-        "subject {subject:?} is a conversation of tenant {named:?}, not {tenant:?}: \
-         give \"tenant\": {named:?} (a subject is the CloudEvent's, with its tenant)"
+        "subject {subject:?} is not a conversation of tenant {tenant:?} but of tenant \
+         {named:?}: give \"tenant\": {named:?} (a subject is the CloudEvent's, with its tenant)"
     )))
 }
 
@@ -404,6 +404,8 @@ struct Pages<'a> {
     run: &'a Run<'a>,
     /// The archive's position of the next page (`None` at the start).
     at: Option<String>,
+    /// Where the page last returned started.
+    page_start: Option<String>,
     started: bool,
     done: bool,
     /// The selection's items that could not be read, so far.
@@ -420,7 +422,12 @@ impl<'a> Pages<'a> {
             archive,
             selection,
             run,
-            at: run.cursor.map(|c| unseal(selection, c)).transpose()?,
+            at: run
+                .cursor
+                .map(|c| unseal(selection, c))
+                .transpose()?
+                .filter(|at| !at.is_empty()),
+            page_start: None,
             started: false,
             done: false,
             unreadable: Vec::new(),
@@ -438,6 +445,7 @@ impl<'a> Pages<'a> {
         }
         self.started = true;
         loop {
+            self.page_start = self.at.clone();
             let page = self
                 .archive
                 .page(
@@ -461,6 +469,14 @@ impl<'a> Pages<'a> {
             (Some(at), false) => Some(seal(self.selection, at)),
             _ => None,
         }
+    }
+
+    /// Where the page last returned started: to do it again.
+    fn cursor_at_this_page(&self) -> String {
+        seal(
+            self.selection,
+            self.page_start.as_deref().unwrap_or_default(),
+        )
     }
 }
 
@@ -530,6 +546,20 @@ pub async fn replay(
         report
             .failed
             .extend(sent.failed.iter().map(|p| items[*p].event_id.clone()));
+        if !sent.failed.is_empty() {
+            // Later pages would go out ahead of what failed here: stop, with
+            // a cursor that does this page again (what it published is
+            // deduplicated by SQS within 5 minutes, and by consumers on
+            // the CloudEvent id after that).
+            report.cursor = Some(pages.cursor_at_this_page());
+            report.unreadable = std::mem::take(&mut pages.unreadable);
+            tracing::warn!(
+                replay_id,
+                failed = report.failed.len(),
+                "replay stopped at a page that failed to publish"
+            );
+            return Ok(report);
+        }
     }
     report.cursor = pages.cursor();
     report.unreadable = std::mem::take(&mut pages.unreadable);
@@ -671,7 +701,10 @@ impl EventArchive for crate::ports::MemoryStore {
             .filter(|i| selects(selection, i))
             .collect();
         match selection {
-            Selection::Conversation { .. } => items.sort_by(|a, b| a.sk.cmp(&b.sk)),
+            // Stored order, as DynamoStore reads a conversation.
+            Selection::Conversation { .. } => {
+                items.sort_by_cached_key(|i| (timestamp::parse(&i.received_at), i.sk.clone()))
+            }
             _ => items
                 .sort_by(|a, b| (&a.received_at, &a.event_id).cmp(&(&b.received_at, &b.event_id))),
         }
