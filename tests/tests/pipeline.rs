@@ -576,3 +576,42 @@ async fn a_conversation_replays_in_stored_order_and_stops_at_the_first_failed_pa
         "from the failed event's page on"
     );
 }
+
+/// Partoo's `message_updated` carries no version and no time: an update is
+/// known only by the state it brings. The choice: an update whose state
+/// equals one already stored is a `duplicate`, and is not published. Were
+/// it published, a late retry of an older update, arriving after a newer
+/// one (Partoo retries 5xx up to 5 times with backoff), would reach
+/// consumers as a revert that never happened; a real return to an earlier
+/// state cannot be told from that retry, so it is not published either.
+#[tokio::test]
+async fn a_partoo_update_back_to_an_earlier_state_is_a_duplicate_not_a_revert() {
+    let store = Arc::new(MemoryStore::default());
+    let ingest = partoo_ingest(store.clone());
+    let update = |status: &str| {
+        serde_json::json!({"type": "message_updated", "payload": {
+            "org_id": PARTOO_SEED_ORG.parse::<u64>().expect("a number"),
+            "message": {"id": "m-1", "conversation_id": "c-9", "status": status,
+                        "content_type": "TEXT", "content": "hello",
+                        "date": "2023-01-31 16:22:17+0000"}}})
+        .to_string()
+        .into_bytes()
+    };
+    let mut outcomes = Vec::new();
+    for status in ["DELIVERED", "READ", "DELIVERED"] {
+        let reply = send(&ingest, &signed(&update(status))).await;
+        assert_eq!(reply.status.as_u16(), 200, "Partoo's success is 200");
+        outcomes.push(
+            reply.json_body()["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(outcomes, ["accepted", "accepted", "duplicate"]);
+    assert_eq!(
+        store.items().len(),
+        2,
+        "the earlier state is not stored again"
+    );
+}
