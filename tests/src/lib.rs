@@ -228,6 +228,22 @@ pub struct TestStack {
     dynamodb: aws_sdk_dynamodb::Client,
 }
 
+/// `sdk` for the tests' own reads and checks (not the product's calls,
+/// which keep their deliberate 2 s / 5 s timeouts): on a loaded 2-core
+/// machine moto may take longer than that to answer a large read, and a
+/// test must not fail on its own reading.
+pub fn patient(sdk: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    sdk.to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        )
+        .build()
+}
+
 /// The moto endpoint, or a panic that says how to get one.
 pub fn moto_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
@@ -305,8 +321,8 @@ impl TestStack {
         let stack = LocalStack::start(options)
             .await
             .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
-        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let sqs = aws_sdk_sqs::Client::new(&patient(&stack.sdk));
+        let dynamodb = aws_sdk_dynamodb::Client::new(&patient(&stack.sdk));
         Self {
             stack,
             http: reqwest::Client::new(),
