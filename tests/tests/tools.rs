@@ -700,3 +700,22 @@ async fn a_conversation_replays_in_the_order_it_was_stored() {
         .collect();
     assert_eq!(order, posted, "replayed in the order consumers saw");
 }
+
+#[test]
+fn a_conversation_named_with_or_without_its_tenant_is_one_replay() {
+    let id = |request: Value| {
+        serde_json::from_value::<ToolRequest>(request)
+            .expect("a request")
+            .replay_id()
+            .expect("an id")
+    };
+    let without = id(json!({"conversation": {"provider": "zipmessage", "subject": "acme/x"}}));
+    let with = id(
+        json!({"conversation": {"provider": "zipmessage", "tenant": "acme", "subject": "acme/x"}}),
+    );
+    assert_eq!(without, with);
+    assert_ne!(
+        without,
+        id(json!({"conversation": {"provider": "zipmessage", "subject": "default/acme/x"}}))
+    );
+}

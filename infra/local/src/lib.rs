@@ -342,6 +342,13 @@ impl LocalStack {
                 .iter()
                 .map(|(binary, env)| (binary.clone(), env.clone().into_iter().collect()))
                 .collect(),
+            proxy: self.sdk.endpoint_url().map(str::to_owned),
+            role_keys: self
+                .provisioned
+                .functions
+                .iter()
+                .filter_map(|f| Some((f.binary.clone(), f.access_key.clone()?)))
+                .collect(),
             providers,
         }
     }

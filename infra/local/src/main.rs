@@ -334,7 +334,19 @@ async fn run_tool(s: &StackState, tool: &str, request: &str) -> Result<()> {
     let env = |name: &str| function_env.get(name).cloned();
     let payload: serde_json::Value =
         serde_json::from_str(request).context("REQUEST must be JSON (see --help)")?;
-    let sdk = local_sdk_config_at(&s.endpoint).await;
+    // Signed as the Lambda's role, through the running stack's proxy, which
+    // checks every call against that role (as AWS does the Lambda's).
+    let sdk = match (&s.proxy, s.role_keys.get(tool)) {
+        (Some(proxy), Some(key)) => switchboard_local::as_role(
+            &local_sdk_config_at(&s.endpoint)
+                .await
+                .to_builder()
+                .endpoint_url(proxy)
+                .build(),
+            key,
+        ),
+        _ => local_sdk_config_at(&s.endpoint).await,
+    };
     // The Lambda's own handler, built from the same environment; no Lambda
     // deadline here, so one run goes to the end of the selection.
     let to_the_end = || true;

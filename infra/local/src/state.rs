@@ -51,6 +51,14 @@ pub struct StackState {
     pub queues: BTreeMap<String, String>,
     /// Each function's environment as the stack runs it, by binary.
     pub functions: BTreeMap<String, BTreeMap<String, String>>,
+    /// The stack process's AWS proxy ([`crate::aws_limits`]), which checks
+    /// every call signed as a function's role against it ([`crate::iam`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// The access key id of each function's role, by binary: what
+    /// `replay` and `reprocess` sign with, as those Lambdas do.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub role_keys: BTreeMap<String, String>,
     /// What signs requests for each provider.
     pub providers: Vec<ProviderKeys>,
 }
@@ -248,6 +256,8 @@ mod tests {
             table: "t".into(),
             queues: BTreeMap::new(),
             functions: BTreeMap::new(),
+            proxy: None,
+            role_keys: BTreeMap::new(),
             providers: Vec::new(),
         }
     }

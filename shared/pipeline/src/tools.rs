@@ -264,6 +264,10 @@ impl ToolRequest {
                 let mut request = self.clone();
                 request.replay_id = None;
                 request.cursor = None;
+                // Named with or without its tenant, a conversation is one.
+                if let Some(c) = request.conversation.as_mut() {
+                    c.tenant = Some(tenant_of(c.tenant.as_deref(), &c.subject));
+                }
                 let text = serde_json::to_string(&request).unwrap_or_default();
                 Ok(hex::encode(&Sha256::digest(text.as_bytes())[..8]))
             }
