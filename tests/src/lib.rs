@@ -151,6 +151,18 @@ pub mod keys {
     }
 }
 
+/// A ZipMessage body without any time of its own (no `occurred_at`, no
+/// payload `…_at`): stored with no signed time, its sort key `#<id>`, as
+/// Partoo's `message_updated` always is.
+pub fn without_times(body: &mut Value) {
+    if let Some(envelope) = body.as_object_mut() {
+        envelope.remove("occurred_at");
+    }
+    if let Some(payload) = body["payload"].as_object_mut() {
+        payload.retain(|k, _| !k.ends_with("_at"));
+    }
+}
+
 /// `X-Partoo-Signature-v1` for `body` under `key`.
 pub fn partoo_signature(key: &SigningKey, body: &[u8]) -> String {
     switchboard_providers::partoo::sign(key, body)
@@ -352,6 +364,28 @@ impl TestStack {
             .write(&path)
             .unwrap_or_else(|e| panic!("writing the state file: {e:#}"));
         path
+    }
+
+    /// The table as `function` (replay or reprocess) reads and writes it:
+    /// its calls signed as its role, and checked against it.
+    pub fn store_of(&self, function: &str) -> switchboard_aws::DynamoStore {
+        switchboard_aws::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(self.stack.sdk_of(function)),
+            &self.stack.table_name,
+        )
+    }
+
+    /// The three queues as `function` (replay) publishes to them.
+    pub fn publisher_of(&self, function: &str) -> switchboard_aws::SqsPublisher {
+        let queues = switchboard_aws::QueueUrls(
+            Family::ALL
+                .map(|f| (f, self.stack.queue_url(f).to_owned()))
+                .into(),
+        );
+        switchboard_aws::SqsPublisher::new(
+            aws_sdk_sqs::Client::new(self.stack.sdk_of(function)),
+            queues,
+        )
     }
 
     /// The Bird webhook URL this stack verifies signatures against.

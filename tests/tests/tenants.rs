@@ -9,7 +9,6 @@ use chrono::Utc;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
-use switchboard_aws::{DynamoStore, QueueUrls, SqsPublisher};
 use switchboard_pipeline::{replay, Run, ToolRequest};
 use switchboard_providers::timestamp;
 use switchboard_tests::{fixture, keys, QueueMessage, TestStack, PARTOO_SEED_ORG};
@@ -79,14 +78,7 @@ async fn one_slug_from_two_zipmessage_accounts_is_two_conversations() {
         "replay_id": "globex-only",
     }))
     .expect("a tool request");
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(t.stack.sdk_of("replay")),
-        &t.stack.table_name,
-    );
-    let queues = QueueUrls(HashMap::from(
-        Family::ALL.map(|f| (f, t.stack.queue_url(f).to_owned())),
-    ));
-    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(t.stack.sdk_of("replay")), queues);
+    let (store, publisher) = (t.store_of("replay"), t.publisher_of("replay"));
     let selection = request.selection().expect("valid");
     let report = replay(
         &store,
@@ -209,14 +201,7 @@ async fn the_default_tenants_key_never_shares_a_subject_or_group_with_a_labelled
     assert_eq!(got["acme"].group_id, "zipmessage:acme/x");
 
     // A subject names its tenant: replayed by subject alone, each is its own.
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(t.stack.sdk_of("replay")),
-        &t.stack.table_name,
-    );
-    let queues = QueueUrls(HashMap::from(
-        Family::ALL.map(|f| (f, t.stack.queue_url(f).to_owned())),
-    ));
-    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(t.stack.sdk_of("replay")), queues);
+    let (store, publisher) = (t.store_of("replay"), t.publisher_of("replay"));
     for (subject, tenant) in [("acme/x", "acme"), ("default/acme/x", "default")] {
         let request: ToolRequest = serde_json::from_value(json!({
             "conversation": {"provider": "zipmessage", "subject": subject},

@@ -7,37 +7,24 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration as Span, Utc};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use switchboard_aws::{DynamoStore, QueueUrls, SqsPublisher};
+use switchboard_aws::{DynamoStore, SqsPublisher};
 use switchboard_pipeline::{item, replay, reprocess, Run, Selection, ToolError, ToolRequest};
 use switchboard_providers::{Admission, DecodeError, Delivery};
 use switchboard_tests::runtime::{Outcome, RuntimeApi};
 use switchboard_tests::{binary, fixture, lambda_env, TestStack, PARTOO_SEED_ORG};
 use switchboard_types::{Family, Provider, Status};
 
-/// The table as `function` (replay or reprocess) reads and writes it: its
-/// calls signed as its role, and checked against it.
-fn store_of(t: &TestStack, function: &str) -> DynamoStore {
-    DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(t.stack.sdk_of(function)),
-        &t.stack.table_name,
-    )
-}
-
 /// The replay function's table.
 fn store(t: &TestStack) -> DynamoStore {
-    store_of(t, "replay")
+    t.store_of("replay")
 }
 
 /// The queues as the replay function publishes to them.
 fn publisher(t: &TestStack) -> SqsPublisher {
-    let queues = QueueUrls(HashMap::from(
-        [Family::Conversations, Family::Messages, Family::Other]
-            .map(|f| (f, t.stack.queue_url(f).to_owned())),
-    ));
-    SqsPublisher::new(aws_sdk_sqs::Client::new(t.stack.sdk_of("replay")), queues)
+    t.publisher_of("replay")
 }
 
 /// The admission settings of the test stacks: the Partoo seed's organisation.
@@ -271,7 +258,7 @@ async fn replay_pages_through_a_window_and_resumes_from_its_cursor() {
         page_size: 3,
         keep_going: &one_page,
     };
-    let reprocess_store = store_of(&t, "reprocess");
+    let reprocess_store = t.store_of("reprocess");
     let report = reprocess(
         &reprocess_store,
         &reprocess_store,
@@ -309,7 +296,7 @@ async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     assert_eq!(status, 200);
     assert!(consume(&t).await.is_empty(), "quarantined: never published");
 
-    let store = store_of(&t, "reprocess");
+    let store = t.store_of("reprocess");
     let report = reprocess(
         &store,
         &store,
@@ -573,8 +560,8 @@ async fn an_unreadable_item_is_reported_and_skipped_and_never_fails_the_others()
         legacy.body
     );
     let reprocessed = reprocess(
-        &store_of(&t, "reprocess"),
-        &store_of(&t, "reprocess"),
+        &t.store_of("reprocess"),
+        &t.store_of("reprocess"),
         &seed_org(),
         &around_now(),
         &Run::to_the_end(),
@@ -652,13 +639,7 @@ async fn a_conversation_replays_in_the_order_it_was_stored() {
             serde_json::from_slice(&fixture("zipmessage", "message_created.json")).expect("seed");
         body["id"] = json!(id);
         if !timed {
-            body.as_object_mut()
-                .expect("an object")
-                .remove("occurred_at");
-            body["payload"]
-                .as_object_mut()
-                .expect("a payload")
-                .retain(|k, _| !k.ends_with("_at"));
+            switchboard_tests::without_times(&mut body);
         }
         let (status, reply) = t.post_zipmessage(body.to_string().as_bytes()).await;
         assert_eq!(status, 200);
