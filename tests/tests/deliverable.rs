@@ -320,3 +320,35 @@ async fn a_permanent_storage_refusal_quarantines_instead_of_503() {
         "the body is kept whole"
     );
 }
+
+/// DynamoDB's conditional write is atomic: of many concurrent
+/// `PutItem`s of one item with `attribute_not_exists(pk)`, exactly one
+/// succeeds. moto checks the condition and writes in two steps, so the
+/// local stack's AWS proxy holds one write of an item at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_conditional_writes_of_one_item_store_it_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let t = switchboard_tests::TestStack::start().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&switchboard_tests::patient(&t.stack.sdk));
+    for round in 0..20 {
+        let writes = (0..64).map(|copy| {
+            dynamodb
+                .put_item()
+                .table_name(&t.stack.table_name)
+                .item(
+                    "pk",
+                    AttributeValue::S(format!("zipmessage#default#race-{round}")),
+                )
+                .item("sk", AttributeValue::S("#race".into()))
+                .item("copy", AttributeValue::N(copy.to_string()))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+        });
+        let results = futures::future::join_all(writes).await;
+        let stored = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(
+            stored, 1,
+            "round {round}: {stored} of 64 conditional writes succeeded"
+        );
+    }
+}

@@ -17,6 +17,10 @@
 //!   sort key over 1,024 bytes, or an item over 400 KB
 //!   (`ValidationException`).
 //!
+//! - DynamoDB's atomic conditional write: moto checks a write's condition
+//!   and writes in two steps, so two concurrent `attribute_not_exists`
+//!   writes of one item could both succeed. The proxy holds one write of a
+//!   partition at a time (`PutItem`, `UpdateItem`, `DeleteItem`).
 //! - IAM: a call signed with a function's role credentials is checked
 //!   against that role's policy in template.yaml ([`crate::iam`]) and
 //!   refused with `AccessDeniedException` where AWS would refuse it.
@@ -240,7 +244,13 @@ struct Guard {
     /// The IAM evaluator, started on the first call signed by a role
     /// (or why it cannot run).
     evaluator: tokio::sync::OnceCell<Result<Arc<iam::Evaluator>, String>>,
+    /// Striped locks over (table, partition key): one write of a partition
+    /// at a time, as DynamoDB's conditional write is atomic.
+    write_locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// How many write locks the proxy stripes partitions over.
+const WRITE_LOCKS: usize = 64;
 
 /// The URL of a proxy that enforces AWS's limits in front of `upstream`
 /// (moto), started on first use and kept for the life of the process — on
@@ -267,6 +277,9 @@ pub fn guarded_endpoint(upstream: &str) -> String {
         table_keys: Mutex::default(),
         secret_arns: Mutex::default(),
         evaluator: tokio::sync::OnceCell::new(),
+        write_locks: (0..WRITE_LOCKS)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect(),
     });
     std::thread::Builder::new()
         .name("aws-limits".into())
@@ -322,6 +335,12 @@ async fn handle(State(guard): State<Arc<Guard>>, request: Request<Body>) -> Resp
             }
         }
     }
+    let _one_write_of_a_partition = match op.as_str() {
+        "PutItem" | "UpdateItem" | "DeleteItem" => {
+            Some(guard.write_lock(&body, &parts.headers).await)
+        }
+        _ => None,
+    };
     guard
         .forward(&parts.method, &parts.uri, &parts.headers, body)
         .await
@@ -432,6 +451,33 @@ impl Guard {
             }
         }
         known
+    }
+
+    /// The lock of the partition a write names (its table and partition
+    /// key value), held while the write goes to moto.
+    async fn write_lock(
+        &self,
+        body: &Bytes,
+        headers: &HeaderMap,
+    ) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let table = request["TableName"].as_str().unwrap_or_default();
+        let keys = self.table_keys(table, headers).await;
+        let item = if request["Item"].is_object() {
+            &request["Item"]
+        } else {
+            &request["Key"]
+        };
+        let partition = keys
+            .iter()
+            .find(|(_, sort)| !sort)
+            .map(|(pk, _)| item[pk].to_string())
+            .unwrap_or_default();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (table, partition).hash(&mut hasher);
+        let stripe = usize::try_from(hasher.finish() % WRITE_LOCKS as u64).unwrap_or_default();
+        self.write_locks[stripe].lock().await
     }
 
     async fn secret_arn(&self, name: &str, headers: &HeaderMap) -> Option<String> {
