@@ -31,8 +31,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The account every local ARN is in (moto's default account).
 pub const ACCOUNT: &str = "123456789012";
@@ -316,11 +315,12 @@ impl Answer {
 
 /// A long-running `node infra/iam/simulate.mjs`, asked one question at a
 /// time, with its answers kept (a role's policy does not change while the
-/// stack runs).
+/// stack runs). One task owns the process and reads the answer to every
+/// question it writes, so a caller that goes away mid-question (a request
+/// whose client timed out) cannot leave an answer for the next one to read.
 #[derive(Debug)]
 pub struct Evaluator {
-    _child: Child,
-    io: tokio::sync::Mutex<(ChildStdin, Lines<BufReader<ChildStdout>>)>,
+    questions: tokio::sync::mpsc::UnboundedSender<(String, tokio::sync::oneshot::Sender<Answer>)>,
     answers: Mutex<HashMap<String, Answer>>,
 }
 
@@ -335,7 +335,8 @@ pub fn simulator_script() -> PathBuf {
 }
 
 impl Evaluator {
-    /// Starts the evaluator, or says in one line why it cannot run.
+    /// Starts the evaluator (on the current tokio runtime), or says in one
+    /// line why it cannot run.
     pub fn start() -> Result<Self, String> {
         let script = simulator_script();
         let dir = script.parent().map(PathBuf::from).unwrap_or_default();
@@ -356,11 +357,35 @@ impl Evaluator {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("node could not start the IAM evaluator: {e}"))?;
-        let stdin = child.stdin.take().ok_or("the evaluator has no stdin")?;
+        let mut stdin = child.stdin.take().ok_or("the evaluator has no stdin")?;
         let stdout = child.stdout.take().ok_or("the evaluator has no stdout")?;
+        let (questions, mut asked) =
+            tokio::sync::mpsc::unbounded_channel::<(String, tokio::sync::oneshot::Sender<Answer>)>(
+            );
+        tokio::spawn(async move {
+            let _child = child;
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some((question, reply)) = asked.recv().await {
+                let exchanged = async {
+                    stdin.write_all(question.as_bytes()).await?;
+                    stdin.write_all(b"\n").await?;
+                    stdin.flush().await?;
+                    lines.next_line().await
+                }
+                .await;
+                let answer = match exchanged {
+                    Ok(Some(line)) => serde_json::from_str(&line).unwrap_or_else(|e| {
+                        Answer::undecided(format!("the evaluator answered {line:?}: {e}"))
+                    }),
+                    Ok(None) => Answer::undecided("the IAM evaluator exited".into()),
+                    Err(e) => Answer::undecided(format!("the IAM evaluator failed: {e}")),
+                };
+                // The asker may have gone; the answer was read all the same.
+                let _ = reply.send(answer);
+            }
+        });
         Ok(Self {
-            _child: child,
-            io: tokio::sync::Mutex::new((stdin, BufReader::new(stdout).lines())),
+            questions,
             answers: Mutex::default(),
         })
     }
@@ -383,23 +408,13 @@ impl Evaluator {
         {
             return answer.clone();
         }
-        let answer = {
-            let mut io = self.io.lock().await;
-            let (stdin, lines) = &mut *io;
-            let asked = async {
-                stdin.write_all(request.as_bytes()).await?;
-                stdin.write_all(b"\n").await?;
-                stdin.flush().await?;
-                lines.next_line().await
-            }
-            .await;
-            match asked {
-                Ok(Some(line)) => serde_json::from_str(&line).unwrap_or_else(|e| {
-                    Answer::undecided(format!("the evaluator answered {line:?}: {e}"))
-                }),
-                Ok(None) => Answer::undecided("the IAM evaluator exited".into()),
-                Err(e) => Answer::undecided(format!("the IAM evaluator failed: {e}")),
-            }
+        let (reply, answered) = tokio::sync::oneshot::channel();
+        let answer = if self.questions.send((request.clone(), reply)).is_ok() {
+            answered
+                .await
+                .unwrap_or_else(|_| Answer::undecided("the IAM evaluator stopped".into()))
+        } else {
+            Answer::undecided("the IAM evaluator stopped".into())
         };
         if answer.error.is_none() {
             self.answers
@@ -608,6 +623,45 @@ mod tests {
                 checks(target, &json!({}), "us-east-1", &Fixed).is_err(),
                 "{target}"
             );
+        }
+    }
+
+    /// Needs the evaluator `make test` installs (infra/iam/node_modules).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_question_never_answers_the_next_one() {
+        let evaluator = Evaluator::start().unwrap_or_else(|why| panic!("{why}"));
+        let queue = |name: &str| format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}");
+        let role = Role {
+            stack: "s".into(),
+            logical_id: "R".into(),
+            functions: vec!["f".into()],
+            policy: json!({ "Version": "2012-10-17", "Statement": [
+                { "Sid": "Q", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue("allowed*") }
+            ]}),
+        };
+        let send_to = |name: String| Check {
+            action: "sqs:SendMessage".into(),
+            resource: name,
+            context: json!({}),
+        };
+        for n in 0..20 {
+            // Asked, then given up on (a request whose client timed out):
+            // polled once, so the question is out, then dropped.
+            let abandoned = send_to(queue(&format!("allowed-{n}")));
+            let _ = tokio::time::timeout(
+                std::time::Duration::ZERO,
+                evaluator.decide(&role, &abandoned),
+            )
+            .await;
+            let denied = evaluator
+                .decide(&role, &send_to(queue(&format!("other-{n}"))))
+                .await;
+            assert_eq!(
+                denied.decision, "ImplicitlyDenied",
+                "question {n}: {denied:?}"
+            );
+            let allowed = evaluator.decide(&role, &send_to(queue("allowed"))).await;
+            assert_eq!(allowed.decision, "Allowed", "question {n}: {allowed:?}");
         }
     }
 
