@@ -436,10 +436,8 @@ impl Guard {
             .unwrap_or_default();
         tables.extend(request["TableName"].as_str().map(str::to_owned));
         for table in tables {
-            let keys = self.table_keys(&table, headers).await;
-            // The base table's schema comes first, its HASH key first.
-            if let Some((pk, _)) = keys.iter().find(|(_, sort)| !sort) {
-                known.partition_keys.insert(table, pk.clone());
+            if let Some(pk) = self.partition_key(&table, headers).await {
+                known.partition_keys.insert(table, pk);
             }
         }
         if let Some(name) = request["SecretId"]
@@ -463,21 +461,31 @@ impl Guard {
         use std::hash::{Hash, Hasher};
         let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let table = request["TableName"].as_str().unwrap_or_default();
-        let keys = self.table_keys(table, headers).await;
         let item = if request["Item"].is_object() {
             &request["Item"]
         } else {
             &request["Key"]
         };
-        let partition = keys
-            .iter()
-            .find(|(_, sort)| !sort)
-            .map(|(pk, _)| item[pk].to_string())
+        let partition = self
+            .partition_key(table, headers)
+            .await
+            .map(|pk| item[&pk].to_string())
             .unwrap_or_default();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (table, partition).hash(&mut hasher);
         let stripe = usize::try_from(hasher.finish() % WRITE_LOCKS as u64).unwrap_or_default();
         self.write_locks[stripe].lock().await
+    }
+
+    /// The partition key attribute of `table`: the first key of
+    /// [`Guard::table_keys`], which lists the base table's schema first,
+    /// its HASH key first.
+    async fn partition_key(&self, table: &str, headers: &HeaderMap) -> Option<String> {
+        self.table_keys(table, headers)
+            .await
+            .into_iter()
+            .find(|(_, sort)| !sort)
+            .map(|(pk, _)| pk)
     }
 
     async fn secret_arn(&self, name: &str, headers: &HeaderMap) -> Option<String> {
