@@ -10,8 +10,8 @@ local:
 test:
 	bash infra/scripts/test.sh
 
-## The time-sensitive tests with the clock pinned at day, month, year and
-## summer-time boundaries (libfaketime; CI runs it after make test).
+## The tests with the clock pinned at day, month, year and summer-time
+## boundaries (the whole suite at the year's end; CI runs it after make test).
 test-clock:
 	bash infra/scripts/clock.sh
 

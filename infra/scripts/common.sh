@@ -125,7 +125,12 @@ start_moto() {
     return 1
   fi
   log "starting moto on 127.0.0.1:$port (log: ${logfile#"$ROOT"/})"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  if [[ -n "${MOTO_CLOCK_AT:-}" ]]; then
+    # Its clock started at MOTO_CLOCK_AT (Unix seconds; make test-clock).
+    "$VENV/bin/python" "$ROOT/infra/scripts/moto_at.py" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  else
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  fi
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
