@@ -350,7 +350,7 @@ impl TestStack {
         let providers = registry::all()
             .map(|d| switchboard_local::state::ProviderKeys {
                 provider: d.provider,
-                signing: keys::current(d.provider).signing.clone(),
+                signing: Some(keys::current(d.provider).signing.clone()),
                 tenants: Default::default(),
                 tenant_from_body: keys::current(d.provider).signing
                     != keys::current(d.provider).configured,

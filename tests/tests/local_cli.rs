@@ -35,13 +35,16 @@ fn temp_state() -> PathBuf {
     std::env::temp_dir().join(unique("cli-")).join("stack.json")
 }
 
-/// `switchboard-local up` with `env`, until its state file names it.
+/// `switchboard-local up` with `env`, until its state file names it. Its
+/// output goes to `banner(state)`.
 fn up(state: &Path, env: &[(&str, &str)]) -> Child {
+    std::fs::create_dir_all(state.parent().expect("a directory")).expect("state directory");
+    let output = std::fs::File::create(banner_file(state)).expect("banner file");
     let mut up = tool(&root(), state);
     up.args(["up", "--port", "0", "--stack", &unique("cli")])
         .env("AWS_ENDPOINT_URL", moto_endpoint())
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(output)
         .stderr(Stdio::null());
     let mut child = up.spawn().expect("up starts");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -60,6 +63,23 @@ fn up(state: &Path, env: &[(&str, &str)]) -> Child {
         std::thread::sleep(Duration::from_millis(100));
     }
     child
+}
+
+fn banner_file(state: &Path) -> PathBuf {
+    state.with_extension("banner")
+}
+
+/// What `up` printed once the stack was up.
+fn banner(state: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let printed = std::fs::read_to_string(banner_file(state)).unwrap_or_default();
+        if printed.contains("Tools:") {
+            return printed;
+        }
+        assert!(Instant::now() < deadline, "no banner in 30 s: {printed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `env`'s `export NAME=value` lines as pairs.
@@ -178,7 +198,8 @@ async fn the_running_stack_is_what_every_other_terminal_sees() {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| panic!("env exports {name}: {exports:?}"))
     };
-    assert_eq!(get("ZIPMESSAGE_TOKEN"), token);
+    // Unsuffixed: the default tenant's (the unlabelled token).
+    assert_eq!(get("ZIPMESSAGE_TOKEN"), "second-token-0123456789");
     assert_eq!(get("ZIPMESSAGE_TOKEN_ACME"), token);
     assert_eq!(get("BIRD_SIGNING_KEY"), bird_key);
     let base = get("SWITCHBOARD_URL");
@@ -363,4 +384,164 @@ async fn redrive_moves_a_dead_letter_queues_messages_back_in_order() {
     let out = run(tool(&root(), &state).args(["redrive", "nope.fifo"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("has no queue nope.fifo"));
+}
+
+/// Two customers on one stack, as an operator runs it: ZipMessage tokens
+/// for acme and globex, Bird keys for acme (labelled, which Bird's keys
+/// can only be in JSON) and the default tenant. What the banner shows is
+/// what the variables read back; `env` and `sign` name each tenant's key;
+/// a replay by a subject that names its tenant finds the conversation.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_tool_speaks_of_each_tenant_as_the_stack_runs_it() {
+    use switchboard_providers::registry::{descriptor, parse_credentials};
+    use switchboard_types::Provider;
+    let state = temp_state();
+    let acme_token = unique("acme-token-0123456789-");
+    let globex_token = unique("globex-token-0123456789-");
+    let acme_bird = unique("bird-acme-0123456789-");
+    let default_bird = unique("bird-default-0123456789-");
+    let tokens = format!("acme:{acme_token},globex:{globex_token}");
+    let bird_keys =
+        serde_json::json!([{"tenant": "acme", "key": acme_bird}, default_bird]).to_string();
+    let mut stack = up(
+        &state,
+        &[
+            ("ZIPMESSAGE_TOKENS", tokens.as_str()),
+            ("BIRD_SIGNING_KEYS", bird_keys.as_str()),
+        ],
+    );
+    let banner = banner(&state);
+
+    // One webhook URL per ZipMessage tenant, with its tenant.
+    for (token, tenant) in [(&acme_token, "acme"), (&globex_token, "globex")] {
+        assert!(
+            banner.lines().any(
+                |line| line.contains(&format!("/webhooks/zipmessage/{token}"))
+                    && line.contains(&format!("(tenant {tenant})"))
+            ),
+            "{banner}"
+        );
+    }
+    // Each variable's value, given back to it, is the same keys of the
+    // same tenants.
+    let shown = |variable: &str| {
+        banner
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(variable))
+            .map(|rest| rest.trim().to_owned())
+            .unwrap_or_else(|| panic!("the banner shows {variable}: {banner}"))
+    };
+    for (provider, variable, configured) in [
+        (Provider::Zipmessage, "ZIPMESSAGE_TOKENS", &tokens),
+        (Provider::Bird, "BIRD_SIGNING_KEYS", &bird_keys),
+    ] {
+        let d = descriptor(provider);
+        assert_eq!(
+            parse_credentials(d, &shown(variable)).expect("the shown value reads"),
+            parse_credentials(d, configured).expect("the configured value reads"),
+            "{variable} as the banner shows it"
+        );
+    }
+
+    // env: the default tenant's credentials unsuffixed, each label's
+    // suffixed; no default ZipMessage token, since none is unlabelled.
+    let env = run(tool(&root(), &state).arg("env"));
+    assert!(env.status.success(), "{}", text(&env.stderr));
+    let exports = exports(&env);
+    let get = |name: &str| {
+        exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("ZIPMESSAGE_TOKEN"), None, "{exports:?}");
+    assert_eq!(get("ZIPMESSAGE_TOKEN_ACME"), Some(acme_token.clone()));
+    assert_eq!(get("ZIPMESSAGE_TOKEN_GLOBEX"), Some(globex_token.clone()));
+    assert_eq!(get("BIRD_SIGNING_KEY"), Some(default_bird.clone()));
+    assert_eq!(get("BIRD_SIGNING_KEY_ACME"), Some(acme_bird.clone()));
+    let base = get("SWITCHBOARD_URL").expect("SWITCHBOARD_URL");
+    let bird_url = get("BIRD_WEBHOOK_URL").expect("BIRD_WEBHOOK_URL");
+
+    // Posted as each tenant: ZipMessage by URL, Bird signed by `sign`.
+    let http = reqwest::Client::new();
+    for token in [&acme_token, &globex_token] {
+        let posted = http
+            .post(format!("{base}/webhooks/zipmessage/{token}"))
+            .header("content-type", "application/json")
+            .body(fixture("zipmessage", "message_created.json"))
+            .send()
+            .await
+            .expect("posted");
+        assert_eq!(posted.status(), 200);
+    }
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    for tenant in ["default", "acme"] {
+        let signed = run(tool(&root(), &state).args([
+            "sign",
+            "bird",
+            "tests/fixtures/bird/conversation.updated.json",
+            "--tenant",
+            tenant,
+            "--timestamp",
+            &timestamp,
+        ]));
+        assert!(
+            signed.status.success(),
+            "{tenant}: {}",
+            text(&signed.stderr)
+        );
+        let posted = http
+            .post(&bird_url)
+            .header("content-type", "application/json")
+            .header("messagebird-request-timestamp", &timestamp)
+            .header("messagebird-signature", text(&signed.stdout).trim())
+            .body(fixture("bird", "conversation.updated.json"))
+            .send()
+            .await
+            .expect("posted");
+        assert_eq!(posted.status(), 200, "{tenant}: {:?}", posted.text().await);
+    }
+    let events = text(&run(tool(&root(), &state).arg("events")).stdout);
+    assert!(events.contains(": 4 events"), "{events}");
+    let keys: Vec<&str> = events
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .collect();
+    for tenant in ["acme/", "globex/"] {
+        assert_eq!(
+            keys.iter().filter(|k| k.starts_with(tenant)).count(),
+            if tenant == "acme/" { 2 } else { 1 },
+            "{events}"
+        );
+    }
+    // A tenant no key is labelled with is named, with those that are.
+    let unknown = run(tool(&root(), &state).args([
+        "sign",
+        "bird",
+        "tests/fixtures/bird/conversation.updated.json",
+        "--tenant",
+        "initech",
+    ]));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        text(&unknown.stderr).contains("(labelled: acme)"),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    // Replay by the subject the CloudEvent carries: its tenant is in it.
+    let subject = keys
+        .iter()
+        .find(|k| k.starts_with("globex/"))
+        .expect("globex's conversation");
+    let request =
+        serde_json::json!({"conversation": {"provider": "zipmessage", "subject": subject}});
+    let replay = run(tool(&root(), &state).args(["replay", &request.to_string()]));
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&replay.stdout).expect("a report");
+    assert_eq!(report["matched"], 1, "{report}");
+
+    interrupt(i64::from(stack.id()));
+    assert!(stack.wait().expect("exits").success());
 }

@@ -8,11 +8,11 @@
 //!
 //! [`Credentials::dev`]: switchboard_providers::registry::Credentials::dev
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
-use switchboard_providers::registry::{self, credentials_json, Descriptor, DevCredential};
+use switchboard_providers::registry::{self, credentials_json, Descriptor, DevCredential, Labels};
 use switchboard_providers::{parse_credentials, Credential};
 
 /// A random URL-safe token of `len` characters.
@@ -80,12 +80,16 @@ pub struct LocalKeys {
     /// (with their tenant labels) when the developer sets it, else the dev
     /// credential.
     pub configured: Vec<Credential>,
-    /// What signs requests for it: the first configured key where the
-    /// scheme is symmetric, else the dev signing key.
-    pub signing: String,
+    /// What signs requests as the default tenant: the first unlabelled
+    /// configured key where the scheme is symmetric (none when every
+    /// configured key is labelled), else the dev signing key.
+    pub signing: Option<String>,
     /// Whether the configured keys are what signs (symmetric schemes).
     symmetric: bool,
 }
+
+/// The tenant of events an unlabelled key authenticates.
+pub const DEFAULT_TENANT: &str = "default";
 
 impl LocalKeys {
     /// The secret's value: what the provider's function reads.
@@ -93,9 +97,21 @@ impl LocalKeys {
         credentials_json(&self.configured)
     }
 
-    /// The configured keys as the banner shows them (`label:key` for
-    /// labelled ones).
+    /// The configured keys in the syntax the inline variable reads back
+    /// as the same list: `label:key,key` where labels may prefix a key,
+    /// else the JSON array when a key carries a label or holds a separator.
     pub fn shown(&self) -> String {
+        let plain_reads_back = self.configured.iter().all(|c| {
+            let separator = |ch: char| ch == ',' || ch.is_whitespace();
+            let labelled_ok = c.tenant.is_none() || self.descriptor.labels == Labels::Prefix;
+            let key_ok = !c.key.contains(separator)
+                && !c.key.starts_with('[')
+                && (self.descriptor.labels != Labels::Prefix || !c.key.contains(':'));
+            labelled_ok && key_ok
+        });
+        if !plain_reads_back {
+            return credentials_json(&self.configured);
+        }
         self.configured
             .iter()
             .map(|c| match &c.tenant {
@@ -117,10 +133,13 @@ impl LocalKeys {
         crate::state::ProviderKeys {
             provider: self.descriptor.provider,
             signing: self.signing.clone(),
+            // The first key of each label signs as its tenant.
             tenants: self
-                .tenants()
-                .into_iter()
-                .filter_map(|t| Some((t.to_owned(), self.signing_for(Some(t)).ok()?.to_owned())))
+                .configured
+                .iter()
+                .rev()
+                .filter(|_| self.symmetric)
+                .filter_map(|c| Some((c.tenant.clone()?, c.key.clone())))
                 .collect(),
             tenant_from_body: !self.symmetric,
         }
@@ -137,32 +156,10 @@ impl LocalKeys {
         seen
     }
 
-    /// What signs requests as `tenant`: the first key labelled so (the
-    /// unlabelled signing key for `None`).
-    pub fn signing_for(&self, tenant: Option<&str>) -> Result<&str> {
-        let Some(tenant) = tenant else {
-            return Ok(&self.signing);
-        };
-        let d = self.descriptor;
-        if !self.symmetric {
-            bail!(
-                "{} keys carry no tenant label: its events' tenant comes from the body",
-                d.display_name
-            );
-        }
-        match self
-            .configured
-            .iter()
-            .find(|c| c.tenant.as_deref() == Some(tenant))
-        {
-            Some(c) => Ok(&c.key),
-            None => bail!(
-                "no {} key is labelled {tenant:?} in {} (labelled: {})",
-                d.display_name,
-                d.credentials.inline,
-                self.tenants().join(", ")
-            ),
-        }
+    /// The tenant each configured key authenticates: its label, else the
+    /// default tenant.
+    pub fn tenant_of(credential: &Credential) -> &str {
+        credential.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
     }
 }
 
@@ -181,9 +178,13 @@ pub fn local_keys(
                 None => Vec::new(),
             };
             let symmetric = credential.signing == credential.configured;
-            let signing = match overridden.first() {
-                Some(first) if symmetric => first.key.clone(),
-                _ => credential.signing.clone(),
+            let signing = if symmetric && !overridden.is_empty() {
+                overridden
+                    .iter()
+                    .find(|c| c.tenant.is_none())
+                    .map(|c| c.key.clone())
+            } else {
+                Some(credential.signing.clone())
             };
             let configured = if overridden.is_empty() {
                 vec![Credential::unlabelled(credential.configured.clone())]
@@ -244,17 +245,23 @@ mod tests {
             let credential = dev.get(k.descriptor);
             if k.descriptor.credentials.inline.ends_with("_TOKENS") {
                 assert_eq!(k.configured.len(), 2);
-                assert_eq!(k.signing, "override-token-0123456789");
+                // The unlabelled key signs as the default tenant.
+                assert_eq!(k.signing.as_deref(), Some("second-token-0123456789"));
                 assert_eq!(k.tenants(), ["acme"]);
+                let recorded = k.recorded();
                 assert_eq!(
-                    k.signing_for(Some("acme")).ok(),
+                    recorded.signing_for(Some("acme")).ok(),
                     Some("override-token-0123456789")
                 );
-                assert!(k.signing_for(Some("globex")).is_err());
+                assert_eq!(
+                    recorded.signing_for(Some("default")).ok(),
+                    Some("second-token-0123456789")
+                );
+                assert!(recorded.signing_for(Some("globex")).is_err());
             } else {
                 let configured = [Credential::unlabelled(credential.configured.clone())];
                 assert_eq!(k.configured, configured);
-                assert_eq!(k.signing, credential.signing);
+                assert_eq!(k.signing.as_deref(), Some(credential.signing.as_str()));
             }
         }
         // An override the function would refuse stops the tools too.
@@ -262,5 +269,59 @@ mod tests {
             name.ends_with("_TOKENS").then(|| "Acme:tok".to_owned())
         });
         assert!(bad.is_err());
+    }
+
+    /// What the banner shows for a provider's keys, set as its variable,
+    /// is the same keys of the same tenants: for random keys with the
+    /// characters a plain list would split on or misread (`,`, spaces,
+    /// `:`, a leading `[`), labelled and not.
+    #[test]
+    fn what_the_banner_shows_reads_back_as_the_same_keys() {
+        use rand::{seq::SliceRandom, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(29);
+        let pieces = ["a", "Z9", "-", "_", ",", " ", ":", "[", "x=", "/+"];
+        for d in registry::all() {
+            let mut checked = 0;
+            for _ in 0..200 {
+                let configured: Vec<Credential> = (0..rng.gen_range(1..4))
+                    .map(|_| {
+                        let key: String = (0..rng.gen_range(1..8))
+                            .map(|_| *pieces.choose(&mut rng).expect("a piece"))
+                            .collect();
+                        // Keys that labels may prefix never hold a `:`.
+                        let key = match d.labels {
+                            Labels::Prefix => format!("k{}k", key.trim().replace(':', "")),
+                            _ => format!("k{}k", key.trim()),
+                        };
+                        let tenant = (d.labels != Labels::None && rng.gen_bool(0.5)).then(|| {
+                            ["acme", "globex-2"]
+                                .choose(&mut rng)
+                                .expect("a label")
+                                .to_string()
+                        });
+                        Credential { tenant, key }
+                    })
+                    .collect();
+                // Only what a function would run with (no key twice
+                // under two tenants, ...).
+                if parse_credentials(d, &credentials_json(&configured)).ok()
+                    != Some(configured.clone())
+                {
+                    continue;
+                }
+                checked += 1;
+                let keys = LocalKeys {
+                    descriptor: d,
+                    configured: configured.clone(),
+                    signing: None,
+                    symmetric: true,
+                };
+                let shown = keys.shown();
+                let read = parse_credentials(d, &shown)
+                    .unwrap_or_else(|e| panic!("{}: {shown:?} does not read: {e}", d.name()));
+                assert_eq!(read, configured, "{}: {shown:?}", d.name());
+            }
+            assert!(checked > 100, "{}: {checked} valid lists", d.name());
+        }
     }
 }

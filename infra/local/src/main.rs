@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use switchboard_local::devkeys::{local_keys, DevSecrets};
+use switchboard_local::devkeys::{local_keys, DevSecrets, LocalKeys};
 use switchboard_local::runtime::Echo;
 use switchboard_local::state::{self, StackState, Status, SECRETS_FILE};
 use switchboard_local::{local_sdk_config_at, queue_name, LocalOptions, LocalStack};
@@ -83,7 +83,8 @@ enum Command {
         provider: String,
         /// The request body, as it will be posted
         file: PathBuf,
-        /// Sign with the key labelled so (Bird, MessageBird)
+        /// Sign as this tenant: with the key labelled so, or for `default`
+        /// (as without the option) the unlabelled key (Bird, MessageBird)
         #[arg(long, value_name = "LABEL")]
         tenant: Option<String>,
         /// The request's time, in Unix seconds [default: now]
@@ -244,21 +245,52 @@ fn url_settings(s: &StackState, provider: Provider) -> Result<Vec<(&'static str,
         .collect())
 }
 
-/// Prints `export` lines for the README's curl commands.
+/// Prints `export` lines for the README's curl commands: each provider's
+/// credential of the default tenant unsuffixed, and one suffixed per
+/// tenant label (`ZIPMESSAGE_TOKEN_ACME`).
 fn env(s: &StackState) -> Result<()> {
-    println!("export SWITCHBOARD_URL={}", s.gateway);
+    println!("export SWITCHBOARD_URL={}", shell_word(&s.gateway));
     for keys in &s.providers {
         let d = registry::descriptor(keys.provider);
-        println!("export {}={}", d.credentials.dev_variable, keys.signing);
+        let variable = d.credentials.dev_variable;
+        match keys.signing_for(None) {
+            Ok(key) => println!("export {variable}={}", shell_word(key)),
+            Err(_) => println!(
+                "# {variable}: every {} key carries a tenant label; the default tenant has none",
+                d.display_name
+            ),
+        }
         for (tenant, key) in &keys.tenants {
-            let label = tenant.to_ascii_uppercase().replace('-', "_");
-            println!("export {}_{label}={key}", d.credentials.dev_variable);
+            println!(
+                "export {}={}",
+                tenant_variable(variable, tenant),
+                shell_word(key)
+            );
         }
         for (name, value) in url_settings(s, keys.provider)? {
-            println!("export {name}={value}");
+            println!("export {name}={}", shell_word(&value));
         }
     }
     Ok(())
+}
+
+/// The variable `env` prints a tenant's credential in: `ZIPMESSAGE_TOKEN_ACME`.
+fn tenant_variable(variable: &str, tenant: &str) -> String {
+    format!(
+        "{variable}_{}",
+        tenant.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// `value` as one shell word: as it is when it needs no quoting, else in
+/// single quotes.
+fn shell_word(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=+@%,".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
 }
 
 /// The signature header's value for a body, as the provider would send it
@@ -273,32 +305,15 @@ fn sign(
 ) -> Result<String> {
     let d = registry::descriptor(provider);
     let keys = s.keys(provider)?;
-    let signing = match tenant {
-        None => keys.signing.as_str(),
-        Some(_) if keys.tenant_from_body => bail!(
-            "{} keys carry no tenant label: its events' tenant comes from the body",
-            d.display_name
-        ),
-        Some(tenant) => keys.tenants.get(tenant).with_context(|| {
-            let labels: Vec<&str> = keys.tenants.keys().map(String::as_str).collect();
-            format!(
-                "no {} key of the running stack is labelled {tenant:?} (labelled: {})",
-                d.display_name,
-                if labels.is_empty() {
-                    "none".to_owned()
-                } else {
-                    labels.join(", ")
-                }
-            )
-        })?,
-    };
     let Some(header) = d.signature_header else {
         bail!(
             "{} requests are not signed: the credential is in the URL ({})",
             d.display_name,
-            d.path(signing)
+            keys.signing_for(tenant)
+                .map_or_else(|_| d.route.to_owned(), |token| d.path(token))
         );
     };
+    let signing = keys.signing_for(tenant)?;
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let url = match url {
         Some(url) => url,
@@ -587,6 +602,41 @@ async fn events(s: &StackState) -> Result<()> {
     Ok(())
 }
 
+/// The webhook paths a provider's senders post to, each with the tenants
+/// whose events it takes: one per token where the token is in the path,
+/// else its one route.
+fn webhook_urls(k: &LocalKeys) -> Vec<(String, String)> {
+    let d = k.descriptor;
+    if d.token_prefix().is_some() {
+        return k
+            .configured
+            .iter()
+            .map(|c| {
+                (
+                    d.path(&c.key),
+                    format!("tenant {}", LocalKeys::tenant_of(c)),
+                )
+            })
+            .collect();
+    }
+    let tenants = if k.asymmetric() {
+        "the tenant each body names".to_owned()
+    } else {
+        let mut tenants: Vec<&str> = Vec::new();
+        for tenant in k.configured.iter().map(LocalKeys::tenant_of) {
+            if !tenants.contains(&tenant) {
+                tenants.push(tenant);
+            }
+        }
+        format!(
+            "tenant{} {}, by the key that signs",
+            if tenants.len() == 1 { "" } else { "s" },
+            tenants.join(", ")
+        )
+    };
+    vec![(d.route.to_owned(), tenants)]
+}
+
 /// Waits for Ctrl-C, or a plain `kill`.
 async fn stopped() -> Result<()> {
     #[cfg(unix)]
@@ -671,16 +721,17 @@ async fn up(
         .max()
         .unwrap_or(0);
     for k in &keys {
-        let d = k.descriptor;
-        println!(
-            "    {:<width$} POST {base}{}",
-            d.display_name,
-            d.path(&k.signing)
-        );
+        for (path, tenants) in webhook_urls(k) {
+            println!(
+                "    {:<width$} POST {base}{path}  ({tenants})",
+                k.descriptor.display_name
+            );
+        }
     }
     println!();
     println!(
-        "  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables)"
+        "  Secrets in use (dev values live in {SECRETS_FILE}; override with the env variables, \
+         in the syntax shown)"
     );
     // The settings the local stack or the developer set; the others are
     // the template's.
@@ -701,10 +752,10 @@ async fn up(
             };
             println!("    {:<30} {value}", s.name);
         }
-        if k.asymmetric() {
+        if let (true, Some(signing)) = (k.asymmetric(), &k.signing) {
             println!(
-                "    {:<30} {}  (signs as the provider)",
-                d.credentials.dev_variable, k.signing
+                "    {:<30} {signing}  (signs as the provider)",
+                d.credentials.dev_variable
             );
         }
     }

@@ -11,12 +11,14 @@
 //! `--state`) names another; a file whose process has gone (or whose
 //! gateway no longer answers) is stale and counts as no stack.
 
+use crate::devkeys::DEFAULT_TENANT;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use switchboard_providers::registry;
 use switchboard_types::Provider;
 
 /// The variable that names the state file instead of the repository's.
@@ -68,14 +70,59 @@ pub struct StackState {
 pub struct ProviderKeys {
     /// The provider.
     pub provider: Provider,
-    /// What signs its requests (for a URL token, the token).
-    pub signing: String,
+    /// What signs its requests as the default tenant (for a URL token,
+    /// the token); none when every configured key carries a tenant label.
+    #[serde(default)]
+    pub signing: Option<String>,
     /// What signs as each tenant label, for schemes whose keys carry one.
     #[serde(default)]
     pub tenants: BTreeMap<String, String>,
     /// Whether the tenant comes from the body instead (Partoo).
     #[serde(default)]
     pub tenant_from_body: bool,
+}
+
+impl ProviderKeys {
+    /// What signs requests as `tenant`: the key labelled so, or for `None`
+    /// and `default` the default tenant's key (unlabelled, else labelled
+    /// `default`).
+    pub fn signing_for(&self, tenant: Option<&str>) -> Result<&str> {
+        let d = registry::descriptor(self.provider);
+        let labels = || self.tenants.keys().map(String::as_str).collect::<Vec<_>>();
+        match tenant.filter(|t| *t != DEFAULT_TENANT) {
+            Some(_) if self.tenant_from_body => bail!(
+                "{} keys carry no tenant label: its events' tenant comes from the body",
+                d.display_name
+            ),
+            Some(tenant) => self
+                .tenants
+                .get(tenant)
+                .map(String::as_str)
+                .with_context(|| {
+                    format!(
+                        "no {} key of the running stack is labelled {tenant:?} (labelled: {})",
+                        d.display_name,
+                        if self.tenants.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            labels().join(", ")
+                        }
+                    )
+                }),
+            None => self
+                .signing
+                .as_deref()
+                .or_else(|| self.tenants.get(DEFAULT_TENANT).map(String::as_str))
+                .with_context(|| {
+                    format!(
+                        "every {} key of the running stack carries a tenant label, so none \
+                         signs as the default tenant: pass --tenant {}",
+                        d.display_name,
+                        labels().join(" or --tenant ")
+                    )
+                }),
+        }
+    }
 }
 
 impl StackState {
