@@ -268,6 +268,11 @@ async fn the_running_stack_is_what_every_other_terminal_sees() {
     assert!(text(&events.stderr).contains("which has stopped"));
     // The next `up` replaces it, and removes it on Ctrl-C.
     let mut again = up(&state, &[]);
+    // It says so in its log, which is a file here, not a terminal: no
+    // colour codes.
+    let log = banner(&state);
+    assert!(log.contains("replacing the state"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
     interrupt(i64::from(again.id()));
     let stopped = again.wait().expect("exits");
     assert!(stopped.success(), "up after Ctrl-C: {stopped}");
@@ -544,4 +549,40 @@ async fn every_tool_speaks_of_each_tenant_as_the_stack_runs_it() {
 
     interrupt(i64::from(stack.id()));
     assert!(stack.wait().expect("exits").success());
+}
+
+/// What stops `up` is said in one line that names the setting to change:
+/// no moto at AWS_ENDPOINT_URL, the gateway's port taken.
+#[test]
+fn up_says_in_one_line_what_stops_it_and_what_to_set() {
+    let state = temp_state();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let nobody = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        format!(
+            "http://127.0.0.1:{}",
+            free.local_addr().expect("addr").port()
+        )
+    };
+    for (endpoint, port, names) in [
+        (nobody.as_str(), "0", ["AWS_ENDPOINT_URL", "make local"]),
+        (
+            moto_endpoint().as_str(),
+            port.as_str(),
+            ["SWITCHBOARD_PORT", &port],
+        ),
+    ] {
+        let out = run(tool(&root(), &state)
+            .args(["up", "--port", port, "--stack", &unique("cli")])
+            .env("AWS_ENDPOINT_URL", endpoint));
+        assert_eq!(out.status.code(), Some(1));
+        let said = text(&out.stderr);
+        assert_eq!(said.lines().count(), 1, "{said}");
+        assert!(said.len() < 200, "{said}");
+        for name in names {
+            assert!(said.contains(name), "{said} names {name}");
+        }
+    }
+    drop(taken);
 }

@@ -187,6 +187,29 @@ pub fn as_role(sdk: &SdkConfig, access_key: &str) -> SdkConfig {
         .build()
 }
 
+/// Whether something listens at the AWS endpoint (moto): a stack cannot
+/// start without it, and the SDK's own error says so in 900 characters.
+async fn answers(endpoint: &str) -> Result<()> {
+    let url = reqwest::Url::parse(endpoint)
+        .with_context(|| format!("AWS_ENDPOINT_URL is not a URL: {endpoint}"))?;
+    let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, endpoint, "connecting to the AWS endpoint");
+            bail!(
+                "nothing answers at {endpoint} (AWS_ENDPOINT_URL): start moto first; \
+                 `make local` starts it with the stack"
+            )
+        }
+        Err(_) => bail!(
+            "{endpoint} (AWS_ENDPOINT_URL) did not accept a connection within 3 s: is moto running?"
+        ),
+    }
+}
+
 impl LocalStack {
     /// Provisions and starts everything.
     pub async fn start(options: LocalOptions) -> Result<Self> {
@@ -203,10 +226,17 @@ impl LocalStack {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into());
-        let listener = tokio::net::TcpListener::bind(options.bind)
-            .await
-            .with_context(|| format!("binding {}", options.bind))?;
+        let listener = match tokio::net::TcpListener::bind(options.bind).await {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+                "port {} is in use on {}: set SWITCHBOARD_PORT (or --port) to a free one",
+                options.bind.port(),
+                options.bind.ip()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("binding {}", options.bind)),
+        };
         let addr = listener.local_addr()?;
+        answers(&endpoint).await?;
 
         let template = template::Template::load(
             &options.template,

@@ -659,7 +659,11 @@ async fn up(
     template: Option<PathBuf>,
     consumer: ConsumerArgs,
 ) -> Result<()> {
+    // Colour only for a person at a terminal (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
