@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use http::HeaderMap;
-use switchboard_providers::{bird, AuthError, Bird, Inbound, Partoo, WebhookProvider, Zipmessage};
+use switchboard_providers::{
+    bird, partoo, AuthError, Bird, Inbound, Partoo, WebhookProvider, Zipmessage,
+};
 use switchboard_tests::{fixture, keys, partoo_signature};
 
 const URL: &str = "https://hooks.example.com/webhooks/bird";
@@ -71,7 +73,7 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
             &tampered,
             None
         ),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(partoo::SIGNED))
     );
     let stranger = partoo_signature(&keys::partoo_stranger(), &body);
     assert_eq!(
@@ -81,7 +83,7 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
             &body,
             None
         ),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(partoo::SIGNED))
     );
     let other_body = partoo_signature(&keys::partoo(), b"{}");
     assert_eq!(
@@ -91,7 +93,7 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
             &body,
             None
         ),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(partoo::SIGNED))
     );
     assert_eq!(
         check(&partoo(), &headers(&[]), &body, None),
@@ -135,7 +137,7 @@ fn partoo_rejects_tampering_wrong_keys_and_malformed_signatures() {
             &body,
             None
         ),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(partoo::SIGNED))
     );
 }
 
@@ -215,7 +217,7 @@ fn bird_rejects_timestamps_past_the_window_only_once_signed() {
                 &body,
                 None
             ),
-            Err(AuthError::InvalidSignature),
+            Err(AuthError::InvalidSignature(bird::SIGNED)),
             "{ts}"
         );
     }
@@ -243,7 +245,7 @@ fn bird_rejects_tampering_other_urls_wrong_keys_and_bad_signatures() {
     let good = bird_headers(keys::bird_key(), t, URL, &body);
     assert_eq!(
         check(&bird_provider(), &good, &tampered, None),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(bird::SIGNED))
     );
     let other_url = bird_headers(
         keys::bird_key(),
@@ -253,12 +255,12 @@ fn bird_rejects_tampering_other_urls_wrong_keys_and_bad_signatures() {
     );
     assert_eq!(
         check(&bird_provider(), &other_url, &body, None),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(bird::SIGNED))
     );
     let wrong_key = bird_headers("not-the-key", t, URL, &body);
     assert_eq!(
         check(&bird_provider(), &wrong_key, &body, None),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(bird::SIGNED))
     );
     // The signature covers the timestamp: replaying it with another timestamp fails.
     let mut replay = good.clone();
@@ -268,7 +270,7 @@ fn bird_rejects_tampering_other_urls_wrong_keys_and_bad_signatures() {
     );
     assert_eq!(
         check(&bird_provider(), &replay, &body, None),
-        Err(AuthError::InvalidSignature)
+        Err(AuthError::InvalidSignature(bird::SIGNED))
     );
     let sig = good
         .get("messagebird-signature")

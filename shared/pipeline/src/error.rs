@@ -72,10 +72,6 @@ pub enum ApiError {
     /// Storage failed transiently: the provider should retry.
     #[error("the event could not be stored right now; retry later")]
     StorageUnavailable,
-    /// The function is misconfigured (reported at start-up; a 503 so the
-    /// provider keeps retrying while an operator fixes it).
-    #[error("the webhook is not configured; retry later")]
-    NotConfigured,
 }
 
 impl ApiError {
@@ -86,9 +82,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::StorageUnavailable | ApiError::NotConfigured => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -100,7 +94,6 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized(auth) => auth.code(),
             ApiError::StorageUnavailable => "storage_unavailable",
-            ApiError::NotConfigured => "not_configured",
         }
     }
 
@@ -114,7 +107,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => reply
                 .headers
                 .push(("allow", HeaderValue::from_static("POST"))),
-            ApiError::StorageUnavailable | ApiError::NotConfigured => reply
+            ApiError::StorageUnavailable => reply
                 .headers
                 .push(("retry-after", HeaderValue::from_static("30"))),
             _ => {}
@@ -129,7 +122,7 @@ mod tests {
 
     #[test]
     fn errors_have_stable_codes_and_json_bodies() {
-        let reply = ApiError::Unauthorized(AuthError::InvalidSignature).reply();
+        let reply = ApiError::Unauthorized(AuthError::InvalidSignature("the body")).reply();
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
         assert_eq!(reply.json_body()["error"], "invalid_signature");
         let reply = ApiError::PayloadTooLarge { limit: 10 }.reply();

@@ -234,8 +234,12 @@ impl Ingest {
         // 200 for every outcome: Partoo documents 200 as success, and every
         // provider takes it as "received".
         let mut body = json!({ "status": kind.metric(), "event_ids": [event.event_id] });
+        // The bare code for machines, the stored `code: detail` text's
+        // detail for people.
         if let (Some(reason), InsertOutcome::Created) = (&event.reason, outcome) {
-            body["reason"] = json!(reason);
+            let (code, detail) = reason.split_once(": ").unwrap_or((reason, ""));
+            body["reason"] = json!(code);
+            body["detail"] = json!(detail);
         }
         Handled {
             reply: Reply::json(StatusCode::OK, &body),

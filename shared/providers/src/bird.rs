@@ -38,6 +38,12 @@ use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "messagebird-signature";
+/// What Bird's signature covers, as an invalid one is reported: a
+/// signature made for another URL or timestamp fails as one for another
+/// body does.
+pub const SIGNED: &str =
+    "the timestamp header, the URL (BIRD_WEBHOOK_URL, else the one the request \
+     was sent to) and the body";
 /// The timestamp header (Unix seconds).
 pub const TIMESTAMP_HEADER: &str = "messagebird-request-timestamp";
 /// Bird's id of one notification across its attempts. Not signed: kept as
@@ -259,7 +265,7 @@ impl WebhookProvider for Bird {
             .webhook_url
             .as_deref()
             .or(request.url)
-            .ok_or(AuthError::InvalidSignature)?;
+            .ok_or(AuthError::InvalidSignature(SIGNED))?;
         let body_digest = request.body_sha256();
         // verify_slice compares in constant time and checks the length;
         // every key is tried before the match is read.
@@ -273,7 +279,7 @@ impl WebhookProvider for Bird {
             })
             .collect();
         let Some(matched) = matches.iter().position(|&m| m) else {
-            return Err(AuthError::InvalidSignature);
+            return Err(AuthError::InvalidSignature(SIGNED));
         };
         // Freshness only once the timestamp is known to be Bird's own.
         let age = (now - sent_at).num_seconds();

@@ -7,7 +7,9 @@ use crate::decode::MAX_TYPE_LEN;
 /// Why a request failed authentication. Every variant answers 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// ZipMessage URL carried no token.
+    /// ZipMessage URL carried no token. Never an HTTP answer (the route
+    /// needs a non-empty token, so an empty one is a 404); only a direct
+    /// invocation without the path parameter gets it.
     #[error("the webhook URL carries no token")]
     MissingToken,
     /// ZipMessage token matched no configured token.
@@ -19,9 +21,11 @@ pub enum AuthError {
     /// The signature header is not base64 of the right length.
     #[error("the signature header {0} is not a well-formed signature")]
     MalformedSignature(&'static str),
-    /// The signature matched no configured key.
-    #[error("the signature does not match the body")]
-    InvalidSignature,
+    /// The signature matched no configured key over what the provider
+    /// signs, which it names (`the body`; for Bird its timestamp, URL and
+    /// body).
+    #[error("the signature does not match {0} under any configured key")]
+    InvalidSignature(&'static str),
     /// Bird's timestamp header is absent.
     #[error("missing timestamp header {0}")]
     MissingTimestamp(&'static str),
@@ -66,7 +70,7 @@ impl AuthError {
             AuthError::InvalidToken => "invalid_token",
             AuthError::MissingSignature(_) => "missing_signature",
             AuthError::MalformedSignature(_) => "malformed_signature",
-            AuthError::InvalidSignature => "invalid_signature",
+            AuthError::InvalidSignature(_) => "invalid_signature",
             AuthError::MissingTimestamp(_) => "missing_timestamp",
             AuthError::MalformedTimestamp(_) => "malformed_timestamp",
             AuthError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",

@@ -46,6 +46,9 @@ use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 
 /// The signature header (names are case-insensitive).
 pub const SIGNATURE_HEADER: &str = "messagebird-signature-jwt";
+/// What the JWT's signature covers, as an invalid one is reported (the
+/// URL and the body are its claims, checked after it).
+pub const SIGNED: &str = "the token's header and claims";
 /// The setting naming the public URL MessageBird posts to (`url_hash`).
 pub const WEBHOOK_URL: &str = "MESSAGEBIRD_WEBHOOK_URL";
 /// The only issuer MessageBird's tokens carry.
@@ -188,7 +191,7 @@ impl Messagebird {
             return Err(if malformed {
                 AuthError::MalformedSignature("MessageBird-Signature-JWT")
             } else {
-                AuthError::InvalidSignature
+                AuthError::InvalidSignature(SIGNED)
             });
         };
         let now = now.timestamp();
@@ -625,7 +628,9 @@ mod tests {
                 r if r.contains("payload_hash") => {
                     matches!(e, AuthError::InvalidClaim(c) if c.contains("payload_hash"))
                 }
-                r if r.contains("signature is invalid") => *e == AuthError::InvalidSignature,
+                r if r.contains("signature is invalid") => {
+                    *e == AuthError::InvalidSignature(SIGNED)
+                }
                 r if r.contains("signing method none") => {
                     matches!(e, AuthError::MalformedSignature(_))
                 }

@@ -34,6 +34,8 @@ use switchboard_types::{Actor, Conversation, Message, Normalized, Provider};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-partoo-signature-v1";
+/// What Partoo's signature covers, as an invalid one is reported.
+pub const SIGNED: &str = "the body";
 /// The header of a test delivery (`POST /v2/webhooks/tryout`).
 pub const TRYOUT_HEADER: &str = "x-partoo-webhook-tryout";
 
@@ -241,7 +243,7 @@ impl WebhookProvider for Partoo {
         {
             Ok(None)
         } else {
-            Err(AuthError::InvalidSignature)
+            Err(AuthError::InvalidSignature(SIGNED))
         }
     }
 
