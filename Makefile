@@ -1,5 +1,5 @@
 # switchboard — see README.md.
-.PHONY: local test test-clock build bench cost load lint fmt clean-local
+.PHONY: local test test-clock build bench cost load lint fmt docs clean-local
 
 ## Run the whole stack locally: moto + gateway on http://127.0.0.1:3000 + fanout
 ## (EXAMPLE_CONSUMER=true: and the example consumer on the queues).
@@ -14,6 +14,11 @@ test:
 ## boundaries (the whole suite at the year's end; CI runs it after make test).
 test-clock:
 	bash infra/scripts/clock.sh
+
+## Rewrite what docs/operations.md states of template.yaml (counts, lists,
+## parameters, idle cost); make test fails when it is out of date.
+docs:
+	cargo run --locked --quiet -p switchboard-local --bin switchboard-docs
 
 ## sam build, as before `sam deploy`: arm64 bootstraps in .aws-sam/build (about 10 min the first time).
 build:

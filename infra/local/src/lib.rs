@@ -9,6 +9,7 @@
 
 pub mod aws_limits;
 pub mod devkeys;
+pub mod docs;
 pub mod gateway;
 pub mod iam;
 pub mod poller;
