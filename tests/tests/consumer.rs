@@ -106,25 +106,21 @@ async fn the_example_consumer_prints_each_event_typed_and_deletes_it() {
         let (status, _) = t.post_zipmessage(&fixture("zipmessage", seed)).await;
         assert_eq!(status, 200);
     }
-    // The lines README.md shows, in its "Run the example consumer".
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let section = &readme[readme
+    // The lines docs/local.md shows, in its "Run the example consumer".
+    let guide = std::fs::read_to_string(root().join("docs/local.md")).expect("docs/local.md");
+    let section = &guide[guide
         .find("\n## Run the example consumer")
-        .expect("README.md has the section")..];
+        .expect("docs/local.md has the section")..];
     let block = &section[section.find("```text\n").expect("its output block") + 8..];
     let shown: Vec<&str> = block[..block.find("```").expect("closed")]
         .lines()
         .map(|l| l.strip_prefix("example-consumer | ").expect("prefixed"))
         .collect();
     assert_eq!(shown.len(), 3);
-    until(
-        Duration::from_secs(20),
-        "the README's lines printed",
-        || {
-            let lines = api.stdout_lines();
-            shown.iter().all(|l| lines.iter().any(|p| p == l))
-        },
-    )
+    until(Duration::from_secs(20), "the guide's lines printed", || {
+        let lines = api.stdout_lines();
+        shown.iter().all(|l| lines.iter().any(|p| p == l))
+    })
     .await;
     let line = api
         .stdout_lines()

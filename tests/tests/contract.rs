@@ -1,6 +1,5 @@
 //! The HTTP contract, walked: the codes `docs/openapi.yaml` lists (error
-//! codes and quarantine reasons) are the codes the README's HTTP contract
-//! lists, and each one is answered to some request through the local
+//! codes and quarantine reasons) are the codes `docs/http.md` lists, and each one is answered to some request through the local
 //! gateway, in the documented shape. A code no request can reach is not
 //! listed.
 
@@ -28,15 +27,11 @@ fn openapi_codes() -> BTreeSet<String> {
     .collect()
 }
 
-/// The codes the README's HTTP contract status table lists: each code span
-/// of lowercase words, and each `"error"` or `"reason"` of an example body.
-fn readme_codes() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(root().join("README.md")).expect("README");
-    let section = text
-        .split("\n## HTTP contract")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("the README has an HTTP contract section");
+/// The codes the HTTP contract's status table (`docs/http.md`) lists:
+/// each code span of lowercase words, and each `"error"` or `"reason"` of
+/// an example body.
+fn documented_codes() -> BTreeSet<String> {
+    let section = std::fs::read_to_string(root().join("docs/http.md")).expect("docs/http.md");
     let code_span = regex::Regex::new(r"`([a-z]+(?:_[a-z]+)+)`").expect("regex");
     let example = regex::Regex::new(r#""(?:error|reason)":"([a-z_]+)""#).expect("regex");
     section
@@ -73,8 +68,8 @@ fn signed(
 }
 
 #[test]
-fn the_readme_and_the_openapi_document_list_the_same_codes() {
-    assert_eq!(readme_codes(), openapi_codes());
+fn the_contract_and_the_openapi_document_list_the_same_codes() {
+    assert_eq!(documented_codes(), openapi_codes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

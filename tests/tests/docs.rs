@@ -36,7 +36,15 @@ fn no_hand_written_line_counts_the_stacks_resources() {
     )
     .expect("regex");
     let mut found = Vec::new();
-    for path in ["README.md", "docs/operations.md", "docs/performance.md"] {
+    let mut paths = vec!["README.md".to_owned()];
+    paths.extend(
+        std::fs::read_dir(root().join("docs"))
+            .expect("docs/")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".md"))
+            .map(|name| format!("docs/{name}")),
+    );
+    for path in &paths {
         let mut generated = false;
         for (n, line) in read(path).lines().enumerate() {
             if line.starts_with("<!-- generated: ") {
@@ -55,4 +63,78 @@ fn no_hand_written_line_counts_the_stacks_resources() {
         "counts written by hand (generate them with `make docs`, or say it without a number):\n{}",
         found.join("\n")
     );
+}
+
+/// A heading's anchor as GitHub makes it: lowercase, spaces to `-`, and
+/// only letters, digits, `-` and `_` kept.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown document's headings (outside code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.push(anchor(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_between_the_docs_lands_on_a_file_and_a_heading() {
+    let link = regex::Regex::new(r"\]\(([^)\s]+)\)").expect("regex");
+    let mut documents = vec![root().join("README.md")];
+    documents.extend(
+        std::fs::read_dir(root().join("docs"))
+            .expect("docs/")
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    let mut broken = Vec::new();
+    for document in &documents {
+        let text = std::fs::read_to_string(document).expect("readable");
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            for target in link.captures_iter(line).map(|c| c[1].to_owned()) {
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let (path, fragment) = target.split_once('#').unwrap_or((&target, ""));
+                let file = if path.is_empty() {
+                    document.clone()
+                } else {
+                    document.parent().expect("a directory").join(path)
+                };
+                let name = document.strip_prefix(root()).unwrap_or(document).display();
+                if !file.exists() {
+                    broken.push(format!("{name}: {target} (no such file)"));
+                } else if !fragment.is_empty()
+                    && file.extension().is_some_and(|e| e == "md")
+                    && !anchors(&std::fs::read_to_string(&file).expect("readable"))
+                        .iter()
+                        .any(|a| a == fragment)
+                {
+                    broken.push(format!("{name}: {target} (no such heading)"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }

@@ -10,7 +10,7 @@
 //! | `CONVERSATIONS_QUEUE_URL`, `MESSAGES_QUEUE_URL`, `OTHER_QUEUE_URL` | fanout, replay | the FIFO queues |
 //! | `METRICS_NAMESPACE` | all | CloudWatch namespace of the EMF metrics (default `Switchboard`) |
 //!
-//! The providers' own variables come from the registry; the README's
+//! The providers' own variables come from the registry; docs/configuration.md's
 //! configuration table lists them all. Inline keys win over the secret; in
 //! AWS only the secret ids are set, so no secret value sits in the
 //! function's environment.

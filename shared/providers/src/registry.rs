@@ -8,7 +8,7 @@
 //! its module with a `DESCRIPTOR`, its line in `switchboard_types`'
 //! `providers!` list and its arm in [`descriptor`] (the compiler asks for
 //! it), its function crate, its template and OpenAPI entries, its rows in
-//! the README's configuration table and its fixtures; `tests/template.rs`
+//! the configuration reference (docs/configuration.md) and its fixtures; `tests/template.rs`
 //! and `tests/decode.rs` fail until the last four agree with the descriptor.
 
 use crate::{bird, messagebird, partoo, zipmessage, Admission};
