@@ -307,6 +307,11 @@ async fn a_permanent_storage_refusal_quarantines_instead_of_503() {
     assert_eq!(handled.reply.status.as_u16(), 200, "{reply}");
     assert_eq!(reply["status"], "quarantined", "{reply}");
     assert_eq!(reply["reason"], "storage_refused", "{reply}");
+    // DynamoDB's own message is an internal error: the stored reason and
+    // the log have it, the sender's answer does not.
+    let detail = reply["detail"].as_str().unwrap_or_default();
+    assert!(!detail.is_empty(), "{reply}");
+    assert!(!detail.contains("ValidationException"), "{reply}");
     let items = t.items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(

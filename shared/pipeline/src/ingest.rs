@@ -182,6 +182,7 @@ impl Ingest {
         };
         let mut event = build(&decoded);
         let mut quarantine_code = decoded.as_ref().err().map(|e| e.code());
+        let mut quarantine_detail = decoded.as_ref().err().map(DecodeError::public_detail);
         let mut stored = self.store.insert(&event).await;
         if let (Err(error), Status::Accepted) = (&stored, event.status) {
             if error.permanent {
@@ -196,6 +197,7 @@ impl Ingest {
                 let refused = Err(DecodeError::StorageRefused(error.message.clone()));
                 event = build(&refused);
                 quarantine_code = refused.as_ref().err().map(|e| e.code());
+                quarantine_detail = refused.as_ref().err().map(DecodeError::public_detail);
                 stored = self.store.insert(&event).await;
             }
         }
@@ -234,12 +236,10 @@ impl Ingest {
         // 200 for every outcome: Partoo documents 200 as success, and every
         // provider takes it as "received".
         let mut body = json!({ "status": kind.metric(), "event_ids": [event.event_id] });
-        // The bare code for machines, the stored `code: detail` text's
-        // detail for people.
-        if let (Some(reason), InsertOutcome::Created) = (&event.reason, outcome) {
-            let (code, detail) = reason.split_once(": ").unwrap_or((reason, ""));
+        // The bare code for machines, what was wrong for people.
+        if let (Some(code), InsertOutcome::Created) = (quarantine_code, outcome) {
             body["reason"] = json!(code);
-            body["detail"] = json!(detail);
+            body["detail"] = json!(quarantine_detail.as_deref().unwrap_or_default());
         }
         Handled {
             reply: Reply::json(StatusCode::OK, &body),

@@ -148,6 +148,18 @@ impl DecodeError {
         }
     }
 
+    /// What the sender is told in the answer's `detail`: the reason's text,
+    /// but for a storage refusal, whose cause is DynamoDB's own message (an
+    /// internal error, kept in the stored reason and the log).
+    pub fn public_detail(&self) -> String {
+        match self {
+            DecodeError::StorageRefused(_) => {
+                "the store refused the event for good; it is kept as quarantined".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The native type, when the envelope was readable far enough to tell.
     pub fn native_type(&self) -> Option<&str> {
         match self {
