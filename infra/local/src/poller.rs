@@ -10,7 +10,9 @@
 //! all shards concurrently (`ParallelizationFactor: 1`). Per virtual shard it
 //! follows the event source mapping of `template.yaml`:
 //!
-//! - a batch is at most `BatchSize` records from the checkpoint on;
+//! - a batch is at most `BatchSize` records from the checkpoint on; with a
+//!   `MaximumBatchingWindowInSeconds`, a shard that was idle gathers records
+//!   for that long (or until the batch is full) before invoking;
 //! - a partial batch response (`ReportBatchItemFailures`) moves the
 //!   checkpoint to the **lowest** reported record, and the next batch starts
 //!   there, every record from it retried (not only those reported);
@@ -43,6 +45,8 @@ use tokio::sync::mpsc;
 pub struct Settings {
     /// `BatchSize`.
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`.
+    pub batching_window: Duration,
     /// `MaximumRetryAttempts`.
     pub maximum_retry_attempts: u32,
     /// `BisectBatchOnFunctionError`.
@@ -62,6 +66,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             batch_size: 100,
+            batching_window: Duration::ZERO,
             maximum_retry_attempts: 10,
             bisect_on_function_error: true,
             function_timeout: Duration::from_secs(30),
@@ -334,6 +339,7 @@ async fn process_shard(
                 Some(polled) => pending.push_back(polled),
                 None => return,
             }
+            gather(&mut incoming, &mut pending, &settings).await;
         }
         while let Ok(polled) = incoming.try_recv() {
             pending.push_back(polled);
@@ -366,6 +372,25 @@ async fn process_shard(
         }
         if retries > 0 {
             tokio::time::sleep(settings.retry_delay(retries)).await;
+        }
+    }
+}
+
+/// The batching window: from a shard's first record after it was idle,
+/// what arrives within `batching_window`, until the batch is full.
+async fn gather(
+    incoming: &mut mpsc::UnboundedReceiver<Polled>,
+    pending: &mut VecDeque<Polled>,
+    settings: &Settings,
+) {
+    if settings.batching_window.is_zero() {
+        return;
+    }
+    let closes = tokio::time::Instant::now() + settings.batching_window;
+    while pending.len() < settings.batch_size.max(1) {
+        match tokio::time::timeout_at(closes, incoming.recv()).await {
+            Ok(Some(polled)) => pending.push_back(polled),
+            Ok(None) | Err(_) => return,
         }
     }
 }
@@ -467,6 +492,52 @@ mod tests {
         assert_eq!(shards.len(), 4, "64 keys reach every shard");
         assert_eq!(virtual_shard("x", 4), virtual_shard("x", 4));
         assert_eq!(virtual_shard("x", 1), 0);
+    }
+
+    fn polled(id: &str) -> Polled {
+        Polled {
+            record: StreamRecord::parse(id.to_owned(), "REMOVE".to_owned(), || {
+                None::<Result<switchboard_types::StoredEvent, String>>
+            }),
+            arrival: String::new(),
+        }
+    }
+
+    /// What one invocation would take: the first record, then what the
+    /// window gathers.
+    async fn first_batch(window_ms: u64, batch_size: usize) -> Vec<String> {
+        let settings = Settings {
+            batching_window: Duration::from_millis(window_ms),
+            batch_size,
+            ..Settings::default()
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for id in ["1", "2"] {
+            tx.send(polled(id)).expect("open");
+        }
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            tx.send(polled("3")).expect("open");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tx.send(polled("4")).expect("open");
+        });
+        let mut pending = VecDeque::from([rx.recv().await.expect("first")]);
+        gather(&mut rx, &mut pending, &settings).await;
+        later.abort();
+        pending.iter().map(|p| p.record.id.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_batching_window_gathers_what_arrives_within_it() {
+        // No window: nothing is gathered (the shard then takes what has
+        // already arrived).
+        assert_eq!(first_batch(0, 100).await, ["1"]);
+        // A window takes what arrives within it, not what comes after.
+        assert_eq!(first_batch(800, 100).await, ["1", "2", "3"]);
+        // A full batch does not wait for the window to close.
+        let started = std::time::Instant::now();
+        assert_eq!(first_batch(5000, 2).await, ["1", "2"]);
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

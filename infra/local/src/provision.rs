@@ -362,6 +362,20 @@ pub fn resolve_functions(template: &Template, physical: &Physical) -> Result<Vec
                         if let Some(n) = number(eprops.get("BatchSize")) {
                             stream_settings.batch_size = usize::try_from(n).unwrap_or(100);
                         }
+                        // A parameter's value (`!Ref FanoutBatchingWindowSeconds`).
+                        let window = eprops
+                            .get("MaximumBatchingWindowInSeconds")
+                            .map(|v| template.resolve(v, physical))
+                            .transpose()?
+                            .flatten()
+                            .map(|v| attribute_text(&v));
+                        if let Some(seconds) = window {
+                            let seconds: u64 = seconds.trim().parse().map_err(|_| {
+                                anyhow!("{id}: MaximumBatchingWindowInSeconds is not a number: {seconds}")
+                            })?;
+                            stream_settings.batching_window =
+                                std::time::Duration::from_secs(seconds);
+                        }
                         if let Some(n) = number(eprops.get("MaximumRetryAttempts")) {
                             stream_settings.maximum_retry_attempts = u32::try_from(n).unwrap_or(10);
                         }
