@@ -336,6 +336,51 @@ fn bird_refuses_a_window_that_outlives_the_retention() {
 }
 
 #[test]
+fn the_default_retention_keeps_events_as_long_as_anything_names_them() {
+    // A message a queue still holds, or a fanout-failures notice, names a
+    // stored event: replay and reprocess need it while the notice lives.
+    // Bird's late retries need their stored twin (the window check).
+    let doc = raw();
+    let days = doc["Parameters"]["RetentionDays"]["Default"]
+        .as_u64()
+        .expect("a number");
+    assert!(days > 0, "a deliberate retention, not forever by omission");
+    let longest_queue = doc["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::SQS::Queue"))
+        .map(|q| {
+            q["Properties"]["MessageRetentionPeriod"]
+                .as_u64()
+                .unwrap_or(345_600)
+        })
+        .max()
+        .expect("queues");
+    assert!(
+        days * 86_400 >= longest_queue,
+        "{days} days < {longest_queue} s"
+    );
+    assert!(bird_config(&[]).is_ok(), "Bird's window fits the default");
+    // The fanout's batching window defaults to none: the lowest latency.
+    assert_eq!(
+        doc["Parameters"]["FanoutBatchingWindowSeconds"]["Default"].as_u64(),
+        Some(0)
+    );
+    // The local stack's stream source follows the parameter.
+    for (seconds, expected) in [("0", 0), ("2", 2)] {
+        let fanout = functions(&[("FanoutBatchingWindowSeconds", seconds)])
+            .into_iter()
+            .find(|f| f.stream_table.is_some())
+            .expect("the fanout");
+        assert_eq!(
+            fanout.stream_settings.batching_window,
+            std::time::Duration::from_secs(expected)
+        );
+    }
+}
+
+#[test]
 fn partoo_publishes_only_the_listed_organisations_in_the_webhook_and_reprocess() {
     // Empty by default: nothing from Partoo is published until listed.
     for (params, expected) in [

@@ -66,6 +66,11 @@ impl Template {
         })
     }
 
+    /// A parameter's value: its override, else its default.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
     /// `(logical id, resource)` of every resource of `kind` the stack
     /// creates (its `Condition`, if any, true), in file order.
     pub fn resources(&self, kind: &str) -> Result<Vec<(String, &Value)>> {
