@@ -4,7 +4,8 @@
 #   2. release binaries; moto on a free loopback port
 #   3. cold start + first invoke, peak RSS over 1,000 invocations
 #      (target/release/lambda-bench against moto); then `make cost` (write
-#      units and dollars per million events, infra/scripts/cost.sh)
+#      units and dollars per million events, infra/scripts/cost.sh), and
+#      a time window's Scan over 100,000 items (tests/src/bin/scan_bench.rs)
 #   4. size of each arm64 bootstrap as `sam build` makes it (cargo lambda build --arm64)
 #   5. instructions per event (infra/scripts/instructions.sh), when valgrind is installed
 # Each step prints its figures; nothing here is a pass/fail test.
@@ -32,6 +33,8 @@ log "3/5 cold start, memory (release binaries, Lambda Runtime API emulator, moto
 "$TARGET/release/lambda-bench"
 log "3/5 cost per event (make cost: its own moto, debug binaries)"
 bash "$ROOT/infra/scripts/cost.sh"
+log "3/5 a window's Scan: read units and pages over 100,000 items (scan-bench)"
+"$TARGET/debug/scan-bench" --items "${SCAN_ITEMS:-100000}"
 
 log "4/5 arm64 bootstrap size (cargo lambda build --release --arm64, as sam build runs it)"
 rustup target add aarch64-unknown-linux-gnu >/dev/null

@@ -600,7 +600,12 @@ fn each_role_names_single_resources_and_each_webhook_only_its_own() {
                     "sqs:SendMessage",
                     "sqs:SendMessage",
                 ],
-                "replay" => &["dynamodb:BatchGetItem", "dynamodb:Query", "sqs:SendMessage"],
+                "replay" => &[
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "sqs:SendMessage",
+                ],
                 "reprocess" => &[
                     "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",

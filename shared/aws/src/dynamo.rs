@@ -1,6 +1,7 @@
 //! The DynamoDB event store: one conditional `PutItem` per event, and the
-//! reads of the operator tools (a conversation's partition, the by-day index,
-//! items by key).
+//! reads of the operator tools (a window by a parallel Scan, quarantined
+//! events on the sparse by-day index, a conversation's partition, items by
+//! key).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -20,6 +21,9 @@ use switchboard_types::{index, key, StoredEvent, StoredItem};
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Items a window's Scan page reads per segment, when not
+    /// [`SCAN_ITEMS_PER_EVENT`] times the events a tool's page asks for.
+    scan_page: Option<usize>,
 }
 
 impl DynamoStore {
@@ -28,7 +32,15 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            scan_page: None,
         }
+    }
+
+    /// The same store, reading `items` per segment in each page of a
+    /// window's Scan (paging through a small table in tests).
+    pub fn with_scan_page(mut self, items: usize) -> Self {
+        self.scan_page = Some(items.max(1));
+        self
     }
 }
 
@@ -85,9 +97,9 @@ pub fn attributes(event: &StoredEvent) -> HashMap<String, AttributeValue> {
     put("status", AttributeValue::S(item.status.as_str().to_owned()));
     put("type", AttributeValue::S(item.event_type));
     put("native_type", AttributeValue::S(item.native_type));
-    put("day", AttributeValue::S(item.day));
     put("received_at", AttributeValue::S(item.received_at));
     let optional = [
+        ("day", item.day),
         ("reason", item.reason),
         ("raw", item.raw),
         ("raw_sha256", item.raw_sha256),
@@ -124,7 +136,8 @@ const BATCH_GET: usize = 100;
 type Item = HashMap<String, AttributeValue>;
 
 /// Where a paged read stands: a day of a window (`by-day`), the last key
-/// DynamoDB returned, or an offset into a list of events.
+/// DynamoDB returned, an offset into a list of events, or each Scan
+/// segment's place.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Position {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,7 +146,28 @@ struct Position {
     key: BTreeMap<String, String>,
     #[serde(default)]
     offset: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    segments: Vec<SegmentAt>,
 }
+
+/// Where one segment of a window's parallel Scan stands.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct SegmentAt {
+    /// The key the next Scan page starts after (empty: the beginning).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    key: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    done: bool,
+}
+
+/// Segments of a window's parallel Scan, read at once.
+pub const SCAN_SEGMENTS: usize = 4;
+/// Items a segment's Scan page reads per event a tool's page asks for: a
+/// window's events are a fraction of the table, and every item scanned is
+/// read (and paid for) whether or not it is in the window. With the tools'
+/// 25 events a page, 1,000 items (about 1 MB, DynamoDB's largest page):
+/// the fewest round trips, and the least rounding up to 4 KB per page.
+pub const SCAN_ITEMS_PER_EVENT: usize = 40;
 
 impl Position {
     fn parse(text: Option<&str>) -> Result<Self, StoreError> {
@@ -238,6 +272,103 @@ impl DynamoStore {
         };
         let page = request.send().await.map_err(transient)?;
         Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
+    }
+
+    /// One Scan page of `segment` from after `start`: at most `limit`
+    /// items, whole (no filter: every item read is returned, so where a
+    /// partition starts is known; a filter would not lower the read cost).
+    async fn scan_page(
+        &self,
+        segment: usize,
+        start: Option<Item>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(i32::try_from(segment).unwrap_or(0))
+            .total_segments(i32::try_from(SCAN_SEGMENTS).unwrap_or(1))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(transient)?;
+        Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
+    }
+
+    /// Every item of partition `pk` and its last key, by Query: a partition
+    /// larger than one Scan page.
+    async fn whole_partition(&self, pk: &str) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let query = Query {
+            index: None,
+            hash: ("pk", pk.to_owned()),
+            range: None,
+        };
+        let (mut items, mut start) = (Vec::new(), None);
+        loop {
+            let (page, last) = self.query_page(&query, start, 1000).await?;
+            items.extend(page);
+            match last {
+                Some(last) => start = Some(last),
+                None => {
+                    let last_key = items.last().map(table_key);
+                    return Ok((items, last_key));
+                }
+            }
+        }
+    }
+
+    /// One page of every unfinished segment, at once: the items of the
+    /// partitions each read whole, and where each goes on.
+    async fn scan_window_page(
+        &self,
+        mut segments: Vec<SegmentAt>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Vec<SegmentAt>), StoreError> {
+        let mut reads = tokio::task::JoinSet::new();
+        for (n, at) in segments.iter().enumerate().filter(|(_, at)| !at.done) {
+            let store = self.clone();
+            let start = (!at.key.is_empty()).then(|| {
+                at.key
+                    .iter()
+                    .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                    .collect::<Item>()
+            });
+            reads.spawn(async move {
+                let (items, last) = store.scan_page(n, start, limit).await?;
+                let mut scanned = whole_partitions(items, last);
+                if let Some(pk) = scanned.oversized.take() {
+                    let (items, last_key) = store.whole_partition(&pk).await?;
+                    scanned.whole = items;
+                    scanned.resume = last_key;
+                }
+                Ok::<_, StoreError>((n, scanned))
+            });
+        }
+        let mut by_segment = Vec::new();
+        while let Some(joined) = reads.join_next().await {
+            let (n, scanned) = joined
+                .map_err(|e| StoreError::transient(format!("a Scan segment failed: {e}")))??;
+            by_segment.push((n, scanned));
+        }
+        // Segment order, so a page reads the same whatever answered first.
+        by_segment.sort_by_key(|(n, _)| *n);
+        let mut items = Vec::new();
+        for (n, scanned) in by_segment {
+            segments[n] = match scanned.resume {
+                Some(key) => SegmentAt {
+                    key: key_of(Some(&key)),
+                    done: false,
+                },
+                None => SegmentAt {
+                    done: true,
+                    ..SegmentAt::default()
+                },
+            };
+            items.extend(scanned.whole);
+        }
+        Ok((items, segments))
     }
 
     /// `(received_at, sk)` of every item of partition `pk`, as stored
@@ -357,6 +488,58 @@ impl DynamoStore {
     }
 }
 
+/// Items read from one Scan page, split into the partitions it read whole
+/// and where the segment goes on.
+struct Scanned {
+    /// The items of every partition the page read to its end, in scan order.
+    whole: Vec<Item>,
+    /// A partition the page filled entirely without reaching its end: read
+    /// it by Query instead.
+    oversized: Option<String>,
+    /// Where the segment's next page starts after; `None` when done.
+    resume: Option<Item>,
+}
+
+fn text_of(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Splits a Scan page so each partition is handed on whole. A partition's
+/// items are contiguous in a Scan, in sort-key order, so only the page's
+/// last partition can go on past it: it is held back and read again from
+/// its start by the next page (after the previous partition's last item).
+fn whole_partitions(mut items: Vec<Item>, last: Option<Item>) -> Scanned {
+    let Some(last) = last else {
+        return Scanned {
+            whole: items,
+            oversized: None,
+            resume: None,
+        };
+    };
+    let tail = text_of(&last, "pk");
+    let first_of_tail = items
+        .iter()
+        .position(|i| text_of(i, "pk") == tail)
+        .unwrap_or(items.len());
+    if first_of_tail == 0 {
+        return Scanned {
+            whole: Vec::new(),
+            oversized: Some(tail),
+            resume: None,
+        };
+    }
+    items.truncate(first_of_tail);
+    let resume = items.last().map(table_key);
+    Scanned {
+        whole: items,
+        oversized: None,
+        resume,
+    }
+}
+
 fn table_key(entry: &Item) -> Item {
     entry
         .iter()
@@ -376,9 +559,63 @@ impl EventArchive for DynamoStore {
         let position = Position::parse(after)?;
         let ((items, unreadable), next) = match selection {
             Selection::Window { from, to, .. } => {
-                // One `by-day` Query page of one UTC day (keys only), then
-                // the full items by key; the next page is the rest of that
-                // day, or the next day of the window.
+                // One page of each segment of a parallel Scan of the table:
+                // no index pays a write for every event so that a window,
+                // selected a few times a year, is found without a Scan.
+                // Each partition (a conversation) is handed on whole, its
+                // window's events in stored order, as a conversation's
+                // replay reads them.
+                let segments = if position.segments.len() == SCAN_SEGMENTS {
+                    position.segments
+                } else {
+                    vec![SegmentAt::default(); SCAN_SEGMENTS]
+                };
+                let (items, segments) = self
+                    .scan_window_page(
+                        segments,
+                        self.scan_page
+                            .unwrap_or(limit.max(1) * SCAN_ITEMS_PER_EVENT),
+                    )
+                    .await?;
+                let (low, high) = (
+                    key::sortable_time(*from),
+                    key::sortable_time(*to - chrono::Duration::nanoseconds(1)),
+                );
+                let mut read = Read::default();
+                for item in items {
+                    let received = text_of(&item, "received_at");
+                    if received.as_str() < low.as_str() || received.as_str() > high.as_str() {
+                        continue;
+                    }
+                    match event_of(item) {
+                        Ok(event) => read.0.push(event),
+                        Err(why) => read.1.push(why),
+                    }
+                }
+                // Partitions in scan order; each one's events as stored.
+                let mut rank = HashMap::new();
+                for event in &read.0 {
+                    let next = rank.len();
+                    rank.entry(event.pk.clone()).or_insert(next);
+                }
+                read.0.sort_by_cached_key(|e| {
+                    (
+                        rank.get(&e.pk).copied(),
+                        timestamp::parse(&e.received_at),
+                        e.sk.clone(),
+                    )
+                });
+                let next = segments.iter().any(|s| !s.done).then(|| Position {
+                    segments,
+                    ..Position::default()
+                });
+                (read, next)
+            }
+            Selection::QuarantinedWindow { from, to, .. } => {
+                // One `by-day` Query page of one UTC day (keys only; only
+                // quarantined items write the index), then the full items
+                // by key; the next page is the rest of that day, or the
+                // next day of the window.
                 let first = from.date_naive();
                 let last_instant = *to - chrono::Duration::nanoseconds(1);
                 let last = last_instant.date_naive();
@@ -405,7 +642,7 @@ impl EventArchive for DynamoStore {
                     Some(key) => Some(Position {
                         day: Some(day_key),
                         key: key_of(Some(&key)),
-                        offset: 0,
+                        ..Position::default()
                     }),
                     None => day.succ_opt().filter(|d| *d <= last).map(|d| Position {
                         day: Some(d.format("%Y-%m-%d").to_string()),

@@ -149,7 +149,7 @@ pub fn stored_size(event: &StoredEvent) -> usize {
         + text("status", item.status.as_str())
         + text("type", &item.event_type)
         + text("native_type", &item.native_type)
-        + text("day", &item.day)
+        + optional("day", &item.day)
         + text("received_at", &item.received_at)
         + optional("reason", &item.reason)
         + optional("raw", &item.raw)

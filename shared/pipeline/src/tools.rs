@@ -48,6 +48,32 @@ pub enum Selection {
     },
     /// These events.
     Events(Vec<EventRef>),
+    /// The quarantined events of a window: what `reprocess` reads of one
+    /// (found on the sparse `by-day` index, which only quarantined items
+    /// write to, rather than by a Scan of the table).
+    QuarantinedWindow {
+        /// Inclusive start.
+        from: DateTime<Utc>,
+        /// Exclusive end.
+        to: DateTime<Utc>,
+        /// Only this tenant's events (any provider's); `None` selects all.
+        tenant: Option<String>,
+    },
+}
+
+impl Selection {
+    /// What reprocess reads of this selection: of a window, only its
+    /// quarantined events.
+    pub fn quarantined_only(&self) -> Selection {
+        match self {
+            Selection::Window { from, to, tenant } => Selection::QuarantinedWindow {
+                from: *from,
+                to: *to,
+                tenant: tenant.clone(),
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 /// One event, named as a consumer knows it: the CloudEvent's `provider`,
@@ -318,6 +344,17 @@ pub fn selects(selection: &Selection, item: &StoredEvent) -> bool {
             timestamp::parse(&item.received_at).is_some_and(|t| t >= *from && t < *to)
                 && tenant.as_ref().is_none_or(|tenant| item.tenant == *tenant)
         }
+        Selection::QuarantinedWindow { from, to, tenant } => {
+            item.status == Status::Quarantined
+                && selects(
+                    &Selection::Window {
+                        from: *from,
+                        to: *to,
+                        tenant: tenant.clone(),
+                    },
+                    item,
+                )
+        }
         Selection::Conversation {
             provider,
             tenant,
@@ -440,15 +477,21 @@ impl<'a> Pages<'a> {
 
     /// The next page's items, or `None` at the end of the selection or when
     /// the run is told to stop. An archive page that is empty while more
-    /// follows (a window's day without events) is read past, not returned:
-    /// a run's pages hold events, whichever days of the window have none
-    /// (a window spans at most 366 days: as many empty queries at most).
+    /// follows (a window's day without quarantined events, a part of the
+    /// table outside the window) is read past, not returned: a run's pages
+    /// hold events. Reading past asks [`Run::keep_going`] too: scanning a
+    /// large table for a short window can take longer than one invocation.
     async fn next(&mut self) -> Result<Option<Vec<StoredEvent>>, StoreError> {
         if self.done || (self.started && !(self.run.keep_going)()) {
             return Ok(None);
         }
         self.started = true;
+        let mut read_past = false;
         loop {
+            if read_past && !(self.run.keep_going)() {
+                return Ok(None);
+            }
+            read_past = true;
             self.page_start = self.at.clone();
             let page = self
                 .archive
@@ -618,6 +661,7 @@ pub async fn reprocess(
     run: &Run<'_>,
 ) -> Result<ReprocessReport, ToolError> {
     let mut report = ReprocessReport::default();
+    let selection = &selection.quarantined_only();
     let mut pages = Pages::new(archive, selection, run)?;
     while let Some(items) = pages.next().await? {
         for item in items

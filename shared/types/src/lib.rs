@@ -349,9 +349,14 @@ pub struct StoredItem {
     pub event_type: String,
     /// The provider's own type.
     pub native_type: String,
-    /// `by-day` partition: the UTC day of `received_at` (`YYYY-MM-DD`).
-    pub day: String,
-    /// `by-day` sort key: receive time, [`key::sortable_time`].
+    /// `by-day` partition, on quarantined items only (a sparse index: an
+    /// accepted event writes nothing to it): the UTC day of `received_at`
+    /// (`YYYY-MM-DD`). Items stored before it was sparse have it whatever
+    /// their status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    /// Receive time, [`key::sortable_time`]: what a window selects on, and
+    /// the `by-day` sort key.
     pub received_at: String,
     /// See [`StoredEvent::reason`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -397,7 +402,8 @@ impl From<StoredEvent> for StoredItem {
             status: e.status,
             event_type: e.event_type,
             native_type: e.native_type,
-            day: received_at.get(..10).unwrap_or_default().to_owned(),
+            day: (e.status == Status::Quarantined)
+                .then(|| received_at.get(..10).unwrap_or_default().to_owned()),
             received_at,
             reason: e.reason,
             raw: e.raw,
@@ -557,7 +563,6 @@ mod tests {
         assert_eq!(
             names,
             [
-                "day",
                 "native_type",
                 "pk",
                 "raw",
@@ -569,6 +574,22 @@ mod tests {
         );
         assert_eq!(stored["received_at"], "2026-11-18T10:27:00.000000000Z");
         let back: StoredEvent = serde_json::from_value(stored).expect("reads back");
+        assert_eq!(back, event);
+        // Only a quarantined item carries the sparse by-day index's key.
+        let quarantined = StoredEvent {
+            status: Status::Quarantined,
+            family: Family::Other,
+            reason: Some("malformed_json: …".into()),
+            ..event.clone()
+        };
+        let stored = serde_json::to_value(&quarantined).unwrap_or_default();
+        assert_eq!(stored["day"], "2026-11-18");
+        let back: StoredEvent = serde_json::from_value(stored).expect("reads back");
+        assert_eq!(back, quarantined);
+        // An item stored before the index was sparse reads back the same.
+        let mut legacy = serde_json::to_value(&event).unwrap_or_default();
+        legacy["day"] = "2026-11-18".into();
+        let back: StoredEvent = serde_json::from_value(legacy).expect("reads back");
         assert_eq!(back, event);
     }
 
