@@ -715,6 +715,52 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
         ),
     ]
     .into();
+    // Every series the code publishes (metric, dimension names): each
+    // outcome of a request, with its event (and tenant) where it has one
+    // and a reason where it can have one; the fanout's counts.
+    let metrics = Metrics::new("N");
+    let mut series: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
+    for kind in OutcomeKind::ALL {
+        for (reason, event) in [
+            (None, true),
+            (Some("some_code"), false),
+            (Some("some_code"), true),
+        ] {
+            let outcome = switchboard_pipeline::Outcome {
+                provider: Provider::Bird,
+                kind,
+                reason,
+                event: event.then(|| switchboard_pipeline::EventSummary {
+                    event_id: "e".into(),
+                    event_type: "t".into(),
+                    tenant: "acme".into(),
+                    conversation: "acme/c".into(),
+                }),
+            };
+            let doc = metrics.webhook(&outcome, std::time::Duration::ZERO, 0);
+            for directive in doc["_aws"]["CloudWatchMetrics"]
+                .as_array()
+                .expect("directives")
+            {
+                for dims in directive["Dimensions"].as_array().expect("dimensions") {
+                    let mut names: Vec<String> = dims
+                        .as_array()
+                        .expect("names")
+                        .iter()
+                        .map(|d| d.as_str().expect("name").to_owned())
+                        .collect();
+                    names.sort();
+                    for metric in directive["Metrics"].as_array().expect("metrics") {
+                        let name = metric["Name"].as_str().expect("name").to_owned();
+                        series.insert((name, names.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for name in ["published", "failed", "skipped"] {
+        series.insert((name.to_owned(), Vec::new()));
+    }
     let mut reason_alarms = BTreeSet::new();
     let mut watched = BTreeSet::new();
     for (id, alarm) in resources(&doc) {
@@ -739,6 +785,17 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
                 );
                 let name = metric["MetricName"].as_str().expect("MetricName");
                 assert!(emitted.contains(name), "{id:?} reads {name}");
+                let mut names: Vec<String> = metric["Dimensions"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d["Name"].as_str().expect("Name").to_owned())
+                    .collect();
+                names.sort();
+                assert!(
+                    series.contains(&(name.to_owned(), names.clone())),
+                    "{id:?} reads {name} by {names:?}, which the code does not publish"
+                );
             }
         }
         if let Some(ns) = tagged(&props["Namespace"]) {
@@ -746,6 +803,20 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
             let metric = props["MetricName"].as_str().expect("MetricName");
             assert!(emitted.contains(metric), "{id:?} watches {metric}");
             watched.insert(metric.to_owned());
+            // The very series: a metric is published only with the
+            // dimension sets something reads, so an alarm on another
+            // would never see data.
+            let mut names: Vec<String> = props["Dimensions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|d| d["Name"].as_str().expect("Name").to_owned())
+                .collect();
+            names.sort();
+            assert!(
+                series.contains(&(metric.to_owned(), names.clone())),
+                "{id:?} watches {metric} by {names:?}, which the code does not publish"
+            );
             // A reason alarm watches the `[Reason]` series of a code the
             // pipeline reports for that outcome.
             // A silence alarm watches the `[Provider]` or `[Provider,

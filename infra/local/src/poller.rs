@@ -304,6 +304,14 @@ async fn invoke(
     let publisher = publisher.clone();
     let mut run = tokio::spawn(async move {
         let report = fanout(publisher.as_ref(), &records).await;
+        // The fanout function's metrics line, as a log line for the
+        // terminal.
+        tracing::info!(
+            published = report.published,
+            skipped = report.skipped,
+            failed = report.failed.len(),
+            "fanout done"
+        );
         let isolate = report.isolate_poison(records.len());
         let first = records.iter().position(|r| report.failed.contains(&r.id));
         (isolate, first)

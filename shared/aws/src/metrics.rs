@@ -1,21 +1,30 @@
 //! CloudWatch metrics in Embedded Metric Format (EMF).
 //!
 //! Each document is one JSON line on stdout; CloudWatch Logs turns it into
-//! metrics, with no API call and no extra latency. Names (namespace from
-//! `METRICS_NAMESPACE`, default `Switchboard`):
+//! metrics, with no API call and no extra latency. A webhook request's
+//! document is also its log line: it carries the outcome's fields (event id,
+//! type, tenant, conversation, outcome, reason, latency), so one line per
+//! request serves both. Names (namespace from `METRICS_NAMESPACE`, default
+//! `Switchboard`); every metric a count but `ingest_latency` (milliseconds):
 //!
-//! | metric | unit | dimensions | emitted by |
-//! |---|---|---|---|
-//! | `accepted`, `duplicate`, `quarantined`, `auth_failed`, `rejected`, `storage_unavailable` | Count | `[Provider]`, `[]` | webhooks, one per request |
-//! | the same, with the reason code | Count | `[Provider, Reason]`, `[Reason]` | webhooks, refusals and quarantines |
-//! | the same, with the tenant | Count | `[Provider, Tenant]` | webhooks, once the request is authentic |
-//! | `ingest_latency` | Milliseconds | `[Provider]`, `[]` | webhooks |
-//! | `published`, `failed`, `skipped` | Count | `[]` | fanout, one document per batch |
-//! | `replayed`, `replay_failed` | Count | `[]` | replay, one document per run |
-//! | `reprocessed`, `reprocess_failed` | Count | `[]` | reprocess, one document per run |
+//! | metric | dimensions | emitted by |
+//! |---|---|---|
+//! | `accepted` | `[Provider]`, `[Provider, Tenant]` | webhooks, one per request |
+//! | `duplicate` | `[Provider]` | webhooks |
+//! | `quarantined` | `[Provider]`, `[]`, `[Provider, Tenant]` | webhooks |
+//! | `auth_failed`, `rejected`, `storage_unavailable` | `[Provider]`, `[]` | webhooks |
+//! | a refusal's or quarantine's count, with its reason code | `[Provider, Reason]`, `[Reason]` | webhooks |
+//! | `ingest_latency` | `[Provider]` | webhooks |
+//! | `published`, `failed`, `skipped` | `[]` | fanout, one document per batch |
+//! | `replayed`, `replay_failed` | `[]` | replay, one document per run |
+//! | `reprocessed`, `reprocess_failed` | `[]` | reprocess, one document per run |
 //!
-//! The dimensionless series (`[]`) are what the alarms watch; the per-provider
-//! series feed the dashboard. `Tenant` takes only configured values: a
+//! Each metric name and dimension-value combination is a custom metric
+//! billed by the month, so a series exists only where an alarm or the
+//! dashboard reads it: the dimensionless ones of what the alarms watch
+//! (refusals and quarantines), the per-provider ones the dashboard and
+//! the silence alarms read, per tenant what a tenant's silence alarm reads
+//! (and its quarantines). `Tenant` takes only configured values: a
 //! credential's label, a listed Partoo organisation, or `default` (where an
 //! unlisted organisation's quarantined events are counted), so the number
 //! of series is bounded by the configuration, not by what senders send. template.yaml's alarms and dashboard use these
@@ -25,7 +34,7 @@ use crate::config::Lookup;
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::time::Duration;
-use switchboard_pipeline::{FanoutReport, Outcome};
+use switchboard_pipeline::{FanoutReport, Outcome, OutcomeKind};
 
 /// The default namespace.
 pub const DEFAULT_NAMESPACE: &str = "Switchboard";
@@ -56,24 +65,47 @@ impl Metrics {
         )
     }
 
-    /// The document for one webhook request.
+    /// The document for one webhook request: its metrics, and the fields
+    /// of its log line (never a body or a credential).
     pub fn webhook(&self, outcome: &Outcome, latency: Duration, timestamp_ms: i64) -> Value {
         let name = outcome.kind.metric();
-        let mut directives = vec![json!({
-            "Namespace": self.namespace,
-            "Dimensions": [["Provider"], []],
-            "Metrics": [
-                { "Name": name, "Unit": "Count" },
-                { "Name": INGEST_LATENCY, "Unit": "Milliseconds" },
-            ],
-        })];
+        let accepted_or_duplicate =
+            matches!(outcome.kind, OutcomeKind::Accepted | OutcomeKind::Duplicate);
+        let mut dimensions = vec![json!(["Provider"])];
+        if !accepted_or_duplicate {
+            // What the alarms on refusals and quarantines watch.
+            dimensions.push(json!([]));
+        }
         let mut fields = Map::new();
         fields.insert("Provider".into(), json!(outcome.provider.as_str()));
+        fields.insert("outcome".into(), json!(name));
         fields.insert(name.into(), json!(1));
+        if let Some(event) = &outcome.event {
+            if outcome.kind != OutcomeKind::Duplicate {
+                dimensions.push(json!(["Provider", "Tenant"]));
+            }
+            fields.insert("Tenant".into(), json!(event.tenant));
+            // Searchable in Logs Insights; not dimensions (unbounded).
+            fields.insert("event_id".into(), json!(event.event_id));
+            fields.insert("type".into(), json!(event.event_type));
+            fields.insert("conversation".into(), json!(event.conversation));
+        }
         fields.insert(
             INGEST_LATENCY.into(),
             json!((latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0),
         );
+        let mut directives = vec![
+            json!({
+                "Namespace": self.namespace,
+                "Dimensions": dimensions,
+                "Metrics": [{ "Name": name }],
+            }),
+            json!({
+                "Namespace": self.namespace,
+                "Dimensions": [["Provider"]],
+                "Metrics": [{ "Name": INGEST_LATENCY, "Unit": "Milliseconds" }],
+            }),
+        ];
         if let Some(reason) = outcome.reason {
             directives.push(json!({
                 "Namespace": self.namespace,
@@ -81,19 +113,9 @@ impl Metrics {
                 // reason watch (timestamp_out_of_window, org_not_allowed,
                 // too_large).
                 "Dimensions": [["Provider", "Reason"], ["Reason"]],
-                "Metrics": [{ "Name": name, "Unit": "Count" }],
+                "Metrics": [{ "Name": name }],
             }));
             fields.insert("Reason".into(), json!(reason));
-        }
-        if let Some(event) = &outcome.event {
-            directives.push(json!({
-                "Namespace": self.namespace,
-                "Dimensions": [["Provider", "Tenant"]],
-                "Metrics": [{ "Name": name, "Unit": "Count" }],
-            }));
-            fields.insert("Tenant".into(), json!(event.tenant));
-            // Searchable in Logs Insights; not dimensions (unbounded).
-            fields.insert("event_id".into(), json!(event.event_id));
         }
         document(directives, fields, timestamp_ms)
     }
@@ -118,7 +140,7 @@ impl Metrics {
         let mut metrics = Vec::new();
         for (name, count) in counts {
             fields.insert((*name).into(), json!(count));
-            metrics.push(json!({ "Name": name, "Unit": "Count" }));
+            metrics.push(json!({ "Name": name }));
         }
         let directives = vec![json!({
             "Namespace": self.namespace,
@@ -149,8 +171,33 @@ pub fn emit(document: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_pipeline::{EventSummary, OutcomeKind};
+    use switchboard_pipeline::EventSummary;
     use switchboard_types::Provider;
+
+    fn event() -> Option<EventSummary> {
+        Some(EventSummary {
+            event_id: "id-1".into(),
+            event_type: "conversation.created".into(),
+            tenant: "acme".into(),
+            conversation: "acme/c".into(),
+        })
+    }
+
+    fn dimensions_of(doc: &Value, metric: &str) -> Vec<Value> {
+        doc["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives")
+            .iter()
+            .filter(|d| {
+                d["Metrics"]
+                    .as_array()
+                    .expect("metrics")
+                    .iter()
+                    .any(|m| m["Name"] == metric)
+            })
+            .flat_map(|d| d["Dimensions"].as_array().expect("dimensions").clone())
+            .collect()
+    }
 
     #[test]
     fn webhook_document_has_the_metric_its_dimensions_and_no_body() {
@@ -166,17 +213,26 @@ mod tests {
             1_700_000_000_000,
         );
         assert_eq!(doc["auth_failed"], 1);
+        assert_eq!(doc["outcome"], "auth_failed");
         assert_eq!(doc["Provider"], "partoo");
         assert_eq!(doc["Reason"], "invalid_signature");
         assert_eq!(doc["ingest_latency"], 1.5);
         let directives = doc["_aws"]["CloudWatchMetrics"].as_array().expect("array");
-        assert_eq!(directives.len(), 2);
-        assert_eq!(directives[0]["Namespace"], "Switchboard/test");
-        assert_eq!(directives[0]["Dimensions"], json!([["Provider"], []]));
+        assert!(directives
+            .iter()
+            .all(|d| d["Namespace"] == "Switchboard/test"));
+        // A refusal: per provider, across providers (what its alarm
+        // watches), and by reason.
         assert_eq!(
-            directives[1]["Dimensions"],
-            json!([["Provider", "Reason"], ["Reason"]])
+            dimensions_of(&doc, "auth_failed"),
+            [
+                json!(["Provider"]),
+                json!([]),
+                json!(["Provider", "Reason"]),
+                json!(["Reason"])
+            ]
         );
+        assert_eq!(dimensions_of(&doc, INGEST_LATENCY), [json!(["Provider"])]);
         // Every metric a directive names is a number at the top level.
         for directive in directives {
             for metric in directive["Metrics"].as_array().expect("metrics") {
@@ -187,29 +243,39 @@ mod tests {
     }
 
     #[test]
-    fn accepted_document_carries_the_event_id_and_its_tenant_not_a_reason() {
+    fn an_accepted_request_is_one_line_with_its_event_and_the_series_read() {
         let outcome = Outcome {
             provider: Provider::Bird,
             kind: OutcomeKind::Accepted,
             reason: None,
-            event: Some(EventSummary {
-                event_id: "id-1".into(),
-                event_type: "conversation.created".into(),
-                tenant: "acme".into(),
-                conversation: "acme/c".into(),
-            }),
+            event: event(),
         };
         let doc = Metrics::new("N").webhook(&outcome, Duration::ZERO, 0);
         assert_eq!(doc["accepted"], 1);
+        assert_eq!(doc["outcome"], "accepted");
         assert_eq!(doc["event_id"], "id-1");
+        assert_eq!(doc["type"], "conversation.created");
+        assert_eq!(doc["conversation"], "acme/c");
         assert_eq!(doc["Tenant"], "acme");
         assert!(doc.get("Reason").is_none());
-        let directives = doc["_aws"]["CloudWatchMetrics"]
-            .as_array()
-            .expect("directives");
-        // The per-provider series the alarms and dashboard use are kept.
-        assert_eq!(directives[0]["Dimensions"], json!([["Provider"], []]));
-        assert_eq!(directives[1]["Dimensions"], json!([["Provider", "Tenant"]]));
-        assert_eq!(directives.len(), 2);
+        // The dashboard's per-provider series and the silence alarms'
+        // per-tenant one; no alarm reads a dimensionless `accepted`.
+        assert_eq!(
+            dimensions_of(&doc, "accepted"),
+            [json!(["Provider"]), json!(["Provider", "Tenant"])]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_is_counted_per_provider_only() {
+        let outcome = Outcome {
+            provider: Provider::Bird,
+            kind: OutcomeKind::Duplicate,
+            reason: None,
+            event: event(),
+        };
+        let doc = Metrics::new("N").webhook(&outcome, Duration::ZERO, 0);
+        assert_eq!(dimensions_of(&doc, "duplicate"), [json!(["Provider"])]);
+        assert_eq!(doc["event_id"], "id-1");
     }
 }

@@ -242,7 +242,8 @@ pub async fn fanout(publisher: &dyn Publisher, records: &[StreamRecord]) -> Fano
     }
     report.poisoned = poisoned;
     report.failed = records[stop..].iter().map(|r| r.id.clone()).collect();
-    tracing::info!(
+    // The fanout function's metrics line says the same (one line a batch).
+    tracing::debug!(
         published = report.published,
         skipped = report.skipped,
         failed = report.failed.len(),

@@ -1,10 +1,10 @@
 //! What happened to one webhook request, for logs and metrics.
 //!
 //! [`Ingest::handle`](crate::Ingest::handle) returns the HTTP reply together
-//! with an [`Outcome`]. The Lambda glue and the local gateway log it with
-//! [`Outcome::log`] (one structured line per request: event id, provider,
-//! type, conversation, outcome, never a body or a secret); the Lambda glue
-//! also turns it into CloudWatch metrics.
+//! with an [`Outcome`]. The Lambda glue writes it as one line per request
+//! that is both its CloudWatch metrics (EMF) and its log record (event id,
+//! provider, type, conversation, outcome, never a body or a secret); the
+//! local gateway logs it with [`Outcome::log`].
 
 use crate::error::Reply;
 use std::time::Duration;

@@ -44,16 +44,15 @@ impl WebhookHandler {
         Ok(Self::new(ingest, Metrics::from_lookup(&process_env)))
     }
 
-    /// Handles one API Gateway request: one log line and one EMF document
-    /// per request. Every outcome, errors included, is an `Ok` response: an
-    /// `Err` would become a generic 502.
+    /// Handles one API Gateway request: one line per request, its EMF
+    /// metrics document and its log record at once. Every outcome, errors
+    /// included, is an `Ok` response: an `Err` would become a generic 502.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
         let started = Instant::now();
         let request = webhook_request(request, self.token_prefix);
         let now = Utc::now();
         let handled = self.ingest.handle(&request, now).await;
         let elapsed = started.elapsed();
-        handled.outcome.log(elapsed);
         metrics::emit(
             &self
                 .metrics
