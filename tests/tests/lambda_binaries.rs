@@ -120,7 +120,7 @@ async fn webhook_binary_logs_each_request_and_emits_emf_metrics_without_secrets(
     assert!(emf[0]["conversation"]
         .as_str()
         .is_some_and(|c| !c.is_empty()));
-    assert!(emf[0]["ingest_latency"].as_f64().is_some_and(|ms| ms > 0.0));
+    assert!(emf[0]["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0));
     assert_eq!(
         emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         namespace.as_str()

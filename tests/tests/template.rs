@@ -11,7 +11,7 @@ use serde_yaml::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use switchboard_aws::config::{table_name, KeySource};
-use switchboard_aws::metrics::{Metrics, INGEST_LATENCY};
+use switchboard_aws::metrics::Metrics;
 use switchboard_aws::{ConfigError, QueueUrls, WebhookConfig};
 use switchboard_local::provision::{resolve_functions, LocalFunction};
 use switchboard_local::template::{Physical, Template};
@@ -688,7 +688,7 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
     let emitted: BTreeSet<&str> = OutcomeKind::ALL
         .iter()
         .map(|k| k.metric())
-        .chain([INGEST_LATENCY, "published", "failed", "skipped"])
+        .chain(["published", "failed", "skipped"])
         .collect();
     // The reasons the code reports, by metric.
     let reasons: BTreeSet<(&str, &str)> = [
@@ -715,52 +715,7 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
         ),
     ]
     .into();
-    // Every series the code publishes (metric, dimension names): each
-    // outcome of a request, with its event (and tenant) where it has one
-    // and a reason where it can have one; the fanout's counts.
-    let metrics = Metrics::new("N");
-    let mut series: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
-    for kind in OutcomeKind::ALL {
-        for (reason, event) in [
-            (None, true),
-            (Some("some_code"), false),
-            (Some("some_code"), true),
-        ] {
-            let outcome = switchboard_pipeline::Outcome {
-                provider: Provider::Bird,
-                kind,
-                reason,
-                event: event.then(|| switchboard_pipeline::EventSummary {
-                    event_id: "e".into(),
-                    event_type: "t".into(),
-                    tenant: "acme".into(),
-                    conversation: "acme/c".into(),
-                }),
-            };
-            let doc = metrics.webhook(&outcome, std::time::Duration::ZERO, 0);
-            for directive in doc["_aws"]["CloudWatchMetrics"]
-                .as_array()
-                .expect("directives")
-            {
-                for dims in directive["Dimensions"].as_array().expect("dimensions") {
-                    let mut names: Vec<String> = dims
-                        .as_array()
-                        .expect("names")
-                        .iter()
-                        .map(|d| d.as_str().expect("name").to_owned())
-                        .collect();
-                    names.sort();
-                    for metric in directive["Metrics"].as_array().expect("metrics") {
-                        let name = metric["Name"].as_str().expect("name").to_owned();
-                        series.insert((name, names.clone()));
-                    }
-                }
-            }
-        }
-    }
-    for name in ["published", "failed", "skipped"] {
-        series.insert((name.to_owned(), Vec::new()));
-    }
+    let series = published_series();
     let mut reason_alarms = BTreeSet::new();
     let mut watched = BTreeSet::new();
     for (id, alarm) in resources(&doc) {
@@ -872,6 +827,143 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
             );
         }
     }
+}
+
+/// Every series the code publishes (metric, sorted dimension names): each
+/// outcome of a request, with its event (and tenant) where it has one and
+/// a reason where it can have one; the fanout's counts.
+fn published_series() -> BTreeSet<(String, Vec<String>)> {
+    let metrics = Metrics::new("N");
+    let mut series: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
+    for kind in OutcomeKind::ALL {
+        for (reason, event) in [
+            (None, true),
+            (Some("some_code"), false),
+            (Some("some_code"), true),
+        ] {
+            let outcome = switchboard_pipeline::Outcome {
+                provider: Provider::Bird,
+                kind,
+                reason,
+                event: event.then(|| switchboard_pipeline::EventSummary {
+                    event_id: "e".into(),
+                    event_type: "t".into(),
+                    tenant: "acme".into(),
+                    conversation: "acme/c".into(),
+                }),
+            };
+            let doc = metrics.webhook(&outcome, std::time::Duration::ZERO, 0);
+            for directive in doc["_aws"]["CloudWatchMetrics"]
+                .as_array()
+                .expect("directives")
+            {
+                for dims in directive["Dimensions"].as_array().expect("dimensions") {
+                    let mut names: Vec<String> = dims
+                        .as_array()
+                        .expect("names")
+                        .iter()
+                        .map(|d| d.as_str().expect("name").to_owned())
+                        .collect();
+                    names.sort();
+                    for metric in directive["Metrics"].as_array().expect("metrics") {
+                        let name = metric["Name"].as_str().expect("name").to_owned();
+                        series.insert((name, names.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for name in ["published", "failed", "skipped"] {
+        series.insert((name.to_owned(), Vec::new()));
+    }
+    series
+}
+
+#[test]
+fn the_dashboard_reads_what_the_code_and_lambda_publish() {
+    let doc = raw();
+    let (_, body) = tagged(&doc["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+        .expect("DashboardBody: !Sub |");
+    // The `${…}` the stack substitutes, as they would read.
+    let substituted = regex_lite_sub(&body);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&substituted).expect("the dashboard body is JSON");
+    let series = published_series();
+    let mut durations = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().expect("widgets") {
+        for metric in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let parts = metric.as_array().expect("a metric row");
+            if let Some(expression) = parts[0]["expression"].as_str() {
+                // SEARCH('{Switchboard/<stack>,Dim,…} MetricName=("a" OR "b")', …)
+                if let Some(schema) = expression
+                    .split('{')
+                    .nth(1)
+                    .and_then(|rest| rest.split('}').next())
+                    .filter(|schema| schema.starts_with("Switchboard/"))
+                {
+                    let mut dims: Vec<String> =
+                        schema.split(',').skip(1).map(str::to_owned).collect();
+                    dims.sort();
+                    let names = expression.split("MetricName=").nth(1).expect("MetricName=");
+                    for name in names.split('"').skip(1).step_by(2) {
+                        assert!(
+                            series.contains(&(name.to_owned(), dims.clone())),
+                            "the dashboard searches {name} by {dims:?}, which the code does not publish"
+                        );
+                    }
+                }
+                continue;
+            }
+            let namespace = parts[0].as_str().expect("namespace");
+            let name = parts[1].as_str().expect("metric name");
+            if namespace.starts_with("Switchboard/") {
+                let dims: Vec<String> = parts[2..]
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .step_by(2)
+                    .map(str::to_owned)
+                    .collect();
+                assert!(
+                    series.contains(&(name.to_owned(), dims.clone())),
+                    "the dashboard reads {name} by {dims:?}, which the code does not publish"
+                );
+            }
+            if (namespace, name) == ("AWS/Lambda", "Duration") {
+                durations.insert(parts[3].as_str().expect("function").to_owned());
+            }
+        }
+    }
+    // Every webhook's duration is on it: a new provider's function too.
+    let webhooks: BTreeSet<String> = resources(&doc)
+        .iter()
+        .filter(|(_, r)| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .is_some_and(|b| provider_of(b).is_some())
+        })
+        .map(|(id, _)| format!("<{}>", id.as_str().expect("id")))
+        .collect();
+    assert_eq!(durations, webhooks);
+}
+
+/// A `!Sub` body with each `${Name}` replaced by `<Name>`.
+fn regex_lite_sub(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closing brace") + start;
+        out.push('<');
+        out.push_str(&rest[start + 2..end]);
+        out.push('>');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]

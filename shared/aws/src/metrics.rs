@@ -5,7 +5,7 @@
 //! document is also its log line: it carries the outcome's fields (event id,
 //! type, tenant, conversation, outcome, reason, latency), so one line per
 //! request serves both. Names (namespace from `METRICS_NAMESPACE`, default
-//! `Switchboard`); every metric a count but `ingest_latency` (milliseconds):
+//! `Switchboard`), every one a count:
 //!
 //! | metric | dimensions | emitted by |
 //! |---|---|---|
@@ -14,7 +14,6 @@
 //! | `quarantined` | `[Provider]`, `[]`, `[Provider, Tenant]` | webhooks |
 //! | `auth_failed`, `rejected`, `storage_unavailable` | `[Provider]`, `[]` | webhooks |
 //! | a refusal's or quarantine's count, with its reason code | `[Provider, Reason]`, `[Reason]` | webhooks |
-//! | `ingest_latency` | `[Provider]` | webhooks |
 //! | `published`, `failed`, `skipped` | `[]` | fanout, one document per batch |
 //! | `replayed`, `replay_failed` | `[]` | replay, one document per run |
 //! | `reprocessed`, `reprocess_failed` | `[]` | reprocess, one document per run |
@@ -24,7 +23,9 @@
 //! dashboard reads it: the dimensionless ones of what the alarms watch
 //! (refusals and quarantines), the per-provider ones the dashboard and
 //! the silence alarms read, per tenant what a tenant's silence alarm reads
-//! (and its quarantines). `Tenant` takes only configured values: a
+//! (and its quarantines). A request's time in the function is its line's
+//! `latency_ms`; as a metric, Lambda's own `Duration` per function says it
+//! for free. `Tenant` takes only configured values: a
 //! credential's label, a listed Partoo organisation, or `default` (where an
 //! unlisted organisation's quarantined events are counted), so the number
 //! of series is bounded by the configuration, not by what senders send. template.yaml's alarms and dashboard use these
@@ -38,8 +39,9 @@ use switchboard_pipeline::{FanoutReport, Outcome, OutcomeKind};
 
 /// The default namespace.
 pub const DEFAULT_NAMESPACE: &str = "Switchboard";
-/// Metric name of the webhook latency.
-pub const INGEST_LATENCY: &str = "ingest_latency";
+/// The field of a webhook's line with its time in the function, in
+/// milliseconds (not a metric: Lambda's `Duration` is one, for free).
+pub const LATENCY_MS: &str = "latency_ms";
 
 /// Renders and writes EMF documents.
 #[derive(Debug, Clone)]
@@ -91,21 +93,14 @@ impl Metrics {
             fields.insert("conversation".into(), json!(event.conversation));
         }
         fields.insert(
-            INGEST_LATENCY.into(),
+            LATENCY_MS.into(),
             json!((latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0),
         );
-        let mut directives = vec![
-            json!({
-                "Namespace": self.namespace,
-                "Dimensions": dimensions,
-                "Metrics": [{ "Name": name }],
-            }),
-            json!({
-                "Namespace": self.namespace,
-                "Dimensions": [["Provider"]],
-                "Metrics": [{ "Name": INGEST_LATENCY, "Unit": "Milliseconds" }],
-            }),
-        ];
+        let mut directives = vec![json!({
+            "Namespace": self.namespace,
+            "Dimensions": dimensions,
+            "Metrics": [{ "Name": name }],
+        })];
         if let Some(reason) = outcome.reason {
             directives.push(json!({
                 "Namespace": self.namespace,
@@ -216,7 +211,7 @@ mod tests {
         assert_eq!(doc["outcome"], "auth_failed");
         assert_eq!(doc["Provider"], "partoo");
         assert_eq!(doc["Reason"], "invalid_signature");
-        assert_eq!(doc["ingest_latency"], 1.5);
+        assert_eq!(doc[LATENCY_MS], 1.5);
         let directives = doc["_aws"]["CloudWatchMetrics"].as_array().expect("array");
         assert!(directives
             .iter()
@@ -232,7 +227,6 @@ mod tests {
                 json!(["Reason"])
             ]
         );
-        assert_eq!(dimensions_of(&doc, INGEST_LATENCY), [json!(["Provider"])]);
         // Every metric a directive names is a number at the top level.
         for directive in directives {
             for metric in directive["Metrics"].as_array().expect("metrics") {
