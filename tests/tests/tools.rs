@@ -292,6 +292,58 @@ async fn replay_pages_through_a_window_and_resumes_from_its_cursor() {
     );
 }
 
+/// Scanning past a table's events outside the window is work a deadline
+/// bounds: a run told to stop stops with a cursor, even before it found
+/// an event, rather than reading the whole table in one invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_scan_stops_at_the_deadline_even_between_empty_pages() {
+    let t = TestStack::start().await;
+    let mut seed: Value =
+        serde_json::from_slice(&fixture("zipmessage", "conversation_created.json")).expect("seed");
+    for n in 0..6 {
+        seed["id"] = json!(format!("outside-{n}"));
+        seed["payload"]["conversation"]["slug"] = json!(format!("outside-{n}"));
+        assert_eq!(t.post_zipmessage(seed.to_string().as_bytes()).await.0, 200);
+    }
+    assert_eq!(consume(&t).await.len(), 6);
+    let (store, publisher) = (store(&t).with_scan_page(1), publisher(&t));
+    // A window with none of them: every page of the Scan is empty.
+    let window = Selection::Window {
+        from: Utc::now() - Span::days(9),
+        to: Utc::now() - Span::days(8),
+        tenant: None,
+    };
+    let asked = AtomicUsize::new(0);
+    let stop = || {
+        asked.fetch_add(1, Ordering::SeqCst);
+        false
+    };
+    let run = Run {
+        cursor: None,
+        page_size: 1,
+        keep_going: &stop,
+    };
+    let report = replay(&store, &publisher, &window, "deadline", &run)
+        .await
+        .expect("replay");
+    assert_eq!(report.matched, 0);
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "asked once, after one page"
+    );
+    let cursor = report.cursor.expect("stopped before the end: a cursor");
+    // The same request with its cursor goes on to the end.
+    let run = Run {
+        cursor: Some(&cursor),
+        ..Run::to_the_end()
+    };
+    let rest = replay(&store, &publisher, &window, "deadline", &run)
+        .await
+        .expect("replay");
+    assert_eq!((rest.matched, rest.cursor), (0, None));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprocess_accepts_quarantined_events_that_decode_now_once() {
     let t = TestStack::start().await;
