@@ -4,12 +4,13 @@
 //! locally (`switchboard-local replay|reprocess`), report counts, and are
 //! idempotent.
 //!
-//! Both read the selection a page at a time ([`PAGE_SIZE`] events) and act
-//! on each page before reading the next, so their memory does not grow with
-//! the selection. When [`Run::keep_going`] says to stop (a Lambda whose time
-//! runs low), the report carries a `cursor`: the same request with that
-//! `cursor` goes on where the run stopped, so any selection finishes in
-//! several calls.
+//! Both read the selection a page at a time ([`PAGE_SIZE`] events; for a
+//! window's Scan, one page of each segment, whose items in the window are
+//! the page's events) and act on each page before reading the next, so
+//! their memory does not grow with the selection. When [`Run::keep_going`]
+//! says to stop (a Lambda whose time runs low), the report carries a
+//! `cursor`: the same request with that `cursor` goes on where the run
+//! stopped, so any selection finishes in several calls.
 
 use crate::codec::raw_body;
 use crate::fanout::{message_for, publish_in_order, ByFamily};
