@@ -337,11 +337,13 @@ impl DynamoStore {
             });
             reads.spawn(async move {
                 let (items, last) = store.scan_page(n, start, limit).await?;
-                let mut scanned = whole_partitions(items, last);
+                let mut scanned = whole_partitions(items, last.clone());
                 if let Some(pk) = scanned.oversized.take() {
                     let (items, last_key) = store.whole_partition(&pk).await?;
                     scanned.whole = items;
-                    scanned.resume = last_key;
+                    // After the partition's last item; were it emptied
+                    // meanwhile (its items expired), after this page.
+                    scanned.resume = last_key.or(last);
                 }
                 Ok::<_, StoreError>((n, scanned))
             });
@@ -746,6 +748,43 @@ impl EventArchive for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::attributes;
+
+    fn item(pk: &str, sk: &str) -> super::Item {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        super::Item::from([
+            ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+            ("raw".to_owned(), AttributeValue::S("{}".to_owned())),
+        ])
+    }
+
+    #[test]
+    fn a_scan_page_hands_on_whole_partitions_only() {
+        let keys = |items: &[super::Item]| -> Vec<String> {
+            items
+                .iter()
+                .map(|i| format!("{}/{}", super::text_of(i, "pk"), super::text_of(i, "sk")))
+                .collect()
+        };
+        // The segment's last page: every partition is whole.
+        let done = super::whole_partitions(vec![item("a", "1"), item("b", "1")], None);
+        assert_eq!(keys(&done.whole), ["a/1", "b/1"]);
+        assert!(done.resume.is_none() && done.oversized.is_none());
+        // A page that ends within `b`: `b` is read again by the next page,
+        // which starts after `a`'s last item.
+        let page = vec![item("a", "1"), item("a", "2"), item("b", "1")];
+        let last = Some(super::table_key(&item("b", "1")));
+        let held = super::whole_partitions(page, last);
+        assert_eq!(keys(&held.whole), ["a/1", "a/2"]);
+        assert_eq!(held.resume, Some(super::table_key(&item("a", "2"))));
+        assert!(held.oversized.is_none());
+        // A page `b` fills alone: too large for a page, read by Query.
+        let page = vec![item("b", "1"), item("b", "2")];
+        let last = Some(super::table_key(&item("b", "2")));
+        let large = super::whole_partitions(page, last);
+        assert!(large.whole.is_empty() && large.resume.is_none());
+        assert_eq!(large.oversized.as_deref(), Some("b"));
+    }
 
     #[test]
     fn a_cursors_day_stays_within_its_window() {
