@@ -167,9 +167,26 @@ warm_moto() {
 }
 
 stop_moto() {
-  if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
-    kill "$MOTO_PID" 2>/dev/null || true
-    wait "$MOTO_PID" 2>/dev/null || true
+  if [[ -n "$MOTO_PID" ]]; then
+    stop_pid "$MOTO_PID" TERM 5
   fi
   MOTO_PID=""
+}
+
+# Stops a process this script started: SIGNAL, then SIGKILL if it is still
+# there after SECONDS, so a stop never hangs on a process that lingers in
+# its shutdown (what it held lives in memory only). Usage: stop_pid PID SIGNAL SECONDS
+stop_pid() {
+  local pid="$1" signal="$2" seconds="$3"
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -"$signal" "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((seconds * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "process $pid did not stop within ${seconds}s of SIG$signal: killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
 }

@@ -30,10 +30,10 @@ fi
 GATEWAY_PID=""
 cleanup() {
   trap - EXIT INT TERM
-  if [[ -n "$GATEWAY_PID" ]] && kill -0 "$GATEWAY_PID" 2>/dev/null; then
-    kill -INT "$GATEWAY_PID" 2>/dev/null || true
-    wait "$GATEWAY_PID" 2>/dev/null || true
+  if [[ -n "$GATEWAY_PID" ]]; then
+    stop_pid "$GATEWAY_PID" INT 10
   fi
+  log "stopping moto"
   stop_moto
   log "stopped"
 }
