@@ -106,9 +106,9 @@ mod tests {
     /// no SDK types; it must agree with these rules on what is written.
     #[test]
     fn the_pipelines_own_item_size_is_the_written_items() {
-        let mut items: Vec<_> = crate::seeds()
+        let mut items: Vec<_> = crate::seed_parts()
             .into_iter()
-            .map(|(provider, dir, file)| seed_item(provider, &crate::fixture(dir, file)))
+            .map(|(provider, _, body)| seed_item(provider, &body))
             .collect();
         let mut kept = seed_item(switchboard_types::Provider::Partoo, b"not json");
         kept.expires_at = Some(1_800_000_000);

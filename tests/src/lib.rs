@@ -37,16 +37,40 @@ pub fn seeds() -> Vec<(Provider, &'static str, &'static str)> {
         .collect()
 }
 
+/// Every event of the seeds, as its own body: a seed may carry several (a
+/// WhatsApp batch), which the webhook splits and stores one by one. Each is
+/// (provider, `<dir>/<file>#<n>`, the event's body).
+pub fn seed_parts() -> Vec<(Provider, String, Vec<u8>)> {
+    seeds()
+        .into_iter()
+        .flat_map(|(provider, dir, file)| {
+            switchboard_providers::split_body(provider, &fixture(dir, file))
+                .into_iter()
+                .enumerate()
+                .map(|(n, part)| (provider, format!("{dir}/{file}#{n}"), part.into_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// How many events the seeds carry ([`seed_parts`]).
+pub fn seed_events() -> usize {
+    seed_parts().len()
+}
+
 /// A distinct copy of a seed: every `id` field's value (a string or a
 /// number, anywhere in the body) gets `tag` in front, so its event, keyed by
-/// ids, is a new event to every provider.
+/// ids, is a new event to every provider. The `id` of a WhatsApp entry (an
+/// object with `changes`) names the account, which decides whether the
+/// event is published, not which event it is: it is kept.
 pub fn distinct(seed: &[u8], tag: &str) -> Vec<u8> {
     fn walk(value: &mut Value, tag: &str) {
         match value {
             Value::Object(map) => {
+                let account = map.contains_key("changes");
                 for (key, v) in map.iter_mut() {
                     match v {
-                        Value::String(_) | Value::Number(_) if key == "id" => {
+                        Value::String(_) | Value::Number(_) if key == "id" && !account => {
                             let old = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
                             *v = Value::String(format!("{tag}-{old}"));
                         }

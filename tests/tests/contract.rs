@@ -12,14 +12,15 @@ use switchboard_types::Provider;
 
 const LIMIT: usize = 4096;
 
-/// The codes the OpenAPI document lists: `Error.error` and `Stored.reason`.
+/// The codes the OpenAPI document lists: `Error.error` and `Reason` (a
+/// quarantined event's, in `Stored` and each of its `events`).
 fn openapi_codes() -> BTreeSet<String> {
     let text = std::fs::read_to_string(root().join("docs/openapi.yaml")).expect("openapi");
     let doc: Value = serde_yaml::from_str(&text).expect("YAML");
     let schemas = &doc["components"]["schemas"];
     [
         &schemas["Error"]["properties"]["error"]["enum"],
-        &schemas["Stored"]["properties"]["reason"]["enum"],
+        &schemas["Reason"]["enum"],
     ]
     .into_iter()
     .flat_map(|codes| codes.as_array().expect("an enum").iter())
@@ -251,6 +252,23 @@ async fn every_listed_code_is_answered_to_some_request() {
         "method_not_allowed",
         status,
         get.json().await.expect("JSON"),
+    );
+    // WhatsApp's URL check with a token that is not configured.
+    let check = t
+        .http
+        .get(t.stack.url(&format!(
+            "/webhooks/whatsapp?{}",
+            switchboard_providers::whatsapp::url_check_query("not-ours", "7")
+        )))
+        .send()
+        .await
+        .expect("answered");
+    let status = check.status().as_u16();
+    assert_eq!(status, 403);
+    record(
+        "invalid_verify_token",
+        status,
+        check.json().await.expect("JSON"),
     );
     let huge = t
         .http

@@ -301,6 +301,7 @@ async fn a_permanent_storage_refusal_quarantines_instead_of_503() {
         body: body.clone().into(),
         path_token: Some(keys::zipmessage_token().to_owned()),
         public_url: None,
+        query: None,
     };
     let handled = ingest.handle(&request, chrono::Utc::now()).await;
     let reply = handled.reply.json_body();

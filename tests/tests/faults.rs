@@ -39,6 +39,7 @@ fn zip_request(body: &[u8]) -> WebhookRequest {
         body: Bytes::copy_from_slice(body),
         path_token: Some(keys::zipmessage_token().into()),
         public_url: None,
+        query: None,
     }
 }
 
@@ -57,7 +58,7 @@ async fn stored(t: &TestStack, event_id: &str) -> usize {
 
 fn event_id(handled: &Handled) -> String {
     handled
-        .outcome
+        .outcome()
         .event
         .as_ref()
         .map(|e| e.event_id.clone())
@@ -72,7 +73,7 @@ fn assert_retry_later(handled: &Handled) {
         .headers
         .iter()
         .any(|(n, _)| *n == "retry-after"));
-    assert_eq!(handled.outcome.kind, OutcomeKind::StorageUnavailable);
+    assert_eq!(handled.outcome().kind, OutcomeKind::StorageUnavailable);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,16 +177,12 @@ fn replace(value: &mut Value, path: &[String], with: Value) {
     *target = with;
 }
 
-/// Every registered seed, parsed.
+/// Every event of the registered seeds, parsed (a body that carries
+/// several is split as the webhook splits it).
 fn seeds() -> Vec<(Provider, Value)> {
-    switchboard_tests::seeds()
+    switchboard_tests::seed_parts()
         .into_iter()
-        .map(|(p, dir, name)| {
-            (
-                p,
-                serde_json::from_slice(&fixture(dir, name)).expect("seed"),
-            )
-        })
+        .map(|(p, _, body)| (p, serde_json::from_slice(&body).expect("seed")))
         .collect()
 }
 
@@ -283,7 +279,28 @@ proptest! {
     }
 
     #[test]
-    fn decoders_survive_seeds_with_any_field_replaced(which in 0..switchboard_tests::seeds().len(), pick in any::<usize>(), with in arb_json()) {
+    fn a_batch_with_any_field_replaced_splits_into_events_that_decode_alone(
+        pick in any::<usize>(),
+        with in arb_json(),
+    ) {
+        // One request, many events: whatever a signed WhatsApp body holds,
+        // it splits into at least one part, and each part decodes alone or
+        // is kept as quarantined for a stable reason. Never a panic.
+        let mut batch: Value = serde_json::from_slice(&fixture("whatsapp", "batch.json")).expect("seed");
+        let mut paths = Vec::new();
+        leaves(&batch, Vec::new(), &mut paths);
+        let path = paths[pick % paths.len()].clone();
+        replace(&mut batch, &path, with);
+        let body = batch.to_string().into_bytes();
+        let parts = switchboard_providers::split_body(Provider::Whatsapp, &body);
+        prop_assert!(!parts.is_empty());
+        for part in &parts {
+            assert_defined(Provider::Whatsapp, part);
+        }
+    }
+
+    #[test]
+    fn decoders_survive_seeds_with_any_field_replaced(which in 0..switchboard_tests::seed_events(), pick in any::<usize>(), with in arb_json()) {
         let (provider, mut seed) = seeds().swap_remove(which);
         let mut paths = Vec::new();
         leaves(&seed, Vec::new(), &mut paths);
@@ -294,14 +311,13 @@ proptest! {
 
     #[test]
     fn whatever_decodes_can_be_published(
-        which in 0..switchboard_tests::seeds().len(),
+        which in 0..switchboard_tests::seed_events(),
         at in any::<usize>(),
         bytes in prop::collection::vec(any::<u8>(), 1..4),
     ) {
         // An event the webhook accepts is one the fanout must publish: a
         // failure there would be retried with its stream record forever.
-        let (provider, dir, file) = switchboard_tests::seeds()[which];
-        let mut body = fixture(dir, file);
+        let (provider, _, mut body) = switchboard_tests::seed_parts().swap_remove(which);
         let at = at % body.len();
         body.splice(at..at, bytes);
         let decoded = decode_body(provider, &body);
@@ -315,7 +331,7 @@ proptest! {
 
     #[test]
     fn whatever_the_webhook_stores_reads_back(
-        which in 0..switchboard_tests::seeds().len(),
+        which in 0..switchboard_tests::seed_events(),
         time in arb_time(),
         pick in any::<usize>(),
         with in arb_json(),
@@ -353,7 +369,7 @@ proptest! {
 
     #[test]
     fn whatever_is_accepted_yields_messages_sqs_takes(
-        which in 0..switchboard_tests::seeds().len(),
+        which in 0..switchboard_tests::seed_events(),
         pick in any::<usize>(),
         text in hostile_text(),
         also_type in any::<bool>(),
@@ -469,6 +485,7 @@ proptest! {
             body: Bytes::from(body.clone()),
             path_token: Some(if token_ok { keys::zipmessage_token().to_owned() } else { "wrong".to_owned() }),
             public_url: None,
+            query: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let handled = runtime.block_on(ingest.handle(&request, Utc::now()));
@@ -479,15 +496,15 @@ proptest! {
         let reply = handled.reply.json_body();
         prop_assert!(reply["status"].is_string() || reply["error"].is_string());
         let stored = store.items().len();
-        match handled.outcome.kind {
+        match handled.outcome().kind {
             OutcomeKind::Accepted | OutcomeKind::Quarantined => prop_assert_eq!(stored, 1),
             _ => prop_assert_eq!(stored, 0),
         }
-        if handled.outcome.kind == OutcomeKind::Accepted {
+        if handled.outcome().kind == OutcomeKind::Accepted {
             prop_assert!(message_for(&store.items()[0]).is_ok(), "accepted but not publishable");
         }
         if body.len() > 2048 && authentic {
-            prop_assert_eq!(handled.outcome.reason, Some("too_large"));
+            prop_assert_eq!(handled.outcome().reason, Some("too_large"));
             let kept = switchboard_pipeline::codec::raw_body(&store.items()[0]).expect("raw body");
             prop_assert_eq!(&kept[..], &body[..2048], "the first 2048 bytes are kept");
         }

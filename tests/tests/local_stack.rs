@@ -300,7 +300,7 @@ async fn an_accepted_event_is_one_write_unit_and_a_quarantined_one_is_indexed() 
         .expect("scan")
         .items()
         .to_vec();
-    assert_eq!(items.len(), switchboard_tests::seeds().len() + 1);
+    assert_eq!(items.len(), switchboard_tests::seed_events() + 1);
     let status_of = |i: &HashMap<String, AttributeValue>| {
         i.get("status")
             .and_then(|v| v.as_s().ok())

@@ -11,13 +11,11 @@ use switchboard_pipeline::{
 };
 use switchboard_providers::{sha256_hex, Admission, Partoo, Zipmessage};
 use switchboard_tests::{fixture, keys, partoo_signature, PARTOO_SEED_ORG};
-use switchboard_types::{Family, Status};
+use switchboard_types::{Family, Provider, Status};
 
 /// The seed's organisation listed, as a deployment lists its own.
 fn seed_org() -> Admission {
-    Admission {
-        partoo_org_ids: [PARTOO_SEED_ORG.to_owned()].into(),
-    }
+    Admission::default().listing(Provider::Partoo, &[PARTOO_SEED_ORG])
 }
 
 fn partoo_ingest(store: Arc<MemoryStore>) -> Ingest {
@@ -55,6 +53,7 @@ fn signed(body: &[u8]) -> WebhookRequest {
         body: Bytes::copy_from_slice(body),
         path_token: None,
         public_url: None,
+        query: None,
     }
 }
 
@@ -85,16 +84,28 @@ async fn outcomes_name_the_event_for_logs_and_metrics() {
     let store = Arc::new(MemoryStore::default());
     let ingest = partoo_ingest(store.clone());
     let body = fixture("partoo", "message_created.json");
-    let first = ingest.handle(&signed(&body), Utc::now()).await.outcome;
-    let again = ingest.handle(&signed(&body), Utc::now()).await.outcome;
+    let first = ingest
+        .handle(&signed(&body), Utc::now())
+        .await
+        .outcome()
+        .clone();
+    let again = ingest
+        .handle(&signed(&body), Utc::now())
+        .await
+        .outcome()
+        .clone();
     assert_eq!(first.kind, OutcomeKind::Accepted);
     assert_eq!(again.kind, OutcomeKind::Duplicate);
-    let event = first.event.expect("event");
+    let event = first.event.clone().expect("event");
     assert_eq!(Some(&event), again.event.as_ref());
     assert_eq!(event.event_id, store.items()[0].event_id);
     assert_eq!(event.event_type, "message.created");
     assert!(!event.conversation.is_empty());
-    let quarantined = ingest.handle(&signed(b"[]"), Utc::now()).await.outcome;
+    let quarantined = ingest
+        .handle(&signed(b"[]"), Utc::now())
+        .await
+        .outcome()
+        .clone();
     assert_eq!(quarantined.kind, OutcomeKind::Quarantined);
     assert!(quarantined.reason.is_some());
 }
@@ -226,7 +237,8 @@ async fn refusals_are_only_for_requests_that_cannot_be_authentic() {
         (get, 405, "method_not_allowed"),
     ];
     for (request, status, code) in cases {
-        let Handled { reply, outcome } = ingest.handle(&request, Utc::now()).await;
+        let Handled { reply, outcomes } = ingest.handle(&request, Utc::now()).await;
+        let outcome = &outcomes[0];
         assert_eq!(
             (reply.status.as_u16(), reply.json_body()["error"].as_str()),
             (status, Some(code))
@@ -274,7 +286,8 @@ async fn an_authentic_body_over_the_limit_is_kept_in_part_never_refused() {
     request
         .headers
         .insert("x-auth-token", "hunter2".parse().expect("value"));
-    let Handled { reply, outcome } = ingest.handle(&request, Utc::now()).await;
+    let Handled { reply, outcomes } = ingest.handle(&request, Utc::now()).await;
+    let outcome = &outcomes[0];
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json_body()["status"], "quarantined");
     assert_eq!(
@@ -343,6 +356,7 @@ async fn fanout_publishes_accepted_inserts_and_reports_the_first_failure_and_all
             body: Bytes::from(body),
             path_token: Some(keys::zipmessage_token().into()),
             public_url: None,
+            query: None,
         };
         assert_eq!(zip.handle(&request, Utc::now()).await.reply.status, 200);
     }
@@ -608,4 +622,105 @@ async fn a_partoo_update_back_to_an_earlier_state_is_a_duplicate_not_a_revert() 
         2,
         "the earlier state is not stored again"
     );
+}
+
+/// A store whose `n`th insert (0-based) fails transiently, once.
+struct FailingNth {
+    inner: MemoryStore,
+    n: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl switchboard_pipeline::ports::EventStore for FailingNth {
+    async fn insert(
+        &self,
+        event: &switchboard_types::StoredEvent,
+    ) -> Result<switchboard_pipeline::ports::InsertOutcome, switchboard_pipeline::ports::StoreError>
+    {
+        use std::sync::atomic::Ordering;
+        if self.n.fetch_sub(1, Ordering::SeqCst) == 0 {
+            return Err(switchboard_pipeline::ports::StoreError::transient(
+                "throttled",
+            ));
+        }
+        self.inner.insert(event).await
+    }
+}
+
+/// A WhatsApp batch as Meta signs it, for a pipeline of `store`.
+fn whatsapp(store: Arc<FailingNth>) -> (Ingest, WebhookRequest) {
+    let secret = &keys::current(Provider::Whatsapp).signing;
+    let provider =
+        switchboard_providers::whatsapp::Whatsapp::new(&[secret.into()], &[]).expect("builds");
+    let ingest = Ingest::new(Arc::new(provider), store, Limits::default()).with_admission(
+        Admission::default().listing(
+            Provider::Whatsapp,
+            &[switchboard_providers::whatsapp::EXAMPLE_ACCOUNT],
+        ),
+    );
+    let body = fixture("whatsapp", "batch.json");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        switchboard_providers::whatsapp::SIGNATURE_HEADER,
+        switchboard_providers::whatsapp::sign(secret, &body)
+            .parse()
+            .expect("value"),
+    );
+    let request = WebhookRequest {
+        method: Method::POST,
+        headers,
+        body: Bytes::from(body),
+        path_token: None,
+        public_url: None,
+        query: None,
+    };
+    (ingest, request)
+}
+
+#[tokio::test]
+async fn a_body_of_many_events_is_answered_200_only_when_every_one_is_stored() {
+    // The second of the body's three events cannot be stored: the request
+    // is a 503 (Meta retries anything but a 200), the first is stored, the
+    // third not tried — so no event of a conversation is stored after an
+    // earlier one that failed. The retry finds the first a duplicate and
+    // stores the other two, in the body's order.
+    let store = Arc::new(FailingNth {
+        inner: MemoryStore::default(),
+        n: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let (ingest, request) = whatsapp(store.clone());
+    let first = ingest.handle(&request, Utc::now()).await;
+    assert_eq!(first.reply.status, 503);
+    let kinds: Vec<OutcomeKind> = first.outcomes.iter().map(|o| o.kind).collect();
+    assert_eq!(
+        kinds,
+        [OutcomeKind::Accepted, OutcomeKind::StorageUnavailable]
+    );
+    assert_eq!(store.inner.items().len(), 1);
+
+    let retry = ingest.handle(&request, Utc::now()).await;
+    assert_eq!(retry.reply.status, 200);
+    let body = retry.reply.json_body();
+    assert_eq!(body["status"], "mixed");
+    let statuses: Vec<&str> = body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["duplicate", "accepted", "accepted"]);
+    assert_eq!(body["event_ids"][0], body["events"][0]["id"]);
+    // One outcome per event, each with its own id: per-event metrics.
+    let ids: Vec<String> = retry
+        .outcomes
+        .iter()
+        .filter_map(|o| o.event.as_ref().map(|e| e.event_id.clone()))
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(store.inner.items().len(), 3);
+    assert!(store
+        .inner
+        .items()
+        .iter()
+        .all(|i| i.status == Status::Accepted && i.tenant == "102290129340398"));
 }

@@ -37,6 +37,7 @@ fn bird_request(body: &[u8], url: &str, sent_at: i64, request_id: &str) -> Webho
         body: body.to_vec().into(),
         path_token: None,
         public_url: Some(url.to_owned()),
+        query: None,
     }
 }
 

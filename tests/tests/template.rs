@@ -395,7 +395,11 @@ fn partoo_publishes_only_the_listed_organisations_in_the_webhook_and_reprocess()
             let function = all.iter().find(|f| f.binary == binary).expect(binary);
             let lookup = |name: &str| function.env.get(name).cloned();
             assert_eq!(
-                Admission::from_lookup(&lookup).partoo_org_ids,
+                Admission::from_lookup(&lookup)
+                    .accounts
+                    .get(&Provider::Partoo)
+                    .cloned()
+                    .unwrap_or_default(),
                 expected,
                 "{binary} {params:?}"
             );
@@ -703,7 +707,11 @@ fn alarms_watch_metrics_the_code_emits_in_its_namespace() {
         ),
         (
             "quarantined",
-            DecodeError::OrgNotAllowed { org_id: None }.code(),
+            DecodeError::OrgNotAllowed {
+                org_id: None,
+                accounts: &switchboard_providers::partoo::ACCOUNTS,
+            }
+            .code(),
         ),
         (
             "quarantined",

@@ -103,9 +103,12 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
         // As the Lambda adapter builds it from API Gateway's request
         // context: the gateway's own address and the route, never a header.
         public_url: Some(format!("{}{}", gateway.base_url, route.path)),
+        query: parts.uri.query().map(str::to_owned),
     };
     let started = std::time::Instant::now();
     let handled = route.ingest.handle(&request, Utc::now()).await;
-    handled.outcome.log(started.elapsed());
+    for outcome in &handled.outcomes {
+        outcome.log(started.elapsed());
+    }
     handled.reply.into_response()
 }

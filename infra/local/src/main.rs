@@ -76,13 +76,23 @@ enum Command {
     /// each provider's signing credential (and one per tenant label) and
     /// the settings naming its public URL
     Env,
-    /// Print the signature header's value a provider would send with FILE
+    /// Print the signature header's value a provider would send with FILE,
+    /// or (--url-check) the URL of the GET check it sends to verify a
+    /// webhook (WhatsApp)
     Sign {
         /// The provider
         #[arg(value_parser = provider_names())]
         provider: String,
         /// The request body, as it will be posted
-        file: PathBuf,
+        #[arg(required_unless_present = "url_check")]
+        file: Option<PathBuf>,
+        /// Print the URL of the provider's GET check, with the stack's first
+        /// verify token, instead of a signature
+        #[arg(long, conflicts_with_all = ["file", "timestamp", "tenant"])]
+        url_check: bool,
+        /// The challenge the URL check carries [default: Meta's sample, 1158201444]
+        #[arg(long, requires = "url_check")]
+        challenge: Option<String>,
         /// Sign as this tenant: with the key labelled so, or for `default`
         /// (as without the option) the unlabelled key (Bird, MessageBird)
         #[arg(long, value_name = "LABEL")]
@@ -152,20 +162,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sign {
             provider,
             file,
+            url_check,
+            challenge,
             tenant,
             timestamp,
             url,
         } => {
             let provider = Provider::from_name(&provider).context("a registered provider")?;
-            let header = sign(
-                &state::running(&path)?,
-                provider,
-                &file,
-                tenant.as_deref(),
-                timestamp,
-                url,
-            )?;
-            println!("{header}");
+            let s = state::running(&path)?;
+            let line = match (file, url_check) {
+                (Some(file), false) => {
+                    sign(&s, provider, &file, tenant.as_deref(), timestamp, url)?
+                }
+                // clap requires FILE unless --url-check, and refuses both.
+                _ => url_check_url(&s, provider, url, challenge)?,
+            };
+            println!("{line}");
         }
         Command::Events => events(&state::running(&path)?).await?,
         Command::Watch => watch(&state::running(&path)?).await?,
@@ -335,6 +347,41 @@ fn sign(
         .find(|(name, _)| *name == header)
         .map(|(_, value)| value)
         .context("the signer sets its signature header")
+}
+
+/// The URL of the GET check `provider` sends to verify its webhook: the
+/// stack's route (or `url`) with the check's query, the first verify token
+/// the running function has, and the challenge (Meta's sample's unless
+/// given).
+fn url_check_url(
+    s: &StackState,
+    provider: Provider,
+    url: Option<String>,
+    challenge: Option<String>,
+) -> Result<String> {
+    let d = registry::descriptor(provider);
+    let Some(check) = &d.url_check else {
+        bail!(
+            "{} sends no URL check; sign a body instead (switchboard-local sign {} FILE)",
+            d.display_name,
+            d.name()
+        );
+    };
+    let tokens = s
+        .function_env(d.function)?
+        .get(check.tokens)
+        .map(|list| switchboard_providers::split_key_list(list))
+        .unwrap_or_default();
+    let Some(token) = tokens.first() else {
+        bail!(
+            "the stack has no {} verify token: set {} and restart make local",
+            d.display_name,
+            check.tokens
+        );
+    };
+    let challenge = challenge.unwrap_or_else(|| "1158201444".to_owned());
+    let base = url.unwrap_or_else(|| format!("{}{}", s.gateway, d.route));
+    Ok(format!("{base}?{}", (check.query)(token, &challenge)))
 }
 
 /// Runs `replay` or `reprocess` with the environment the stack runs the
@@ -586,7 +633,13 @@ async fn events(s: &StackState) -> Result<()> {
             break;
         }
     }
-    items.sort_by(|a, b| a.received_at.cmp(&b.received_at));
+    // The events of one request share their receive time: then in the
+    // order of their signed times (a body's order, for WhatsApp's).
+    items.sort_by(|a, b| {
+        a.received_at
+            .cmp(&b.received_at)
+            .then_with(|| a.sk.cmp(&b.sk))
+    });
     println!("{}: {} events", s.table, items.len());
     for e in items {
         println!(
@@ -619,7 +672,9 @@ fn webhook_urls(k: &LocalKeys) -> Vec<(String, String)> {
             })
             .collect();
     }
-    let tenants = if k.asymmetric() {
+    // Where one key signs every account's webhooks, the body names the
+    // tenant (the listed account).
+    let tenants = if d.accounts.is_some() {
         "the tenant each body names".to_owned()
     } else {
         let mut tenants: Vec<&str> = Vec::new();

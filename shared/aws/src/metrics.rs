@@ -9,10 +9,11 @@
 //!
 //! | metric | dimensions | emitted by |
 //! |---|---|---|
-//! | `accepted` | `[Provider]`, `[Provider, Tenant]` | webhooks, one per request |
+//! | `accepted` | `[Provider]`, `[Provider, Tenant]` | webhooks, one per event |
 //! | `duplicate` | `[Provider]` | webhooks |
 //! | `quarantined` | `[Provider]`, `[]`, `[Provider, Tenant]` | webhooks |
 //! | `auth_failed`, `rejected`, `storage_unavailable` | `[Provider]`, `[]` | webhooks |
+//! | `verified` (a subscription check answered) | `[Provider]` | webhooks |
 //! | a refusal's or quarantine's count, with its reason code | `[Provider, Reason]`, `[Reason]` | webhooks |
 //! | `published`, `failed`, `skipped` | `[]` | fanout, one document per batch |
 //! | `replayed`, `replay_failed` | `[]` | replay, one document per run |
@@ -71,10 +72,12 @@ impl Metrics {
     /// of its log line (never a body or a credential).
     pub fn webhook(&self, outcome: &Outcome, latency: Duration, timestamp_ms: i64) -> Value {
         let name = outcome.kind.metric();
-        let accepted_or_duplicate =
-            matches!(outcome.kind, OutcomeKind::Accepted | OutcomeKind::Duplicate);
+        let alarmed = !matches!(
+            outcome.kind,
+            OutcomeKind::Accepted | OutcomeKind::Duplicate | OutcomeKind::Verified
+        );
         let mut dimensions = vec![json!(["Provider"])];
-        if !accepted_or_duplicate {
+        if alarmed {
             // What the alarms on refusals and quarantines watch.
             dimensions.push(json!([]));
         }

@@ -115,6 +115,10 @@ pub struct Message {
     /// Who wrote the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Actor>,
+    /// Who it was sent to, when the provider says (WhatsApp: the business
+    /// number for an incoming message, the contact for an outgoing one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Actor>,
     /// When the message was created, RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
@@ -129,11 +133,12 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media_urls: Vec<String>,
     /// `incoming` (from a contact to the business) or `outgoing` (sent by
-    /// the business), when the provider says (Bird Channels).
+    /// the business), when the provider says (Bird Channels, WhatsApp).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
     /// The messaging platform it went over (`whatsapp`, `sms`, `email`, …),
-    /// when the provider says (Bird Channels: from the event name).
+    /// when the provider says (Bird Channels: from the event name; WhatsApp
+    /// Cloud API: always `whatsapp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     /// Recorded duration of audio/video media.
@@ -217,14 +222,15 @@ pub struct CloudEvent {
     pub time: String,
     /// Always `application/json`.
     pub datacontenttype: String,
-    /// Extension: the provider name (`zipmessage`, `partoo`, `bird`).
+    /// Extension: the provider name (`zipmessage`, `partoo`, `bird`,
+    /// `messagebird`, `whatsapp`).
     pub provider: String,
     /// Extension: the provider's own event type, as sent.
     pub nativetype: String,
     /// Extension: whose event it is. The label of the credential that
     /// authenticated it (a ZipMessage token, a Bird signing key), or the
-    /// organisation its body names (Partoo's `org_id`); `default` when
-    /// neither says. Also the SQS message attribute `tenant`.
+    /// account its body names (Partoo's `org_id`, WhatsApp's business
+    /// account); `default` when neither says. Also the SQS message attribute `tenant`.
     #[serde(default = "default_tenant")]
     pub tenant: String,
     /// Extension: when switchboard received the event, RFC 3339 in UTC.

@@ -13,10 +13,12 @@ use switchboard_providers::AuthError;
 pub struct Reply {
     /// Status code.
     pub status: StatusCode,
-    /// Extra headers besides `content-type: application/json`.
+    /// Extra headers besides the content type.
     pub headers: Vec<(&'static str, HeaderValue)>,
-    /// JSON body.
+    /// The body: JSON, or text for [`Reply::text`].
     pub body: String,
+    /// Its content type.
+    pub content_type: &'static str,
 }
 
 impl Reply {
@@ -26,6 +28,21 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.to_string(),
+            content_type: "application/json",
+        }
+    }
+
+    /// A plain-text reply (a subscription check's challenge), which no
+    /// browser may read as anything else.
+    pub fn text(status: StatusCode, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            )],
+            body,
+            content_type: "text/plain; charset=utf-8",
         }
     }
 
@@ -36,7 +53,7 @@ impl Reply {
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(self.content_type),
         );
         for (name, value) in self.headers {
             headers.insert(name, value);
@@ -66,7 +83,8 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// Authentication failed; nothing was stored.
+    /// Authentication failed; nothing was stored. A subscription check's
+    /// wrong verify token is a 403, every other failure a 401.
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
     /// Storage failed transiently: the provider should retry.
@@ -81,6 +99,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(AuthError::InvalidVerifyToken) => StatusCode::FORBIDDEN,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

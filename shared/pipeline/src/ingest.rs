@@ -1,14 +1,19 @@
 //! One webhook request, start to finish, for any provider.
 //!
-//! Order of checks: method (405) → authentication on the raw bytes (401) →
-//! everything else, where nothing refuses an authentic sender: a body over
+//! Order of checks: a `GET` subscription check the provider sends (Meta's:
+//! the challenge, or 403) → method (405) → authentication on the raw bytes
+//! (401) → everything else, where nothing refuses an authentic sender. The
+//! body is split into its events (one, for most providers; a WhatsApp body
+//! carries many), and each is stored in the body's order: an event over
 //! the limit is kept in part as quarantined `too_large`; a body of any
 //! content type is decoded; one that does not decode, or is not admitted
-//! (a Partoo organisation not listed), is quarantined. Then one conditional
-//! write: 200 `accepted`, `duplicate` or `quarantined`, or 503 when storage
-//! fails transiently, so the provider retries. An accepted event the store
-//! refuses for good is written again as quarantined `storage_refused`
-//! (a retry could never succeed). Partoo drops an event on any 4xx.
+//! (an account not listed), is quarantined. One conditional write per
+//! event: 200 when every event is stored (`accepted`, `duplicate` or
+//! `quarantined` each), or 503 at the first that storage fails
+//! transiently, so the provider retries the body. An accepted event the
+//! store refuses for good is written again as quarantined
+//! `storage_refused` (a retry could never succeed). Partoo drops an event
+//! on any 4xx.
 
 use crate::error::{ApiError, Reply};
 use crate::item;
@@ -18,10 +23,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use switchboard_providers::{
-    decode_event, Admission, DecodeError, Delivery, Inbound, WebhookProvider,
+    decode_event, split_body, Admission, DecodeError, Delivery, Inbound, WebhookProvider,
 };
 use switchboard_types::Status;
 
@@ -40,6 +46,9 @@ pub struct WebhookRequest {
     /// (`Inbound::with_url`): what Bird's signature covers unless a URL is
     /// configured.
     pub public_url: Option<String>,
+    /// The raw query string (without `?`), as received: what a `GET`
+    /// subscription check carries (Meta's `hub.*` parameters).
+    pub query: Option<String>,
 }
 
 /// Request limits and storage policy.
@@ -133,15 +142,23 @@ impl Ingest {
     /// happened. Logging and metrics are the caller's (see [`Outcome::log`]).
     pub async fn handle(&self, request: &WebhookRequest, now: DateTime<Utc>) -> Handled {
         let provider = self.provider.provider();
-        if request.method != Method::POST {
-            return self.refuse(ApiError::MethodNotAllowed);
-        }
         let inbound = Inbound::new(
             &request.headers,
             &request.body,
             request.path_token.as_deref(),
         )
-        .with_url(request.public_url.as_deref());
+        .with_url(request.public_url.as_deref())
+        .with_query(request.query.as_deref());
+        if request.method == Method::GET {
+            match self.provider.handshake(&inbound) {
+                Some(Ok(challenge)) => return self.verified(challenge),
+                Some(Err(auth)) => return self.refuse(ApiError::Unauthorized(auth)),
+                None => {}
+            }
+        }
+        if request.method != Method::POST {
+            return self.refuse(ApiError::MethodNotAllowed);
+        }
         let tenant = match self.provider.authenticate(&inbound, now) {
             Ok(tenant) => tenant.map(str::to_owned),
             Err(auth) => return self.refuse(ApiError::Unauthorized(auth)),
@@ -152,26 +169,91 @@ impl Ingest {
             tenant,
             ..self.provider.delivery(&inbound)
         };
+        // One event per part, stored in the body's order; the first that
+        // cannot be stored ends the request with a 503, so the provider
+        // retries the body: what was stored is then a duplicate, and no
+        // event of a conversation is stored after one before it failed.
+        let parts = split_body(provider, &request.body);
+        let whole = parts.len() == 1;
+        let mut stored = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let digest = if whole {
+                *inbound.body_sha256()
+            } else {
+                Sha256::digest(part).into()
+            };
+            let event = self.store(request, part, &digest, &delivery, now).await;
+            let failed = event.outcome.kind == OutcomeKind::StorageUnavailable;
+            stored.push(event);
+            if failed {
+                return Handled {
+                    reply: ApiError::StorageUnavailable.reply(),
+                    outcomes: stored.into_iter().map(|e| e.outcome).collect(),
+                };
+            }
+        }
+        // 200 for every outcome: Partoo documents 200 as success, and every
+        // provider takes it as "received".
+        let status = match stored.as_slice() {
+            [first, rest @ ..] if rest.iter().all(|e| e.outcome.kind == first.outcome.kind) => {
+                first.outcome.kind.metric()
+            }
+            _ => "mixed",
+        };
+        let mut body = json!({
+            "status": status,
+            "event_ids": stored.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        });
+        if let [event] = stored.as_slice() {
+            // The bare code for machines, what was wrong for people.
+            event.explain(&mut body);
+        } else {
+            body["events"] = stored
+                .iter()
+                .map(|event| {
+                    let mut item =
+                        json!({ "id": event.id(), "status": event.outcome.kind.metric() });
+                    event.explain(&mut item);
+                    item
+                })
+                .collect();
+        }
+        Handled {
+            reply: Reply::json(StatusCode::OK, &body),
+            outcomes: stored.into_iter().map(|e| e.outcome).collect(),
+        }
+    }
+
+    /// Stores one event of an authentic request: `part` is its body (the
+    /// whole body, for a provider that sends one event per request), with
+    /// its SHA-256.
+    async fn store(
+        &self,
+        request: &WebhookRequest,
+        part: &[u8],
+        digest: &[u8; 32],
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+    ) -> StoredPart {
+        let provider = self.provider.provider();
         let limit = self.limits.max_body_bytes;
-        let too_large = request.body.len() > limit;
+        let too_large = part.len() > limit;
         let (decoded, kept) = if too_large {
             let error = DecodeError::TooLarge {
-                size: request.body.len(),
+                size: part.len(),
                 limit,
             };
-            (Err(error), &request.body[..limit])
+            (Err(error), &part[..limit])
         } else {
-            let decoded = decode_event(provider, &request.body, &self.admission);
-            (decoded, &request.body[..])
+            (decode_event(provider, part, &self.admission), part)
         };
-        let body_sha256 = *inbound.body_sha256();
         let build = |decoded: &Result<_, DecodeError>| {
             let mut event = item::build_hashed(
                 provider,
                 decoded,
-                &delivery,
+                delivery,
                 kept,
-                &body_sha256,
+                digest,
                 now,
                 self.limits.expires_at(now),
             );
@@ -181,8 +263,7 @@ impl Ingest {
             event
         };
         let mut event = build(&decoded);
-        let mut quarantine_code = decoded.as_ref().err().map(|e| e.code());
-        let mut quarantine_detail = decoded.as_ref().err().map(DecodeError::public_detail);
+        let mut quarantine = decoded.as_ref().err().cloned();
         let mut stored = self.store.insert(&event).await;
         if let (Err(error), Status::Accepted) = (&stored, event.status) {
             if error.permanent {
@@ -196,8 +277,7 @@ impl Ingest {
                 );
                 let refused = Err(DecodeError::StorageRefused(error.message.clone()));
                 event = build(&refused);
-                quarantine_code = refused.as_ref().err().map(|e| e.code());
-                quarantine_detail = refused.as_ref().err().map(DecodeError::public_detail);
+                quarantine = refused.err();
                 stored = self.store.insert(&event).await;
             }
         }
@@ -207,8 +287,7 @@ impl Ingest {
             tenant: event.tenant.clone(),
             conversation: event.conversation_key.clone(),
         };
-        let outcome = match stored {
-            Ok(outcome) => outcome,
+        let (kind, reason, detail) = match stored {
             Err(error) => {
                 // The cause goes to the log; the provider gets a generic 503.
                 tracing::error!(
@@ -217,38 +296,45 @@ impl Ingest {
                     error = %error,
                     "could not store webhook event"
                 );
-                return Handled {
-                    reply: ApiError::StorageUnavailable.reply(),
-                    outcome: Outcome {
-                        provider,
-                        kind: OutcomeKind::StorageUnavailable,
-                        reason: Some(ApiError::StorageUnavailable.code()),
-                        event: Some(summary),
-                    },
-                };
+                let unavailable = ApiError::StorageUnavailable;
+                (
+                    OutcomeKind::StorageUnavailable,
+                    Some(unavailable.code()),
+                    None,
+                )
             }
+            Ok(InsertOutcome::Duplicate) => (OutcomeKind::Duplicate, None, None),
+            Ok(InsertOutcome::Created) => match (event.status, quarantine) {
+                (Status::Quarantined, Some(why)) => (
+                    OutcomeKind::Quarantined,
+                    Some(why.code()),
+                    Some(why.public_detail()),
+                ),
+                (Status::Quarantined, None) => (OutcomeKind::Quarantined, None, None),
+                (Status::Accepted, _) => (OutcomeKind::Accepted, None, None),
+            },
         };
-        let kind = match (outcome, event.status) {
-            (InsertOutcome::Duplicate, _) => OutcomeKind::Duplicate,
-            (InsertOutcome::Created, Status::Accepted) => OutcomeKind::Accepted,
-            (InsertOutcome::Created, Status::Quarantined) => OutcomeKind::Quarantined,
-        };
-        // 200 for every outcome: Partoo documents 200 as success, and every
-        // provider takes it as "received".
-        let mut body = json!({ "status": kind.metric(), "event_ids": [event.event_id] });
-        // The bare code for machines, what was wrong for people.
-        if let (Some(code), InsertOutcome::Created) = (quarantine_code, outcome) {
-            body["reason"] = json!(code);
-            body["detail"] = json!(quarantine_detail.as_deref().unwrap_or_default());
-        }
-        Handled {
-            reply: Reply::json(StatusCode::OK, &body),
+        StoredPart {
             outcome: Outcome {
                 provider,
                 kind,
-                reason: quarantine_code,
+                reason,
                 event: Some(summary),
             },
+            detail,
+        }
+    }
+
+    /// A subscription check answered: the challenge, as text.
+    fn verified(&self, challenge: String) -> Handled {
+        Handled {
+            reply: Reply::text(StatusCode::OK, challenge),
+            outcomes: vec![Outcome {
+                provider: self.provider.provider(),
+                kind: OutcomeKind::Verified,
+                reason: None,
+                event: None,
+            }],
         }
     }
 
@@ -260,12 +346,37 @@ impl Ingest {
         };
         Handled {
             reply: error.reply(),
-            outcome: Outcome {
+            outcomes: vec![Outcome {
                 provider: self.provider.provider(),
                 kind,
                 reason: Some(error.code()),
                 event: None,
-            },
+            }],
+        }
+    }
+}
+
+/// What became of one event of a request.
+struct StoredPart {
+    outcome: Outcome,
+    /// What was wrong with a quarantined event, for people.
+    detail: Option<String>,
+}
+
+impl StoredPart {
+    fn id(&self) -> &str {
+        self.outcome
+            .event
+            .as_ref()
+            .map_or("", |e| e.event_id.as_str())
+    }
+
+    /// Adds why a newly quarantined event is: its bare code for machines,
+    /// what was wrong for people.
+    fn explain(&self, answer: &mut serde_json::Value) {
+        if let (OutcomeKind::Quarantined, Some(code)) = (self.outcome.kind, self.outcome.reason) {
+            answer["reason"] = json!(code);
+            answer["detail"] = json!(self.detail.as_deref().unwrap_or_default());
         }
     }
 }

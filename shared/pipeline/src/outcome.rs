@@ -25,17 +25,20 @@ pub enum OutcomeKind {
     Rejected,
     /// Storage failed (503); the provider retries.
     StorageUnavailable,
+    /// A subscription check answered (Meta's `GET`); nothing stored.
+    Verified,
 }
 
 impl OutcomeKind {
     /// Every kind, in a stable order.
-    pub const ALL: [OutcomeKind; 6] = [
+    pub const ALL: [OutcomeKind; 7] = [
         OutcomeKind::Accepted,
         OutcomeKind::Duplicate,
         OutcomeKind::Quarantined,
         OutcomeKind::AuthFailed,
         OutcomeKind::Rejected,
         OutcomeKind::StorageUnavailable,
+        OutcomeKind::Verified,
     ];
 
     /// The metric (and log `outcome`) name.
@@ -47,6 +50,7 @@ impl OutcomeKind {
             OutcomeKind::AuthFailed => "auth_failed",
             OutcomeKind::Rejected => "rejected",
             OutcomeKind::StorageUnavailable => "storage_unavailable",
+            OutcomeKind::Verified => "verified",
         }
     }
 }
@@ -118,11 +122,22 @@ impl Outcome {
     }
 }
 
-/// A request's reply and outcome.
+/// A request's reply and outcomes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handled {
     /// The HTTP answer.
     pub reply: Reply,
-    /// What happened, for logs and metrics.
-    pub outcome: Outcome,
+    /// What happened, for logs and metrics: one per event the request
+    /// carried, in the body's order (up to the first that could not be
+    /// stored), or one without an event for a request answered before any
+    /// (refused, or a subscription check).
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Handled {
+    /// The first outcome: a one-event request's only one.
+    pub fn outcome(&self) -> &Outcome {
+        // Every answer has at least one outcome.
+        &self.outcomes[0]
+    }
 }

@@ -20,7 +20,7 @@ mod channels;
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text, payload};
 use crate::registry::{
-    admit_all, public_url, Credential, Credentials, Descriptor, DevCredential, Labels,
+    one_event, public_url, Credential, Credentials, Descriptor, DevCredential, Labels,
     LocalDefault, Setting, Settings,
 };
 use crate::{
@@ -101,8 +101,9 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         Ok(Box::new(Bird::new(keys, url, tolerance)?))
     },
     check: |settings| tolerance(settings).map(|_| None),
+    split: one_event,
     decode,
-    admit: admit_all,
+    accounts: None,
     sign: |request| {
         let timestamp = request.timestamp.to_string();
         let signature = sign(
@@ -117,6 +118,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         ])
     },
     signature_header: Some(SIGNATURE_HEADER),
+    url_check: None,
     fixtures: &["conversation.updated.json", "sms.inbound.json"],
 };
 

@@ -3,37 +3,62 @@
 //! the limits every decoded event is held to, and the admission check.
 
 use crate::envelope::sha256_hex;
-use crate::registry::descriptor;
-use crate::{partoo, DecodeError};
+use crate::registry::{self, descriptor, Accounts};
+use crate::DecodeError;
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use switchboard_types::{Normalized, Provider};
 
 /// Which authentic events are published, beyond their signature: settings
 /// the webhooks and `reprocess` read alike (never secret).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Admission {
-    /// Partoo organisations whose events are published (`PARTOO_ORG_IDS`).
-    /// One Partoo key signs every organisation's webhooks, so a signature
-    /// proves "Partoo sent this", not "this is ours". Empty publishes nothing
-    /// from Partoo.
-    pub partoo_org_ids: std::collections::BTreeSet<String>,
+    /// Per provider with an allow-list ([`Descriptor::accounts`]): the
+    /// accounts whose events are published (`PARTOO_ORG_IDS`, …). One key
+    /// signs every account's webhooks, so a signature proves "the provider
+    /// sent this", not "this is ours". Unset or empty publishes nothing
+    /// from that provider.
+    pub accounts: BTreeMap<Provider, BTreeSet<String>>,
 }
 
 impl Admission {
     /// The admission settings from configuration (the webhooks and
-    /// `reprocess` read them alike): `PARTOO_ORG_IDS`.
+    /// `reprocess` read them alike): every provider's allow-list.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
-        Self {
-            partoo_org_ids: lookup(partoo::ORG_IDS)
-                .map(|list| partoo::org_ids(&list))
-                .unwrap_or_default(),
-        }
+        let accounts = registry::all()
+            .filter_map(|d| {
+                let list = d.accounts?;
+                let listed = lookup(list.setting)
+                    .map(|value| Accounts::parse(&value))
+                    .unwrap_or_default();
+                Some((d.provider, listed))
+            })
+            .collect();
+        Self { accounts }
     }
 
-    /// Checks a decoded event against the settings (the provider's
-    /// [`Descriptor::admit`](crate::Descriptor::admit)).
+    /// The same settings with `provider`'s allow-list set to `accounts`.
+    pub fn listing(mut self, provider: Provider, accounts: &[&str]) -> Self {
+        self.accounts
+            .insert(provider, accounts.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+
+    /// Checks a decoded event against the settings: where the provider has
+    /// an allow-list, the account its body names must be on it.
     pub fn admit(&self, provider: Provider, decoded: &Decoded) -> Result<(), DecodeError> {
-        (descriptor(provider).admit)(self, decoded)
+        let Some(list) = descriptor(provider).accounts else {
+            return Ok(());
+        };
+        let listed = self.accounts.get(&provider);
+        match &decoded.account {
+            Some(account) if listed.is_some_and(|l| l.contains(account)) => Ok(()),
+            account => Err(DecodeError::OrgNotAllowed {
+                org_id: account.clone(),
+                accounts: list,
+            }),
+        }
     }
 }
 
@@ -70,6 +95,19 @@ pub fn decode_event(
     let decoded = decode_body(provider, body)?;
     admission.admit(provider, &decoded)?;
     Ok(decoded)
+}
+
+/// The events a request's body carries, each as a body of its own, in the
+/// body's order ([`Descriptor::split`](crate::Descriptor::split)): what the
+/// webhook stores one by one. Never empty: a body that does not split is
+/// one part.
+pub fn split_body(provider: Provider, body: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    let parts = (descriptor(provider).split)(body);
+    if parts.is_empty() {
+        registry::one_event(body)
+    } else {
+        parts
+    }
 }
 
 /// Decodes a body of `provider`, without the admission check: what the
@@ -183,15 +221,21 @@ mod tests {
         }
     }
 
-    /// Every fixture body of every registered provider, with its name.
+    /// Every event of every fixture body of every registered provider (a
+    /// body that carries several, split as the webhook splits it), with its
+    /// name.
     fn fixtures() -> Vec<(Provider, String, Vec<u8>)> {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
         crate::registry::all()
             .flat_map(|d| {
-                d.fixtures.iter().map(move |file| {
+                d.fixtures.iter().flat_map(move |file| {
                     let path = format!("{root}/{}/{file}", d.name());
                     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                    (d.provider, path, body)
+                    split_body(d.provider, &body)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, part)| (d.provider, format!("{path}#{i}"), part.into_owned()))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect()

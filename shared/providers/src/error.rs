@@ -4,7 +4,9 @@
 
 use crate::decode::MAX_TYPE_LEN;
 
-/// Why a request failed authentication. Every variant answers 401.
+/// Why a request failed authentication. Every variant answers 401 but
+/// [`AuthError::InvalidVerifyToken`], a subscription check's, which answers
+/// 403 (Meta's convention).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// ZipMessage URL carried no token. Never an HTTP answer (the route
@@ -60,6 +62,10 @@ pub enum AuthError {
     /// or body hash, its id (legacy MessageBird).
     #[error("the signed token's {0}")]
     InvalidClaim(&'static str),
+    /// A subscription check (Meta's `GET` with `hub.mode=subscribe`) whose
+    /// `hub.verify_token` is absent or matches no configured verify token.
+    #[error("hub.verify_token is missing or matches no configured verify token")]
+    InvalidVerifyToken,
 }
 
 impl AuthError {
@@ -76,6 +82,7 @@ impl AuthError {
             AuthError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
             AuthError::TokenOutOfWindow { .. } => "token_out_of_window",
             AuthError::InvalidClaim(_) => "invalid_claim",
+            AuthError::InvalidVerifyToken => "invalid_verify_token",
         }
     }
 }
@@ -94,14 +101,18 @@ pub enum DecodeError {
         /// The configured limit.
         limit: usize,
     },
-    /// A Partoo event of an organisation that is not listed (or that names none).
+    /// An event of a sender-side account (a Partoo organisation, a
+    /// WhatsApp Business Account) that is not listed, or that names none,
+    /// where one key signs every account's webhooks.
     #[error("{}", match org_id {
-        Some(org) => format!("Partoo organisation {org} is not in PARTOO_ORG_IDS"),
-        None => "the Partoo event names no organisation (payload.org_id or payload.business.org_id)".to_owned(),
+        Some(org) => format!("{} {org} is not in {}", accounts.what, accounts.setting),
+        None => format!("the event names no {} ({})", accounts.what, accounts.field),
     })]
     OrgNotAllowed {
-        /// The organisation the body names.
+        /// The account the body names.
         org_id: Option<String>,
+        /// The provider's allow-list.
+        accounts: &'static crate::registry::Accounts,
     },
     /// Not JSON at all (or invalid UTF-8, or nested too deep).
     #[error("the body is not valid JSON: {0}")]

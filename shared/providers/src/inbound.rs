@@ -4,8 +4,8 @@
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-/// What a provider sees of an HTTP request: headers, the raw body bytes, and
-/// the token from the URL path (ZipMessage only). Built once per request
+/// What a provider sees of an HTTP request: headers, the raw body bytes,
+/// the token from the URL path (ZipMessage only) and the query string. Built once per request
 /// ([`Inbound::new`]) and read-only, so the body's digest cannot go stale.
 #[derive(Debug, Clone)]
 pub struct Inbound<'a> {
@@ -18,6 +18,8 @@ pub struct Inbound<'a> {
     /// The public URL the request was posted to, as the gateway that
     /// received it knows it ([`Inbound::with_url`]).
     pub(crate) url: Option<&'a str>,
+    /// The raw query string (without `?`), as received.
+    pub(crate) query: Option<&'a str>,
     /// SHA-256 of `body`, computed on first use: Bird's signature covers it
     /// and the stored item records it, so a request hashes its body once.
     body_sha256: std::cell::OnceCell<[u8; 32]>,
@@ -31,6 +33,7 @@ impl<'a> Inbound<'a> {
             body,
             path_token,
             url: None,
+            query: None,
             body_sha256: std::cell::OnceCell::new(),
         }
     }
@@ -43,6 +46,28 @@ impl<'a> Inbound<'a> {
     pub fn with_url(mut self, url: Option<&'a str>) -> Self {
         self.url = url;
         self
+    }
+
+    /// The raw query string (without `?`): what a `GET` subscription check
+    /// carries its parameters in.
+    pub fn with_query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query.filter(|q| !q.is_empty());
+        self
+    }
+
+    /// The query's parameters, percent-decoded (`+` is a space), in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query
+            .map(|q| {
+                q.split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        (form_decode(name), form_decode(value))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// A header's value as text, if present and visible ASCII.
@@ -99,5 +124,49 @@ impl Delivery {
             .or(self.tenant.as_deref())
             .unwrap_or(switchboard_types::DEFAULT_TENANT)
             .to_owned()
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component: `+` is a
+/// space, `%XX` a byte; the bytes are read as UTF-8 (an invalid sequence
+/// becomes U+FFFD), and a `%` not followed by two hex digits is kept as is.
+pub fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(digit: u8) -> Option<u8> {
+    (digit as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn form_components_decode_as_browsers_encode_them() {
+        assert_eq!(form_decode("a+b%20c"), "a b c");
+        assert_eq!(form_decode("hub.challenge"), "hub.challenge");
+        assert_eq!(form_decode("%E2%9C%93"), "\u{2713}");
+        assert_eq!(form_decode("100%"), "100%");
+        assert_eq!(form_decode("%zz%4"), "%zz%4");
+        assert_eq!(form_decode("%41"), "A");
+        assert_eq!(form_decode("%ff"), "\u{fffd}");
     }
 }

@@ -14,6 +14,7 @@ pub mod messagebird;
 pub mod partoo;
 pub mod registry;
 pub mod timestamp;
+pub mod whatsapp;
 pub mod zipmessage;
 
 mod decode;
@@ -27,14 +28,17 @@ use switchboard_types::Provider;
 
 pub use bird::Bird;
 pub use decode::{
-    bounded_key, decode_body, decode_event, Admission, Decoded, MAX_KEY_LEN, MAX_TYPE_LEN,
+    bounded_key, decode_body, decode_event, split_body, Admission, Decoded, MAX_KEY_LEN,
+    MAX_TYPE_LEN,
 };
 pub use envelope::{body_dedup_key, digest_dedup_key, passthrough_type, sha256_hex};
 pub(crate) use envelope::{parse_envelope, required_type};
 pub use error::{AuthError, ConfigError, DecodeError};
 pub use inbound::{Delivery, Inbound};
 pub use partoo::Partoo;
-pub use registry::{descriptor, parse_credentials, split_key_list, Credential, Descriptor};
+pub use registry::{
+    descriptor, parse_credentials, split_key_list, Accounts, Credential, Descriptor,
+};
 pub use zipmessage::Zipmessage;
 
 /// One webhook sender: how to authenticate its requests and what their
@@ -55,5 +59,13 @@ pub trait WebhookProvider: Send + Sync + std::fmt::Debug {
     /// The delivery facts an authentic request's headers carry.
     fn delivery(&self, _request: &Inbound<'_>) -> Delivery {
         Delivery::default()
+    }
+
+    /// Answers a subscription check sent as a `GET` (Meta's `hub.mode=
+    /// subscribe` with its `hub.challenge`): `None` where the request is not
+    /// one this provider sends (the pipeline answers 405), else the text to
+    /// answer with, or why the check fails. Nothing is stored either way.
+    fn handshake(&self, _request: &Inbound<'_>) -> Option<Result<String, AuthError>> {
+        None
     }
 }

@@ -29,7 +29,7 @@
 
 use crate::json::{lenient, lenient_vec, non_empty, opt_id, opt_text};
 use crate::registry::{
-    admit_all, no_check, public_url, Credential, Credentials, Descriptor, DevCredential, Labels,
+    no_check, one_event, public_url, Credential, Credentials, Descriptor, DevCredential, Labels,
     LocalDefault, Setting,
 };
 use crate::{
@@ -83,8 +83,9 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         Ok(Box::new(Messagebird::new(keys, url)?))
     },
     check: no_check,
+    split: one_event,
     decode,
-    admit: admit_all,
+    accounts: None,
     sign: |request| {
         let token = sign(
             request.key.as_bytes(),
@@ -95,6 +96,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         Ok(vec![(SIGNATURE_HEADER, token)])
     },
     signature_header: Some(SIGNATURE_HEADER),
+    url_check: None,
     fixtures: &["conversation.created.json", "message.created.json"],
 };
 

@@ -18,10 +18,12 @@
 //! carries real data and real ids; it is a test delivery ([`Delivery::test`]).
 
 use crate::json::{lenient, non_empty, opt_bool, opt_id, opt_text, payload};
-use crate::registry::{Credentials, Descriptor, DevCredential, Labels, LocalDefault, Setting};
+use crate::registry::{
+    one_event, Accounts, Credentials, Descriptor, DevCredential, Labels, LocalDefault, Setting,
+};
 use crate::{
     body_dedup_key, parse_envelope, passthrough_type, required_type, sha256_hex, timestamp,
-    Admission, AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
+    AuthError, ConfigError, DecodeError, Decoded, Delivery, Inbound, WebhookProvider,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -74,55 +76,26 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         let keys: Vec<&str> = keys.iter().map(|c| c.key.as_str()).collect();
         Ok(Box::new(Partoo::new(&keys)?))
     },
-    check: |settings| {
-        let listed = org_ids(settings.get(ORG_IDS).unwrap_or_default());
-        // An organisation is the tenant of its events, written into their
-        // table keys.
-        if let Some(bad) = listed
-            .iter()
-            .find(|id| !switchboard_types::key::valid_tenant(id))
-        {
-            return Err(crate::ConfigError::Invalid(format!(
-                "{ORG_IDS}: {bad:?} is not an organisation id (it holds '#' or '!')"
-            )));
-        }
-        Ok(listed.is_empty().then(|| {
-            format!(
-                "{ORG_IDS} lists no organisation: every Partoo event is kept as quarantined \
-             (org_not_allowed) and none is published until it does"
-            )
-        }))
-    },
+    check: |settings| ACCOUNTS.check(settings),
+    split: one_event,
     decode,
-    admit,
+    accounts: Some(&ACCOUNTS),
     sign: |request| {
         let key = signing_key(request.key)?;
         Ok(vec![(SIGNATURE_HEADER, sign(&key, request.body))])
     },
     signature_header: Some(SIGNATURE_HEADER),
+    url_check: None,
     fixtures: &["message_created.json"],
 };
 
-/// The organisations an admission setting lists (`PARTOO_ORG_IDS`: comma-
-/// or space-separated, or a JSON array). Numeric ids are compared as
-/// numbers (`0123` lists organisation 123).
-pub fn org_ids(list: &str) -> std::collections::BTreeSet<String> {
-    crate::split_key_list(list)
-        .into_iter()
-        .map(|id| id.parse::<u64>().map(|n| n.to_string()).unwrap_or(id))
-        .collect()
-}
-
 /// One Partoo key signs every organisation's webhooks, so an event is
 /// published only when the organisation its body names is listed.
-fn admit(admission: &Admission, decoded: &Decoded) -> Result<(), DecodeError> {
-    match &decoded.account {
-        Some(org) if admission.partoo_org_ids.contains(org) => Ok(()),
-        org => Err(DecodeError::OrgNotAllowed {
-            org_id: org.clone(),
-        }),
-    }
-}
+pub static ACCOUNTS: Accounts = Accounts {
+    setting: ORG_IDS,
+    what: "Partoo organisation",
+    field: "payload.org_id or payload.business.org_id",
+};
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410).
 const ED25519_SPKI_PREFIX: [u8; 12] = [
@@ -607,9 +580,7 @@ mod tests {
 
     #[test]
     fn only_listed_organisations_are_admitted() {
-        let admission = crate::Admission {
-            partoo_org_ids: ["42".to_owned()].into(),
-        };
+        let admission = crate::Admission::default().listing(Provider::Partoo, &["42"]);
         let check = |body: &str| {
             crate::decode_event(Provider::Partoo, body.as_bytes(), &admission).map(|_| ())
         };
@@ -620,12 +591,15 @@ mod tests {
         assert_eq!(
             check(r#"{"type":"business_deleted","payload":{"business":{"org_id":43}}}"#),
             Err(DecodeError::OrgNotAllowed {
-                org_id: Some("43".into())
+                org_id: Some("43".into()),
+                accounts: &ACCOUNTS,
             })
         );
         let unattributed = check(r#"{"type":"lead_received","payload":{"id":1}}"#).unwrap_err();
         assert_eq!(unattributed.code(), "org_not_allowed");
-        assert!(unattributed.to_string().contains("names no organisation"));
+        assert!(unattributed
+            .to_string()
+            .contains("names no Partoo organisation"));
         // Nothing is admitted by default.
         assert!(crate::decode_event(
             Provider::Partoo,

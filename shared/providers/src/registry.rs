@@ -11,9 +11,10 @@
 //! the configuration reference (docs/configuration.md) and its fixtures; `tests/template.rs`
 //! and `tests/decode.rs` fail until the last four agree with the descriptor.
 
-use crate::{bird, messagebird, partoo, zipmessage, Admission};
+use crate::{bird, messagebird, partoo, whatsapp, zipmessage};
 use crate::{ConfigError, DecodeError, Decoded, WebhookProvider};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use switchboard_types::Provider;
 
 /// A provider built from its keys and settings.
@@ -46,17 +47,29 @@ pub struct Descriptor {
     /// setting fails start-up with its own name; a valid setting that
     /// keeps every event from being published is a warning for the log.
     pub check: fn(&Settings) -> Result<Option<String>, ConfigError>,
-    /// Decodes an authentic body into the neutral model.
+    /// The events an authentic body carries, each as a body of its own in
+    /// the provider's envelope, in the order the body has them ([`one_event`]
+    /// for providers that send one event per request). Each part is stored
+    /// as an event and decoded alone; a body that does not split is one part.
+    pub split: for<'a> fn(&'a [u8]) -> Vec<Cow<'a, [u8]>>,
+    /// Decodes one event's body (a part [`Descriptor::split`] made) into the
+    /// neutral model.
     pub decode: fn(&[u8]) -> Result<Decoded, DecodeError>,
-    /// Whether a decoded, authentic event is published ([`admit_all`] for
-    /// providers whose signature says whose event it is).
-    pub admit: fn(&Admission, &Decoded) -> Result<(), DecodeError>,
+    /// Where one key signs every sender-side account's webhooks, the
+    /// allow-list of accounts whose events are published ([`Decoded::account`]
+    /// is the event's tenant); `None` where the credential says whose event
+    /// it is, and every authentic event is published.
+    pub accounts: Option<&'static Accounts>,
     /// Signs a request as the provider does (tests and local tools): the
     /// headers to send. A provider whose credential sits in the URL adds none.
     pub sign: fn(&SignRequest<'_>) -> Result<Headers, String>,
     /// The header [`Descriptor::sign`] puts the signature in, if any: what
     /// `switchboard-local sign` prints.
     pub signature_header: Option<&'static str>,
+    /// The `GET` check the provider sends to verify a webhook URL, when it
+    /// sends one (Meta's `hub.challenge`): what `switchboard-local sign
+    /// --url-check` builds.
+    pub url_check: Option<UrlCheck>,
     /// Its documented example payloads, file names under
     /// `tests/fixtures/<name>/`: the seeds every test and measurement uses.
     pub fixtures: &'static [&'static str],
@@ -94,6 +107,15 @@ impl Descriptor {
     pub fn token_prefix(&self) -> Option<&'static str> {
         self.route.strip_suffix("{token}")
     }
+}
+
+/// A provider's `GET` URL check, as the provider sends it.
+#[derive(Debug)]
+pub struct UrlCheck {
+    /// The setting that lists the tokens it may carry.
+    pub tokens: &'static str,
+    /// Its query string for a token and a challenge.
+    pub query: fn(token: &str, challenge: &str) -> String,
 }
 
 /// Where a provider's keys come from: a Secrets Manager secret in AWS, or
@@ -441,6 +463,7 @@ pub fn descriptor(provider: Provider) -> &'static Descriptor {
         Provider::Partoo => &partoo::DESCRIPTOR,
         Provider::Bird => &bird::DESCRIPTOR,
         Provider::Messagebird => &messagebird::DESCRIPTOR,
+        Provider::Whatsapp => &whatsapp::DESCRIPTOR,
     }
 }
 
@@ -454,10 +477,59 @@ pub fn by_function(function: &str) -> Option<&'static Descriptor> {
     all().find(|d| d.function == function)
 }
 
-/// [`Descriptor::admit`] for providers whose authentication already says
-/// whose event it is: every authentic event is published.
-pub fn admit_all(_: &Admission, _: &Decoded) -> Result<(), DecodeError> {
-    Ok(())
+/// [`Descriptor::split`] for providers that send one event per request:
+/// the body is the event's.
+pub fn one_event(body: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    vec![Cow::Borrowed(body)]
+}
+
+/// A provider's allow-list of sender-side accounts, where one key signs
+/// every account's webhooks (Partoo's organisations, WhatsApp Business
+/// Accounts): a signature proves who sent the event, the listed account it
+/// names says it is ours. A listed account is its events' tenant.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Accounts {
+    /// The setting that lists them (comma- or space-separated, or a JSON
+    /// array); empty publishes nothing from the provider.
+    pub setting: &'static str,
+    /// What one is called, in messages (`Partoo organisation`).
+    pub what: &'static str,
+    /// Where a body names its account, in messages.
+    pub field: &'static str,
+}
+
+impl Accounts {
+    /// The accounts a setting's value lists. Numeric ids are compared as
+    /// numbers (`0123` lists account 123).
+    pub fn parse(list: &str) -> BTreeSet<String> {
+        split_key_list(list)
+            .into_iter()
+            .map(|id| id.parse::<u64>().map(|n| n.to_string()).unwrap_or(id))
+            .collect()
+    }
+
+    /// [`Descriptor::check`]'s part for the list: every account can be a
+    /// tenant in a table key; an empty list is a warning (nothing from the
+    /// provider is published until it lists one).
+    pub fn check(&self, settings: &Settings) -> Result<Option<String>, ConfigError> {
+        let listed = Self::parse(settings.get(self.setting).unwrap_or_default());
+        if let Some(bad) = listed
+            .iter()
+            .find(|id| !switchboard_types::key::valid_tenant(id))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{}: {bad:?} is not a {} id (it holds '#' or '!')",
+                self.setting, self.what
+            )));
+        }
+        Ok(listed.is_empty().then(|| {
+            format!(
+                "{} lists no {}: every event is kept as quarantined (org_not_allowed) \
+                 and none is published until it does",
+                self.setting, self.what
+            )
+        }))
+    }
 }
 
 /// A setting naming the public URL a provider signs (Bird's, legacy

@@ -10,7 +10,7 @@
 
 use crate::json::{lenient, non_empty, opt_f64, opt_id, opt_text, payload};
 use crate::registry::{
-    admit_all, no_check, Credential, Credentials, Descriptor, DevCredential, Labels,
+    no_check, one_event, Credential, Credentials, Descriptor, DevCredential, Labels,
 };
 use crate::{
     body_dedup_key, html, parse_envelope, passthrough_type, required_type, timestamp, AuthError,
@@ -43,11 +43,13 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     labels: Labels::Prefix,
     build: |tokens, _| Ok(Box::new(Zipmessage::new(tokens)?)),
     check: no_check,
+    split: one_event,
     decode,
-    admit: admit_all,
+    accounts: None,
     // Not signed: the token in the path is the credential.
     sign: |_| Ok(Vec::new()),
     signature_header: None,
+    url_check: None,
     fixtures: &[
         "conversation_created.json",
         "message_created.json",

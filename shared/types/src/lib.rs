@@ -25,7 +25,9 @@ pub use switchboard_consumer::{
 macro_rules! providers {
     ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
         /// The webhook senders switchboard understands.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+        )]
         pub enum Provider {
             $($(#[$doc])* #[serde(rename = $name)] $variant,)+
         }
@@ -53,6 +55,9 @@ providers! {
     Bird = "bird",
     /// The legacy MessageBird Conversations API: an HMAC-SHA JWT.
     Messagebird = "messagebird",
+    /// Meta's WhatsApp Business Platform (Cloud API): HMAC-SHA256 by the
+    /// app secret, many events per request.
+    Whatsapp = "whatsapp",
 }
 
 impl Provider {

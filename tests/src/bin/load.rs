@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use switchboard_tests::{distinct, fixture, seeds, TestStack};
+use switchboard_tests::{distinct, seed_parts, TestStack};
 use switchboard_types::{Family, Provider};
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
@@ -31,11 +31,13 @@ struct Event {
     body: Vec<u8>,
 }
 
-/// `n` distinct events, taking every registered provider's seeds in turn.
+/// `n` distinct events, taking every registered provider's seed events in
+/// turn: one event per request (a seed that carries several is split, and
+/// each part is a body its provider could send alone).
 fn events(n: usize) -> Vec<Event> {
-    let seeds: Vec<(Provider, Vec<u8>)> = seeds()
+    let seeds: Vec<(Provider, Vec<u8>)> = seed_parts()
         .into_iter()
-        .map(|(provider, dir, file)| (provider, fixture(dir, file)))
+        .map(|(provider, _, body)| (provider, body))
         .collect();
     (0..n)
         .map(|i| {
@@ -131,10 +133,7 @@ async fn main() -> ExitCode {
         .flat_map(|i| std::iter::repeat_n(i, copies))
         .collect();
     plan.shuffle(&mut rand::thread_rng());
-    let seeds: Vec<String> = seeds()
-        .iter()
-        .map(|(_, dir, file)| format!("{dir}/{file}"))
-        .collect();
+    let seeds: Vec<String> = seed_parts().into_iter().map(|(_, name, _)| name).collect();
     println!(
         "load: {n} distinct events ({} in turn) x {copies} deliveries = {} requests, shuffled, {concurrency} in flight, gateway {}",
         seeds.join(", "),

@@ -27,7 +27,7 @@ use switchboard_aws::dynamo::{attributes, SCAN_ITEMS_PER_EVENT, SCAN_SEGMENTS};
 use switchboard_aws::DynamoStore;
 use switchboard_pipeline::{EventArchive, Selection, PAGE_SIZE};
 use switchboard_tests::cost::{item_size, seed_item};
-use switchboard_tests::{distinct, fixture, provision_only, seeds};
+use switchboard_tests::{distinct, provision_only, seed_parts};
 use switchboard_types::key;
 
 /// Items a BatchWriteItem takes.
@@ -61,9 +61,11 @@ async fn main() -> Result<()> {
         .cloned()
         .context("template.yaml has EventsTable")?;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let seeds: Vec<_> = seeds()
+    // One item per event: a seed that carries several is split as the
+    // webhook splits it.
+    let seeds: Vec<_> = seed_parts()
         .into_iter()
-        .map(|(provider, dir, file)| (provider, fixture(dir, file)))
+        .map(|(provider, _, body)| (provider, body))
         .collect();
     let now = Utc::now();
     let (from, to) = (now - Duration::hours(2), now - Duration::hours(1));

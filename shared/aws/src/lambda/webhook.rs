@@ -44,8 +44,9 @@ impl WebhookHandler {
         Ok(Self::new(ingest, Metrics::from_lookup(&process_env)))
     }
 
-    /// Handles one API Gateway request: one line per request, its EMF
-    /// metrics document and its log record at once. Every outcome, errors
+    /// Handles one API Gateway request: one line per event it carried (one
+    /// for a refused request), its EMF metrics document and its log record
+    /// at once. Every outcome, errors
     /// included, is an `Ok` response: an `Err` would become a generic 502.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
         let started = Instant::now();
@@ -53,11 +54,13 @@ impl WebhookHandler {
         let now = Utc::now();
         let handled = self.ingest.handle(&request, now).await;
         let elapsed = started.elapsed();
-        metrics::emit(
-            &self
-                .metrics
-                .webhook(&handled.outcome, elapsed, now.timestamp_millis()),
-        );
+        for outcome in &handled.outcomes {
+            metrics::emit(
+                &self
+                    .metrics
+                    .webhook(outcome, elapsed, now.timestamp_millis()),
+            );
+        }
         Ok(handled.reply.into_response())
     }
 }
@@ -164,6 +167,7 @@ fn public_url(request: &Request) -> Option<String> {
 pub fn webhook_request(request: Request, token_prefix: Option<&str>) -> WebhookRequest {
     let path_token = path_token(&request, token_prefix);
     let public_url = public_url(&request);
+    let query = request.uri().query().map(str::to_owned);
     let (parts, body) = request.into_parts();
     let body = match body {
         Body::Empty => Bytes::new(),
@@ -177,6 +181,7 @@ pub fn webhook_request(request: Request, token_prefix: Option<&str>) -> WebhookR
         body,
         path_token,
         public_url,
+        query,
     }
 }
 
