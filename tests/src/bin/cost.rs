@@ -35,6 +35,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use switchboard_pipeline::fanout::message_for;
 use switchboard_providers::registry::{self, Descriptor};
+use switchboard_providers::split_body;
 use switchboard_tests::cost::{index_entry_size, item_size, seed_item, write_units};
 use switchboard_tests::runtime::{
     signed_api_event, stream_event, Outcome, RuntimeApi, PUBLIC_BASE_URL,
@@ -142,8 +143,12 @@ impl Defaults {
 }
 
 /// What one seed event costs the pipeline, in units.
+/// What one seed request writes, sends and logs: every figure is the sum
+/// over the `events` its body carries (one, but for a WhatsApp batch).
 struct Units {
     seed: String,
+    /// Events in the request.
+    events: usize,
     item_bytes: usize,
     table_wru: usize,
     index_bytes: usize,
@@ -216,9 +221,10 @@ impl Model<'_> {
         } else {
             0.0
         };
-        let table = (r.item_bytes + ITEM_OVERHEAD) as f64;
+        let events = r.events as f64;
+        let table = (r.item_bytes + ITEM_OVERHEAD * r.events) as f64 / events;
         // index_bytes holds its own overhead.
-        (table * (per_gb + backup) + r.index_bytes as f64 * per_gb) / GB * MILLION
+        (table * (per_gb + backup) + r.index_bytes as f64 / events * per_gb) / GB * MILLION
     }
 
     fn write_price(&self, infrequent_access: bool) -> f64 {
@@ -232,20 +238,25 @@ impl Model<'_> {
     fn bill(&self, r: &Units, s: Scenario) -> Bill {
         let (p, a) = (self.p, self.a);
         let n = self.records_per_invocation(s.batching_window_s);
+        // One request carries `events`: its request fees are shared; the
+        // webhook's time grows with each event it stores (one PutItem each),
+        // so its billed milliseconds are counted per event.
+        let events = r.events as f64;
         let gb_s = |ms: f64| a.memory_mb / 1024.0 * ms / 1000.0;
-        let lambda = p.lambda_per_million_requests.usd * (1.0 + 1.0 / n)
+        let lambda = p.lambda_per_million_requests.usd * (1.0 / events + 1.0 / n)
             + MILLION
                 * p.lambda_arm64_per_gb_second.usd
                 * (gb_s(a.webhook_billed_ms) + gb_s(a.fanout_billed_ms) / n);
-        let wru = (r.table_wru + r.index_wru) as f64;
+        let wru = (r.table_wru + r.index_wru) as f64 / events;
         // One family's traffic: a batch is one request per 10 entries or
         // per 64 KiB, whichever is more.
         let send_requests = (n / SQS_BATCH)
             .ceil()
-            .max((n * r.message_bytes as f64 / SQS_CHUNK as f64).ceil());
+            .max((n * r.message_bytes as f64 / events / SQS_CHUNK as f64).ceil());
         let sqs = p.sqs_fifo_per_million_requests.usd
             * (send_requests / n + 2.0 / a.consumer_messages_per_receive);
-        let log_bytes = r.webhook_log_bytes + r.fanout_log_bytes / n + r.access_log_bytes as f64;
+        let log_bytes = (r.webhook_log_bytes + r.access_log_bytes as f64) / events
+            + r.fanout_log_bytes / events / n;
         let logs = log_bytes / GB
             * MILLION
             * (p.cloudwatch_logs_ingest_per_gb.usd
@@ -253,7 +264,7 @@ impl Model<'_> {
                     / MONTH_DAYS);
         let rate = self.rate();
         Bill {
-            api: p.api_gateway_http_per_million_requests.usd,
+            api: p.api_gateway_http_per_million_requests.usd / events,
             lambda,
             writes: self.write_price(s.infrequent_access) * wru,
             storage: self.storage_per_month(r, s.infrequent_access) * s.retention_days / MONTH_DAYS,
@@ -269,7 +280,7 @@ impl Model<'_> {
     /// The retention in days past which Standard-IA costs less (its writes
     /// cost more, its storage less).
     fn infrequent_access_wins_after(&self, r: &Units) -> f64 {
-        let wru = (r.table_wru + r.index_wru) as f64;
+        let wru = (r.table_wru + r.index_wru) as f64 / r.events as f64;
         let dearer_writes = (self.write_price(true) - self.write_price(false)) * wru;
         let cheaper_storage = self.storage_per_month(r, false) - self.storage_per_month(r, true);
         dearer_writes / cheaper_storage * MONTH_DAYS
@@ -414,23 +425,40 @@ async fn main() -> Result<()> {
         webhook.wait_ready().await;
         for file in d.fixtures {
             let body = fixture(d.name(), file);
-            let mut item = seed_item(d.provider, &body);
-            // As the webhook stores it: with its expiry when events expire.
-            if defaults.retention_days > 0.0 {
-                item.expires_at =
-                    Some(chrono::Utc::now().timestamp() + defaults.retention_days as i64 * 86_400);
+            // Each event of the body, as the webhook stores it: with its
+            // expiry when events expire.
+            let items: Vec<_> = split_body(d.provider, &body)
+                .iter()
+                .map(|part| {
+                    let mut item = seed_item(d.provider, part);
+                    if defaults.retention_days > 0.0 {
+                        item.expires_at = Some(
+                            chrono::Utc::now().timestamp()
+                                + defaults.retention_days as i64 * 86_400,
+                        );
+                    }
+                    item
+                })
+                .collect();
+            let (mut item_bytes, mut table_wru, mut index_bytes, mut index_wru) = (0, 0, 0, 0);
+            let mut message_bytes = 0;
+            for item in &items {
+                let attributes = switchboard_aws::dynamo::attributes(item);
+                let bytes = item_size(&attributes);
+                // The by-day index is sparse: an accepted event has no entry.
+                let index = index_entry_size(
+                    &attributes,
+                    &["pk", "sk"],
+                    &["day", "received_at"],
+                    Some(&[]),
+                )
+                .unwrap_or(0);
+                item_bytes += bytes;
+                table_wru += write_units(bytes);
+                index_bytes += index;
+                index_wru += if index > 0 { write_units(index) } else { 0 };
+                message_bytes += message_for(item).map_err(anyhow::Error::msg)?.size();
             }
-            let attributes = switchboard_aws::dynamo::attributes(&item);
-            let item_bytes = item_size(&attributes);
-            // The by-day index is sparse: an accepted event has no entry.
-            let index_bytes = index_entry_size(
-                &attributes,
-                &["pk", "sk"],
-                &["day", "received_at"],
-                Some(&[]),
-            )
-            .unwrap_or(0);
-            let message = message_for(&item).map_err(anyhow::Error::msg)?;
             let (mut webhook_bytes, mut fanout_bytes) = (0, 0);
             let mut last = Vec::new();
             for n in 0..RUNS {
@@ -444,14 +472,17 @@ async fn main() -> Result<()> {
                     bail!("{}: {file} answered {outcome:?}", d.function);
                 }
                 webhook_bytes += printed_settled(&webhook).await - before;
-                let stored = seed_item(d.provider, &distinct_body);
-                let image = serde_dynamo::to_item(&stored)?;
-                let before = printed(&fanout);
-                let outcome = fanout.invoke(&stream_event(&[("100", image)])).await;
-                if !ok(&outcome) {
-                    bail!("fanout: {file} answered {outcome:?}");
+                // Each event its own stream record and fanout invocation.
+                for part in split_body(d.provider, &distinct_body).iter() {
+                    let stored = seed_item(d.provider, part);
+                    let image = serde_dynamo::to_item(&stored)?;
+                    let before = printed(&fanout);
+                    let outcome = fanout.invoke(&stream_event(&[("100", image)])).await;
+                    if !ok(&outcome) {
+                        bail!("fanout: {file} answered {outcome:?}");
+                    }
+                    fanout_bytes += printed_settled(&fanout).await - before;
                 }
-                fanout_bytes += printed_settled(&fanout).await - before;
                 last = distinct_body;
             }
             // A redelivery, as every provider sends some: its metrics are
@@ -465,15 +496,12 @@ async fn main() -> Result<()> {
             printed_settled(&webhook).await;
             rows.push(Units {
                 seed: format!("{}/{file}", d.name()),
+                events: items.len(),
                 item_bytes,
-                table_wru: write_units(item_bytes),
+                table_wru,
                 index_bytes,
-                index_wru: if index_bytes > 0 {
-                    write_units(index_bytes)
-                } else {
-                    0
-                },
-                message_bytes: message.size(),
+                index_wru,
+                message_bytes,
                 webhook_log_bytes: webhook_bytes as f64 / RUNS as f64,
                 fanout_log_bytes: fanout_bytes as f64 / RUNS as f64,
                 access_log_bytes: access_log_bytes(d.route)?,
@@ -513,22 +541,25 @@ async fn main() -> Result<()> {
         model.records_per_invocation(defaults.batching_window_s),
         if defaults.point_in_time_recovery { "on" } else { "off" },
     );
+    println!("per event (a request of several events: its figures over its events)");
     println!(
-        "{:<44} {:>6} {:>5} {:>6} {:>5} {:>7} {:>8} {:>8} {:>8}",
-        "seed", "item B", "WRU", "day B", "WRU", "msg B", "log B wh", "log B fo", "log B gw"
+        "{:<44} {:>3} {:>6} {:>5} {:>6} {:>5} {:>7} {:>8} {:>8} {:>8}",
+        "seed", "ev", "item B", "WRU", "day B", "WRU", "msg B", "log B wh", "log B fo", "log B gw"
     );
     for r in &rows {
+        let e = r.events as f64;
         println!(
-            "{:<44} {:>6} {:>5} {:>6} {:>5} {:>7} {:>8.0} {:>8.0} {:>8}",
+            "{:<44} {:>3} {:>6.0} {:>5.2} {:>6.0} {:>5.2} {:>7.0} {:>8.0} {:>8.0} {:>8.0}",
             r.seed,
-            r.item_bytes,
-            r.table_wru,
-            r.index_bytes,
-            r.index_wru,
-            r.message_bytes,
-            r.webhook_log_bytes,
-            r.fanout_log_bytes,
-            r.access_log_bytes
+            r.events,
+            r.item_bytes as f64 / e,
+            r.table_wru as f64 / e,
+            r.index_bytes as f64 / e,
+            r.index_wru as f64 / e,
+            r.message_bytes as f64 / e,
+            r.webhook_log_bytes / e,
+            r.fanout_log_bytes / e,
+            r.access_log_bytes as f64 / e
         );
     }
     println!(
@@ -573,9 +604,8 @@ async fn main() -> Result<()> {
     let worst = worst.context("no seed")?;
     let max_wru = rows
         .iter()
-        .map(|r| r.table_wru + r.index_wru)
-        .max()
-        .unwrap_or(0);
+        .map(|r| (r.table_wru + r.index_wru) as f64 / r.events as f64)
+        .fold(0.0, f64::max);
     println!();
     println!(
         "write units per event, worst seed: {max_wru} (target 1); $ per million at the defaults, worst seed ({}): {:.2} (target ≤ 3.00), {:.2} with Tracing: Active",
@@ -642,10 +672,10 @@ async fn main() -> Result<()> {
     println!();
     println!("== the writes on provisioned capacity instead (the worst seed's write units; 2x the average rate for peaks)");
     for events in [10.0 * MILLION, 100.0 * MILLION] {
-        let wcu = (2.0 * events * max_wru as f64 / MONTH_SECONDS).ceil();
+        let wcu = (2.0 * events * max_wru / MONTH_SECONDS).ceil();
         let monthly = wcu * p.dynamodb_provisioned_per_wcu_hour.usd * MONTH_SECONDS / 3600.0;
         let on_demand =
-            events / MILLION * max_wru as f64 * p.dynamodb_on_demand_per_million_write_units.usd;
+            events / MILLION * max_wru * p.dynamodb_on_demand_per_million_write_units.usd;
         println!(
             "{:>4.0} million events/month: {wcu:.0} WCU provisioned ${monthly:.2}/month (${:.2}/million) vs on demand ${on_demand:.2}/month (${:.2}/million)",
             events / MILLION,
