@@ -59,9 +59,21 @@ async fn the_url_check_echoes_the_challenge_only_for_a_configured_token() {
         (status, error["error"].as_str()),
         (403, Some("invalid_verify_token"))
     );
-    // A GET that is no URL check is not served.
+    // A GET that is no URL check is not served; the route serves GET
+    // (the check) and POST, and says so (RFC 9110: Allow lists them all).
     let (status, _, _) = get(&t, "hub.challenge=1").await;
     assert_eq!(status, 405);
+    let put = t
+        .http
+        .put(t.stack.url(ROUTE))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(put.status().as_u16(), 405);
+    assert_eq!(
+        put.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
     assert!(t.items().await.is_empty(), "a URL check stores nothing");
 }
 

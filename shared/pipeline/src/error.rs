@@ -73,9 +73,13 @@ pub enum ApiError {
     /// No such route.
     #[error("no webhook is served at this path")]
     NotFound,
-    /// Anything but POST.
+    /// Anything but POST (and, for a provider that sends one, its `GET`
+    /// URL check): `allow` is what the route serves.
     #[error("webhooks must be sent with POST")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The `Allow` header: `POST`, or `GET, POST`.
+        allow: &'static str,
+    },
     /// A body larger than a Lambda invocation carries: API Gateway answers
     /// 413 before any function runs; the local gateway does the same.
     #[error("the body is larger than the {limit} bytes a webhook function can receive")]
@@ -97,7 +101,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(AuthError::InvalidVerifyToken) => StatusCode::FORBIDDEN,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -109,7 +113,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized(auth) => auth.code(),
             ApiError::StorageUnavailable => "storage_unavailable",
@@ -123,9 +127,9 @@ impl ApiError {
             &json!({ "error": self.code(), "message": self.to_string() }),
         );
         match self {
-            ApiError::MethodNotAllowed => reply
+            ApiError::MethodNotAllowed { allow } => reply
                 .headers
-                .push(("allow", HeaderValue::from_static("POST"))),
+                .push(("allow", HeaderValue::from_static(allow))),
             ApiError::StorageUnavailable => reply
                 .headers
                 .push(("retry-after", HeaderValue::from_static("30"))),
@@ -150,7 +154,7 @@ mod tests {
             reply.json_body()["message"],
             "the body is larger than the 10 bytes a webhook function can receive"
         );
-        let reply = ApiError::MethodNotAllowed.reply();
+        let reply = ApiError::MethodNotAllowed { allow: "POST" }.reply();
         assert_eq!(reply.headers[0].0, "allow");
     }
 }

@@ -26,6 +26,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use switchboard_providers::registry::descriptor;
 use switchboard_providers::{
     decode_event, split_body, Admission, DecodeError, Delivery, Inbound, WebhookProvider,
 };
@@ -157,7 +158,13 @@ impl Ingest {
             }
         }
         if request.method != Method::POST {
-            return self.refuse(ApiError::MethodNotAllowed);
+            // A provider that checks its URL with a GET serves GET too.
+            let allow = if descriptor(provider).url_check.is_some() {
+                "GET, POST"
+            } else {
+                "POST"
+            };
+            return self.refuse(ApiError::MethodNotAllowed { allow });
         }
         let tenant = match self.provider.authenticate(&inbound, now) {
             Ok(tenant) => tenant.map(str::to_owned),
