@@ -82,9 +82,31 @@ pub fn distinct(seed: &[u8], tag: &str) -> Vec<u8> {
             _ => {}
         }
     }
-    let mut body: Value = serde_json::from_slice(seed).expect("a seed is JSON");
+    let Ok(mut body) = serde_json::from_slice::<Value>(seed) else {
+        return distinct_form(seed, tag);
+    };
     walk(&mut body, tag);
     serde_json::to_vec(&body).expect("encodes")
+}
+
+/// [`distinct`] for a form body (Twilio's): every `…Sid` parameter that
+/// names the event (not the account, `AccountSid`, nor the messaging
+/// service) gets `tag` in front.
+fn distinct_form(seed: &[u8], tag: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(seed);
+    text.split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value))
+                if name.ends_with("Sid")
+                    && !matches!(name, "AccountSid" | "MessagingServiceSid") =>
+            {
+                format!("{name}={tag}-{value}")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
 }
 
 /// The organisation of the Partoo seed (`payload.org_id`), the one the test

@@ -139,9 +139,11 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
     let bird_url = "https://abc.execute-api.eu-west-1.amazonaws.com/live/webhooks/bird";
     let messagebird_url =
         "https://abc.execute-api.eu-west-1.amazonaws.com/live/webhooks/messagebird";
+    let twilio_url = "https://hooks.example.com/twilio?customer=acme";
     let all = functions(&[
         ("BirdWebhookUrl", bird_url),
         ("MessagebirdWebhookUrl", messagebird_url),
+        ("TwilioWebhookUrl", twilio_url),
         ("RetentionDays", "30"),
         ("ExampleConsumer", "true"),
     ]);
@@ -168,6 +170,14 @@ fn every_variable_the_code_reads_is_set_and_every_one_set_is_read() {
                 assert_eq!(config.limits.retention_days, 30);
                 if provider == Provider::Bird {
                     assert_eq!(config.settings.get(bird::WEBHOOK_URL), Some(bird_url));
+                }
+                if provider == Provider::Twilio {
+                    assert_eq!(
+                        config
+                            .settings
+                            .get(switchboard_providers::twilio::WEBHOOK_URL),
+                        Some(twilio_url)
+                    );
                 }
                 if provider == Provider::Messagebird {
                     assert_eq!(
@@ -381,30 +391,41 @@ fn the_default_retention_keeps_events_as_long_as_anything_names_them() {
 }
 
 #[test]
-fn partoo_publishes_only_the_listed_organisations_in_the_webhook_and_reprocess() {
-    // Empty by default: nothing from Partoo is published until listed.
-    for (params, expected) in [
-        (vec![], BTreeSet::new()),
-        (
-            vec![("PartooOrgIds", "123, 0456")],
-            BTreeSet::from(["123".to_owned(), "456".to_owned()]),
-        ),
+fn only_the_listed_accounts_are_published_in_the_webhook_and_reprocess() {
+    // Where one key signs many accounts (Partoo, WhatsApp): empty by
+    // default, so nothing is published until listed; the webhook and
+    // reprocess read the same list.
+    for (provider, parameter) in [
+        (Provider::Partoo, "PartooOrgIds"),
+        (Provider::Whatsapp, "WhatsappAccountIds"),
     ] {
-        let all = functions(&params);
-        for binary in [descriptor(Provider::Partoo).function, "reprocess"] {
-            let function = all.iter().find(|f| f.binary == binary).expect(binary);
-            let lookup = |name: &str| function.env.get(name).cloned();
-            assert_eq!(
-                Admission::from_lookup(&lookup)
-                    .accounts
-                    .get(&Provider::Partoo)
-                    .cloned()
-                    .unwrap_or_default(),
-                expected,
-                "{binary} {params:?}"
-            );
+        assert!(descriptor(provider).accounts.is_some());
+        for (params, expected) in [
+            (vec![], BTreeSet::new()),
+            (
+                vec![(parameter, "123, 0456")],
+                BTreeSet::from(["123".to_owned(), "456".to_owned()]),
+            ),
+        ] {
+            let all = functions(&params);
+            for binary in [descriptor(provider).function, "reprocess"] {
+                let function = all.iter().find(|f| f.binary == binary).expect(binary);
+                let lookup = |name: &str| function.env.get(name).cloned();
+                assert_eq!(
+                    Admission::from_lookup(&lookup)
+                        .accounts
+                        .get(&provider)
+                        .cloned()
+                        .unwrap_or_default(),
+                    expected,
+                    "{binary} {params:?}"
+                );
+            }
         }
     }
+    // Every provider with an allow-list is in that list above.
+    let listed = registry::all().filter(|d| d.accounts.is_some()).count();
+    assert_eq!(listed, 2);
 }
 
 #[test]

@@ -178,7 +178,9 @@ pub struct EventData {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub omitted: Vec<String>,
     /// The provider's JSON body as received: the same JSON value (characters
-    /// SQS refuses are written as `\uXXXX` escapes in the message).
+    /// SQS refuses are written as `\uXXXX` escapes in the message). A form
+    /// body (Twilio's) is its JSON object of arrays (`{"Body": ["Hi"]}`); a
+    /// body of several events (WhatsApp's), the event's own part of it.
     #[schemars(with = "serde_json::Value")]
     pub raw: Box<RawValue>,
 }
@@ -223,7 +225,7 @@ pub struct CloudEvent {
     /// Always `application/json`.
     pub datacontenttype: String,
     /// Extension: the provider name (`zipmessage`, `partoo`, `bird`,
-    /// `messagebird`, `whatsapp`).
+    /// `messagebird`, `whatsapp`, `twilio`).
     pub provider: String,
     /// Extension: the provider's own event type, as sent.
     pub nativetype: String,

@@ -25,6 +25,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use switchboard_providers::decode_body;
+use switchboard_providers::registry::descriptor;
 use switchboard_types::{scoped_key, CloudEvent, EventData, Family, Status, StoredEvent};
 
 /// SQS's batch limit.
@@ -379,7 +380,12 @@ pub fn cloudevent(item: &StoredEvent) -> Result<CloudEvent, String> {
         // The subject is the key within the tenant; so is its copy here.
         conversation.key = scoped_key(&item.tenant, &conversation.key);
     }
-    let text = String::from_utf8(body).map_err(|_| "stored body is not UTF-8".to_owned())?;
+    // A body that is not JSON (a Twilio form) is published as its JSON
+    // rendering; every other body as it is.
+    let text = match (descriptor(item.provider).data_raw)(&body) {
+        Some(json) => json,
+        None => String::from_utf8(body).map_err(|_| "stored body is not UTF-8".to_owned())?,
+    };
     let raw = RawValue::from_string(text).map_err(|e| format!("stored body is not JSON: {e}"))?;
     Ok(CloudEvent {
         specversion: "1.0".into(),

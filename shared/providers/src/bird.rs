@@ -103,6 +103,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     check: |settings| tolerance(settings).map(|_| None),
     split: one_event,
     decode,
+    data_raw: crate::registry::json_body,
     accounts: None,
     sign: |request| {
         let timestamp = request.timestamp.to_string();

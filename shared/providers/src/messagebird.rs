@@ -85,6 +85,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     check: no_check,
     split: one_event,
     decode,
+    data_raw: crate::registry::json_body,
     accounts: None,
     sign: |request| {
         let token = sign(

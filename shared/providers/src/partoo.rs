@@ -79,6 +79,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     check: |settings| ACCOUNTS.check(settings),
     split: one_event,
     decode,
+    data_raw: crate::registry::json_body,
     accounts: Some(&ACCOUNTS),
     sign: |request| {
         let key = signing_key(request.key)?;

@@ -11,7 +11,7 @@
 //! the configuration reference (docs/configuration.md) and its fixtures; `tests/template.rs`
 //! and `tests/decode.rs` fail until the last four agree with the descriptor.
 
-use crate::{bird, messagebird, partoo, whatsapp, zipmessage};
+use crate::{bird, messagebird, partoo, twilio, whatsapp, zipmessage};
 use crate::{ConfigError, DecodeError, Decoded, WebhookProvider};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +55,10 @@ pub struct Descriptor {
     /// Decodes one event's body (a part [`Descriptor::split`] made) into the
     /// neutral model.
     pub decode: fn(&[u8]) -> Result<Decoded, DecodeError>,
+    /// What `data.raw` holds for an event's body that is not JSON (Twilio's
+    /// form bodies: the form as a JSON object of arrays); `None` publishes
+    /// the body itself, which is JSON ([`json_body`]).
+    pub data_raw: fn(&[u8]) -> Option<String>,
     /// Where one key signs every sender-side account's webhooks, the
     /// allow-list of accounts whose events are published ([`Decoded::account`]
     /// is the event's tenant); `None` where the credential says whose event
@@ -464,6 +468,7 @@ pub fn descriptor(provider: Provider) -> &'static Descriptor {
         Provider::Bird => &bird::DESCRIPTOR,
         Provider::Messagebird => &messagebird::DESCRIPTOR,
         Provider::Whatsapp => &whatsapp::DESCRIPTOR,
+        Provider::Twilio => &twilio::DESCRIPTOR,
     }
 }
 
@@ -475,6 +480,12 @@ pub fn all() -> impl Iterator<Item = &'static Descriptor> {
 /// The descriptor whose function crate is `function`.
 pub fn by_function(function: &str) -> Option<&'static Descriptor> {
     all().find(|d| d.function == function)
+}
+
+/// [`Descriptor::data_raw`] for providers whose bodies are JSON: the body
+/// is `data.raw` as it is.
+pub fn json_body(_: &[u8]) -> Option<String> {
+    None
 }
 
 /// [`Descriptor::split`] for providers that send one event per request:

@@ -123,6 +123,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     check: |settings| ACCOUNTS.check(settings),
     split,
     decode,
+    data_raw: crate::registry::json_body,
     accounts: Some(&ACCOUNTS),
     sign: |request| Ok(vec![(SIGNATURE_HEADER, sign(request.key, request.body))]),
     signature_header: Some(SIGNATURE_HEADER),

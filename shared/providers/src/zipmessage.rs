@@ -45,6 +45,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     check: no_check,
     split: one_event,
     decode,
+    data_raw: crate::registry::json_body,
     accounts: None,
     // Not signed: the token in the path is the credential.
     sign: |_| Ok(Vec::new()),

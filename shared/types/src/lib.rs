@@ -58,6 +58,9 @@ providers! {
     /// Meta's WhatsApp Business Platform (Cloud API): HMAC-SHA256 by the
     /// app secret, many events per request.
     Whatsapp = "whatsapp",
+    /// Twilio (Messaging, Conversations): HMAC-SHA1 over the URL and the
+    /// form's parameters.
+    Twilio = "twilio",
 }
 
 impl Provider {
