@@ -230,3 +230,120 @@ async fn an_unlisted_business_accounts_events_are_kept_not_published() {
         (401, Some("invalid_signature"))
     );
 }
+
+/// Posts `body` as Meta does until a 200 (Meta retries anything else);
+/// returns the answer's event ids.
+async fn deliver(t: &TestStack, body: &[u8]) -> Vec<String> {
+    for _ in 0..50 {
+        let (status, reply) = t.post_as(Provider::Whatsapp, body, &[]).await;
+        if status == 200 {
+            return reply["event_ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect();
+        }
+        assert!(
+            status >= 500,
+            "only a 5xx may refuse Meta: {status} {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still refused after 50 tries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_keep_their_order_and_exactly_once_under_faults() {
+    use futures::stream::{self, StreamExt};
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    use switchboard_tests::faults::{Chaos, Fault, FaultProxy};
+    // 40 bodies of two messages and a status, each delivered twice,
+    // shuffled, 8 in flight, through a stack whose AWS calls cross the
+    // fault proxy: PutItems throttled or answered lost after the write,
+    // SendMessageBatch calls failed. A body is answered 200 only when all
+    // its events are stored, so every retry stores what failed.
+    const BATCHES: usize = 40;
+    let proxy = FaultProxy::start(&switchboard_tests::moto_endpoint()).await;
+    let t = TestStack::start_via(&proxy.url(), 2).await;
+    proxy.chaos(
+        vec![
+            Chaos {
+                operation: "PutItem",
+                fault: Fault::PROVISIONED_THROUGHPUT_EXCEEDED,
+                probability: 0.10,
+            },
+            Chaos {
+                operation: "PutItem",
+                fault: Fault::ForwardThenFail,
+                probability: 0.05,
+            },
+            Chaos {
+                operation: "SendMessageBatch",
+                fault: Fault::Respond {
+                    status: 500,
+                    error_type: "AWS.SimpleQueueService.InternalError",
+                },
+                probability: 0.10,
+            },
+        ],
+        0x0dd_ba7c,
+    );
+    let seed = fixture("whatsapp", "batch.json");
+    let bodies: Vec<Vec<u8>> = (0..BATCHES)
+        .map(|n| switchboard_tests::distinct(&seed, &format!("batch-{n}")))
+        .collect();
+    let mut deliveries: Vec<usize> = (0..BATCHES).flat_map(|n| [n, n]).collect();
+    deliveries.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    let answers: Vec<(usize, Vec<String>)> = stream::iter(deliveries)
+        .map(|n| {
+            let (t, bodies) = (&t, &bodies);
+            async move { (n, deliver(t, &bodies[n]).await) }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut ids: HashMap<usize, Vec<String>> = HashMap::new();
+    for (n, got) in answers {
+        assert_eq!(got.len(), 3);
+        let first = ids.entry(n).or_insert_with(|| got.clone());
+        assert_eq!(
+            *first, got,
+            "every delivery of a body names the same events"
+        );
+    }
+    assert!(!proxy.injected().is_empty(), "faults were injected");
+    proxy.heal();
+    assert_eq!(t.items().await.len(), 3 * BATCHES, "each event stored once");
+
+    // Every event published; within each body, Sheena's message before the
+    // status that follows it in her conversation.
+    let got = t.consume(Family::Messages, 3 * BATCHES, SETTLE).await;
+    let mut first_seen: HashMap<String, (usize, String)> = HashMap::new();
+    for (position, message) in got.iter().enumerate() {
+        let id = message.body["id"].as_str().unwrap_or_default().to_owned();
+        let kind = message.body["type"].as_str().unwrap_or_default().to_owned();
+        first_seen.entry(id).or_insert((position, kind));
+    }
+    assert_eq!(first_seen.len(), 3 * BATCHES, "every event delivered");
+    let sheena = "102290129340398/106540352242922:16505551234";
+    for events in ids.values() {
+        // Told apart by what was published, not by the answer's order.
+        let of = |kind: &str| {
+            events
+                .iter()
+                .filter(|id| first_seen[*id].1 == kind)
+                .find(|id| {
+                    got.iter()
+                        .any(|m| m.body["id"] == id.as_str() && m.body["subject"] == sheena)
+                })
+                .map(|id| first_seen[id].0)
+                .expect("published")
+        };
+        assert!(
+            of("message.created") < of("message.updated"),
+            "a conversation's events in the body's order"
+        );
+    }
+}
