@@ -198,16 +198,7 @@ fn body_of(provider: Provider, seed: &Value) -> Vec<u8> {
     if (descriptor(provider).data_raw)(b"a=1").is_none() {
         return seed.to_string().into_bytes();
     }
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect()
-    };
+    let encode = switchboard_providers::form_encode;
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
     let mut pairs = Vec::new();
     for (name, values) in seed.as_object().into_iter().flatten() {

@@ -237,11 +237,7 @@ impl WebhookProvider for Bird {
         request: &Inbound<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<&str>, AuthError> {
-        let signature = request
-            .header(SIGNATURE_HEADER)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or(AuthError::MissingSignature("messagebird-signature"))?;
+        let signature = request.signature(SIGNATURE_HEADER, "messagebird-signature")?;
         let stamp = request
             .header(TIMESTAMP_HEADER)
             .map(str::trim)

@@ -1,6 +1,7 @@
 //! What a provider sees of a request ([`Inbound`]) and what its headers say
 //! about the delivery beyond the signed body ([`Delivery`]).
 
+use crate::AuthError;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -73,6 +74,15 @@ impl<'a> Inbound<'a> {
     /// A header's value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The signature a provider sends in `header` (shown as `shown` in the
+    /// error), trimmed: absent or blank is `missing_signature`.
+    pub fn signature(&self, header: &str, shown: &'static str) -> Result<&str, AuthError> {
+        self.header(header)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .ok_or(AuthError::MissingSignature(shown))
     }
 
     /// SHA-256 of the body (computed once per request).
@@ -151,16 +161,33 @@ pub fn form_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Encodes one `application/x-www-form-urlencoded` component as a query
+/// carries it: unreserved characters as they are, every other byte `%XX`
+/// (what [`form_decode`] reads back).
+pub fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 fn hex(digit: u8) -> Option<u8> {
     (digit as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::form_decode;
+    use super::{form_decode, form_encode};
 
     #[test]
     fn form_components_decode_as_browsers_encode_them() {
+        for text in ["meaty hamhock&x=1", "caf\u{e9} +%", ""] {
+            assert_eq!(form_decode(&form_encode(text)), text);
+        }
         assert_eq!(form_decode("a+b%20c"), "a b c");
         assert_eq!(form_decode("hub.challenge"), "hub.challenge");
         assert_eq!(form_decode("%E2%9C%93"), "\u{2713}");

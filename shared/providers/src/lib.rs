@@ -35,7 +35,7 @@ pub use decode::{
 pub use envelope::{body_dedup_key, digest_dedup_key, passthrough_type, sha256_hex};
 pub(crate) use envelope::{parse_envelope, required_type};
 pub use error::{AuthError, ConfigError, DecodeError};
-pub use inbound::{form_decode, Delivery, Inbound};
+pub use inbound::{form_decode, form_encode, Delivery, Inbound};
 pub use partoo::Partoo;
 pub use registry::{
     descriptor, parse_credentials, split_key_list, Accounts, Credential, Descriptor,

@@ -280,11 +280,7 @@ impl WebhookProvider for Messagebird {
         request: &Inbound<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<&str>, AuthError> {
-        let token = request
-            .header(SIGNATURE_HEADER)
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::MissingSignature("MessageBird-Signature-JWT"))?;
+        let token = request.signature(SIGNATURE_HEADER, "MessageBird-Signature-JWT")?;
         let body_sha256 = (!request.body.is_empty()).then(|| request.body_sha256());
         let index = self.verify(token, &self.url_hash, body_sha256, now)?;
         Ok(self.tenants[index].as_deref())

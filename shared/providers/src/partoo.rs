@@ -193,11 +193,7 @@ impl WebhookProvider for Partoo {
         request: &Inbound<'_>,
         _now: DateTime<Utc>,
     ) -> Result<Option<&str>, AuthError> {
-        let header = request
-            .header(SIGNATURE_HEADER)
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .ok_or(AuthError::MissingSignature("X-Partoo-Signature-v1"))?;
+        let header = request.signature(SIGNATURE_HEADER, "X-Partoo-Signature-v1")?;
         let bytes = STANDARD
             .decode(header)
             .map_err(|_| AuthError::MalformedSignature("X-Partoo-Signature-v1"))?;

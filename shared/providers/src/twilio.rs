@@ -292,11 +292,7 @@ impl WebhookProvider for Twilio {
         request: &Inbound<'_>,
         _now: DateTime<Utc>,
     ) -> Result<Option<&str>, AuthError> {
-        let header = request
-            .header(SIGNATURE_HEADER)
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .ok_or(AuthError::MissingSignature(SIGNATURE_NAME))?;
+        let header = request.signature(SIGNATURE_HEADER, SIGNATURE_NAME)?;
         // HMAC-SHA1 (20 bytes), or a Webhooks Rule's HMAC-SHA256 (32).
         let signature = STANDARD
             .decode(header)
@@ -643,6 +639,7 @@ fn conversations(form: &Form, event: String, body: &[u8]) -> Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::form_encode;
     use http::HeaderMap;
 
     /// The official SDKs' request-validator cases (twilio-python's
@@ -664,20 +661,9 @@ mod tests {
     }
 
     fn form(params: &[(String, String)]) -> Vec<u8> {
-        let encode = |text: &str| -> String {
-            text.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    b' ' => "+".to_owned(),
-                    other => format!("%{other:02X}"),
-                })
-                .collect()
-        };
         params
             .iter()
-            .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+            .map(|(n, v)| format!("{}={}", form_encode(n), form_encode(v)))
             .collect::<Vec<_>>()
             .join("&")
             .into_bytes()

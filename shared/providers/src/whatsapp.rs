@@ -52,8 +52,8 @@ use crate::registry::{
     UrlCheck,
 };
 use crate::{
-    body_dedup_key, parse_envelope, passthrough_type, timestamp, AuthError, ConfigError,
-    DecodeError, Decoded, Inbound, WebhookProvider,
+    body_dedup_key, form_encode, parse_envelope, passthrough_type, timestamp, AuthError,
+    ConfigError, DecodeError, Decoded, Inbound, WebhookProvider,
 };
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -137,20 +137,10 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
 /// The query of Meta's URL check (Graph API webhooks, "Verification
 /// Requests"), percent-encoded.
 pub fn url_check_query(token: &str, challenge: &str) -> String {
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect()
-    };
     format!(
         "hub.mode=subscribe&hub.challenge={}&hub.verify_token={}",
-        encode(challenge),
-        encode(token)
+        form_encode(challenge),
+        form_encode(token)
     )
 }
 
@@ -211,11 +201,7 @@ impl WebhookProvider for Whatsapp {
         request: &Inbound<'_>,
         _now: DateTime<Utc>,
     ) -> Result<Option<&str>, AuthError> {
-        let header = request
-            .header(SIGNATURE_HEADER)
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .ok_or(AuthError::MissingSignature(SIGNATURE_NAME))?;
+        let header = request.signature(SIGNATURE_HEADER, SIGNATURE_NAME)?;
         // `sha256=` then 64 hex digits; Meta sends lowercase, either case
         // is read.
         let signature = header
